@@ -1,0 +1,13 @@
+export * from "./gen/hodei/common_pb.js";
+export * from "./gen/hodei/job_execution_pb.js";
+export * from "./gen/hodei/log_stream_pb.js";
+export * from "./gen/hodei/scheduler_pb.js";
+export * from "./gen/hodei/worker_agent_pb.js";
+export * from "./gen/hodei/metrics_pb.js";
+export * from "./gen/hodei/audit_pb.js";
+export * as providers from "./gen/hodei/providers/provider_management_pb.js";
+export * as health from "./gen/grpc/health/v1/health_pb.js";
+export * from "./grpc.js";
+export * from "./reflection.js";
+export * from "./status.js";
+export { allFiles } from "./services.js";
