@@ -1,0 +1,108 @@
+import { hostname } from "node:os";
+import { HodeiError } from "@hodei/core";
+
+/** Paths of PEM files for TLS / mTLS to the control plane; all absent means plaintext. */
+export interface WorkerTlsConfig {
+  caCertPath?: string;
+  certPath?: string;
+  keyPath?: string;
+}
+
+export interface WorkerConfig {
+  serverAddress: string;
+  otpToken: string;
+  workerId: string;
+  /** Lines per log batch: a batch is sent when it holds this many lines. */
+  logBatchSize: number;
+  /** A batch is sent at the latest this long after its first line was buffered. */
+  logFlushIntervalMs: number;
+  /** Used until the server's RegisterResponse names its own interval. */
+  heartbeatIntervalMs: number;
+  provider: string;
+  labels: Record<string, string>;
+  maxReconnectDelayMs: number;
+  /** Stop (with self_terminate "idle") after this long without a job; 0 = never. */
+  idleTimeoutMs: number;
+  tls?: WorkerTlsConfig;
+}
+
+export const workerConfigDefaults = {
+  serverAddress: "127.0.0.1:50051",
+  logBatchSize: 256,
+  logFlushIntervalMs: 5,
+  heartbeatIntervalMs: 10_000,
+  provider: "local",
+  maxReconnectDelayMs: 5_000,
+  idleTimeoutMs: 0,
+} as const;
+
+function configError(variable: string, problem: string): HodeiError {
+  return new HodeiError("INVALID_ARGUMENT", `${variable}: ${problem}`, { details: { variable } });
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw)) throw configError(name, `expected a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw configError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+/** Parses `k=v,k=v` (spaces around items ignored). */
+export function parseLabels(raw: string | undefined, variable = "HODEI_WORKER_LABELS"): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const item of (raw ?? "").split(",")) {
+    const text = item.trim();
+    if (text === "") continue;
+    const eq = text.indexOf("=");
+    if (eq <= 0) throw configError(variable, `expected key=value, got "${text}"`);
+    labels[text.slice(0, eq).trim()] = text.slice(eq + 1).trim();
+  }
+  return labels;
+}
+
+function optional(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const v = env[name]?.trim();
+  return v ? v : undefined;
+}
+
+/**
+ * The worker's configuration from its environment; the only place the worker reads env.
+ * Reads HODEI_SERVER_ADDRESS, HODEI_OTP_TOKEN, HODEI_WORKER_ID, HODEI_LOG_BATCH_SIZE,
+ * HODEI_LOG_FLUSH_INTERVAL (ms), HODEI_WORKER_PROVIDER, HODEI_WORKER_LABELS,
+ * HODEI_WORKER_IDLE_TIMEOUT (ms, 0 = never), HODEI_CA_CERT_PATH, HODEI_CLIENT_CERT_PATH, HODEI_CLIENT_KEY_PATH.
+ */
+export function workerConfigFromEnv(env: NodeJS.ProcessEnv): WorkerConfig {
+  const otpToken = env.HODEI_OTP_TOKEN?.trim() ?? "";
+  if (otpToken === "") {
+    throw configError(
+      "HODEI_OTP_TOKEN",
+      "is required: the one-time token the control plane issued to this worker",
+    );
+  }
+  const certPath = optional(env, "HODEI_CLIENT_CERT_PATH");
+  const keyPath = optional(env, "HODEI_CLIENT_KEY_PATH");
+  if ((certPath === undefined) !== (keyPath === undefined)) {
+    throw configError(certPath ? "HODEI_CLIENT_KEY_PATH" : "HODEI_CLIENT_CERT_PATH", "client certificate and key go together");
+  }
+  const caCertPath = optional(env, "HODEI_CA_CERT_PATH");
+  const d = workerConfigDefaults;
+  // "http://host:port" (as the original docs write it) is plaintext, "https://" asks for TLS.
+  const address = optional(env, "HODEI_SERVER_ADDRESS") ?? d.serverAddress;
+  const secure = address.startsWith("https://");
+  const tls = caCertPath || certPath || secure ? { caCertPath, certPath, keyPath } : undefined;
+  return {
+    serverAddress: address.replace(/^https?:\/\//, "").replace(/\/+$/, ""),
+    otpToken,
+    workerId: optional(env, "HODEI_WORKER_ID") ?? `${hostname()}-${process.pid}`,
+    logBatchSize: integer(env, "HODEI_LOG_BATCH_SIZE", d.logBatchSize, 1, 100_000),
+    logFlushIntervalMs: integer(env, "HODEI_LOG_FLUSH_INTERVAL", d.logFlushIntervalMs, 0, 60_000),
+    heartbeatIntervalMs: d.heartbeatIntervalMs,
+    provider: optional(env, "HODEI_WORKER_PROVIDER") ?? d.provider,
+    labels: parseLabels(env.HODEI_WORKER_LABELS),
+    maxReconnectDelayMs: d.maxReconnectDelayMs,
+    idleTimeoutMs: integer(env, "HODEI_WORKER_IDLE_TIMEOUT", d.idleTimeoutMs, 0, 2_147_483_647),
+    ...(tls ? { tls } : {}),
+  };
+}
