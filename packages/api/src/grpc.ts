@@ -38,12 +38,17 @@ export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinit
 type Methods<S> = S extends GenService<infer R> ? R : never;
 type In<M> = M extends { input: infer I extends DescMessage } ? MessageShape<I> : never;
 type Out<M> = M extends { output: infer O extends DescMessage } ? MessageShape<O> : never;
-type OutInit<M> = M extends { output: infer O extends DescMessage } ? MessageInitShape<O> | MessageShape<O> : never;
+type OutInit<M> = M extends { output: infer O extends DescMessage }
+  ? MessageInitShape<O> | MessageShape<O>
+  : never;
 
 /** Typed grpc-js handlers for a generated service: unary ones return a promise. */
 export type GrpcHandlers<S extends GenService<GenServiceMethods>> = {
   [K in keyof Methods<S>]: Methods<S>[K] extends { methodKind: "unary" }
-    ? (req: In<Methods<S>[K]>, call: grpc.ServerUnaryCall<In<Methods<S>[K]>, Out<Methods<S>[K]>>) => Promise<OutInit<Methods<S>[K]>>
+    ? (
+        req: In<Methods<S>[K]>,
+        call: grpc.ServerUnaryCall<In<Methods<S>[K]>, Out<Methods<S>[K]>>,
+      ) => Promise<OutInit<Methods<S>[K]>>
     : Methods<S>[K] extends { methodKind: "server_streaming" }
       ? (call: grpc.ServerWritableStream<In<Methods<S>[K]>, Out<Methods<S>[K]>>) => void | Promise<void>
       : (call: grpc.ServerDuplexStream<In<Methods<S>[K]>, Out<Methods<S>[K]>>) => void | Promise<void>;

@@ -14,8 +14,12 @@ function collect(file: DescFile, seen: Map<string, DescFile>): void {
 export function addReflection(server: grpc.Server): void {
   const seen = new Map<string, DescFile>();
   for (const f of allFiles) collect(f, seen);
-  const fileDescriptorProtos = [...seen.values()].map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)));
+  const fileDescriptorProtos = [...seen.values()].map((f) =>
+    Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)),
+  );
   // ReflectionService reads `fileDescriptorProtos` from each entry of a proto-loader package definition.
-  const pkg = { hodei: { fileDescriptorProtos } } as unknown as ConstructorParameters<typeof ReflectionService>[0];
+  const pkg = { hodei: { fileDescriptorProtos } } as unknown as ConstructorParameters<
+    typeof ReflectionService
+  >[0];
   new ReflectionService(pkg).addToServer(server);
 }

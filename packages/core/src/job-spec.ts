@@ -42,7 +42,10 @@ const SCRIPT_INTERPRETERS = ["bash", "sh", "python3", "python", "node"];
 
 export function validateJobId(id: string, field = "job_id.value"): string {
   if (!JOB_ID_PATTERN.test(id)) {
-    throw invalid(field, `must be 1-128 characters of [A-Za-z0-9._-], got ${JSON.stringify(id.slice(0, 140))}`);
+    throw invalid(
+      field,
+      `must be 1-128 characters of [A-Za-z0-9._-], got ${JSON.stringify(id.slice(0, 140))}`,
+    );
   }
   return id;
 }
@@ -70,13 +73,17 @@ export function validateJobSpec(spec: JobSpec): JobSpec {
     throw invalid("job_definition.max_retries", "must be between 0 and 100");
   }
   const r = spec.requirements;
-  if (!(r.cpuCores >= 0) || r.cpuCores > 1024) throw invalid("job_definition.requirements.cpu_cores", "must be between 0 and 1024");
+  if (!(r.cpuCores >= 0) || r.cpuCores > 1024)
+    throw invalid("job_definition.requirements.cpu_cores", "must be between 0 and 1024");
   if (r.memoryBytes < 0) throw invalid("job_definition.requirements.memory_bytes", "must not be negative");
   if (r.diskBytes < 0) throw invalid("job_definition.requirements.disk_bytes", "must not be negative");
   if (r.gpuCount < 0) throw invalid("job_definition.requirements.gpu_count", "must not be negative");
   for (const key of Object.keys(spec.environment)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
-      throw invalid("job_definition.environment", `invalid variable name ${JSON.stringify(key.slice(0, 64))}`);
+      throw invalid(
+        "job_definition.environment",
+        `invalid variable name ${JSON.stringify(key.slice(0, 64))}`,
+      );
     }
   }
   return spec;

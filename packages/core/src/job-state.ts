@@ -29,7 +29,9 @@ export function canTransition(from: JobState, to: JobState): boolean {
 /** Returns `to` when the transition is legal; throws ILLEGAL_TRANSITION otherwise. */
 export function transition(from: JobState, to: JobState): JobState {
   if (!canTransition(from, to)) {
-    throw new HodeiError("ILLEGAL_TRANSITION", `a ${from} job cannot become ${to}`, { details: { from, to } });
+    throw new HodeiError("ILLEGAL_TRANSITION", `a ${from} job cannot become ${to}`, {
+      details: { from, to },
+    });
   }
   return to;
 }

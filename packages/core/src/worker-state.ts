@@ -1,7 +1,8 @@
 /** Worker lifecycle: CREATING → CONNECTING → READY ↔ BUSY → DRAINING → TERMINATED, plus UNHEALTHY. */
 import { HodeiError } from "./errors.js";
 
-export type WorkerState = "CREATING" | "CONNECTING" | "READY" | "BUSY" | "DRAINING" | "TERMINATED" | "UNHEALTHY";
+export type WorkerState =
+  "CREATING" | "CONNECTING" | "READY" | "BUSY" | "DRAINING" | "TERMINATED" | "UNHEALTHY";
 
 const allowed: Record<WorkerState, readonly WorkerState[]> = {
   CREATING: ["CONNECTING", "READY", "TERMINATED", "UNHEALTHY"],
@@ -19,7 +20,9 @@ export function canWorkerTransition(from: WorkerState, to: WorkerState): boolean
 
 export function workerTransition(from: WorkerState, to: WorkerState): WorkerState {
   if (!canWorkerTransition(from, to)) {
-    throw new HodeiError("ILLEGAL_TRANSITION", `a ${from} worker cannot become ${to}`, { details: { from, to } });
+    throw new HodeiError("ILLEGAL_TRANSITION", `a ${from} worker cannot become ${to}`, {
+      details: { from, to },
+    });
   }
   return to;
 }

@@ -1,0 +1,209 @@
+// Reads, and the few writes that are not on the hot path.
+import { createHash } from "node:crypto";
+import type { JobState } from "@hodei/core";
+import type { Queryable } from "./database.js";
+import type { AuditRecord, ExecutionRecord, JobRecord, LogLineRecord, WorkerRecord } from "./records.js";
+import {
+  JOB_COLUMNS,
+  auditFromRow,
+  executionFromRow,
+  jobFromRow,
+  workerFromRow,
+  type AuditRow,
+  type ExecutionRow,
+  type JobRow,
+  type WorkerRow,
+} from "./rows.js";
+
+export async function getJob(q: Queryable, id: string): Promise<JobRecord | null> {
+  const r = await q.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`, [id]);
+  return r.rows[0] ? jobFromRow(r.rows[0]) : null;
+}
+
+export async function getExecutions(q: Queryable, jobId: string): Promise<ExecutionRecord[]> {
+  const r = await q.query<ExecutionRow>(`SELECT * FROM job_executions WHERE job_id = $1 ORDER BY attempt`, [
+    jobId,
+  ]);
+  return r.rows.map(executionFromRow);
+}
+
+export interface JobFilter {
+  status?: JobState;
+  search?: string;
+  limit: number;
+  offset: number;
+}
+
+/** Newest first. `search` matches id, name or command, case-insensitively. */
+export async function listJobs(q: Queryable, f: JobFilter): Promise<{ jobs: JobRecord[]; total: number }> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (f.status) {
+    params.push(f.status);
+    where.push(`status = $${params.length}`);
+  }
+  if (f.search) {
+    params.push(`%${f.search.replace(/[\\%_]/g, (c) => "\\" + c)}%`);
+    where.push(
+      `(id ILIKE $${params.length} OR name ILIKE $${params.length} OR spec->>'command' ILIKE $${params.length})`,
+    );
+  }
+  const cond = where.length ? `WHERE ${where.join(" AND ")}` : "";
+  const total = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs ${cond}`, params);
+  const rows = await q.query<JobRow>(
+    `SELECT ${JOB_COLUMNS} FROM jobs ${cond} ORDER BY seq DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+    [...params, f.limit, f.offset],
+  );
+  return { jobs: rows.rows.map(jobFromRow), total: total.rows[0]?.n ?? 0 };
+}
+
+export async function countJobsByStatus(q: Queryable): Promise<Record<JobState, number>> {
+  const r = await q.query<{ status: JobState; n: number }>(
+    `SELECT status, count(*)::int AS n FROM jobs GROUP BY status`,
+  );
+  const out: Record<JobState, number> = {
+    PENDING: 0,
+    ASSIGNED: 0,
+    RUNNING: 0,
+    SUCCEEDED: 0,
+    FAILED: 0,
+    CANCELLED: 0,
+    TIMEOUT: 0,
+  };
+  for (const row of r.rows) out[row.status] = row.n;
+  return out;
+}
+
+/** Jobs in ASSIGNED or RUNNING: after a restart, their workers must reconnect or the jobs are failed. */
+export async function activeJobs(q: Queryable): Promise<JobRecord[]> {
+  const r = await q.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE status IN ('ASSIGNED', 'RUNNING')`);
+  return r.rows.map(jobFromRow);
+}
+
+export interface LogPage {
+  lines: LogLineRecord[];
+  hasMore: boolean;
+}
+
+/** Up to `limit` lines with a sequence above `sinceSequence`, in order. */
+export async function getLogs(
+  q: Queryable,
+  jobId: string,
+  sinceSequence: number,
+  limit: number,
+): Promise<LogPage> {
+  const lines: LogLineRecord[] = [];
+  let after = sinceSequence;
+  for (;;) {
+    const r = await q.query<{ last_seq: number; lines: string }>(
+      `SELECT last_seq, lines FROM job_log_chunks WHERE job_id = $1 AND last_seq > $2 ORDER BY first_seq LIMIT 64`,
+      [jobId, after],
+    );
+    for (const chunk of r.rows) {
+      for (const [seq, ts, err, line] of JSON.parse(chunk.lines) as [number, number, number, string][]) {
+        if (seq <= sinceSequence) continue;
+        if (lines.length === limit) return { lines, hasMore: true };
+        lines.push({ sequence: seq, timestampMs: ts, isStderr: err === 1, line });
+      }
+      after = Number(chunk.last_seq);
+    }
+    if (r.rows.length < 64) return { lines, hasMore: false };
+  }
+}
+
+/** The last `n` lines of a job's log. */
+export async function tailLogs(q: Queryable, jobId: string, n: number): Promise<LogLineRecord[]> {
+  const r = await q.query<{ first_seq: number; line_count: number }>(
+    `SELECT first_seq, line_count FROM job_log_chunks WHERE job_id = $1 ORDER BY first_seq DESC`,
+    [jobId],
+  );
+  let need = n;
+  let from = 0;
+  for (const c of r.rows) {
+    from = Number(c.first_seq) - 1;
+    need -= c.line_count;
+    if (need <= 0) break;
+  }
+  const page = await getLogs(q, jobId, from, Number.MAX_SAFE_INTEGER);
+  return page.lines.slice(-n);
+}
+
+export async function maxLogSequence(q: Queryable, jobId: string): Promise<number> {
+  const r = await q.query<{ m: number | null }>(
+    `SELECT max(last_seq) AS m FROM job_log_chunks WHERE job_id = $1`,
+    [jobId],
+  );
+  return Number(r.rows[0]?.m ?? 0);
+}
+
+export async function auditByCorrelation(q: Queryable, correlationId: string): Promise<AuditRecord[]> {
+  const r = await q.query<AuditRow>(`SELECT * FROM audit_logs WHERE correlation_id = $1 ORDER BY id`, [
+    correlationId,
+  ]);
+  return r.rows.map(auditFromRow);
+}
+
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+/** Records a new worker and its one-time token (only the hash is stored). */
+export async function createWorker(
+  q: Queryable,
+  w: { id: string; provider: string; token: string; ttlMs: number },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO workers (id, provider, state) VALUES ($1, $2, 'CREATING') ON CONFLICT (id) DO NOTHING`,
+    [w.id, w.provider],
+  );
+  await q.query(
+    `INSERT INTO worker_tokens (token_hash, worker_id, expires_at) VALUES ($1, $2, now() + $3 * interval '1 millisecond')`,
+    [hashToken(w.token), w.id, w.ttlMs],
+  );
+}
+
+export type TokenCheck = "ok" | "unknown" | "used" | "expired" | "wrong_worker";
+
+/** Consumes a one-time token for `workerId`: it works once, before it expires, for that worker only. */
+export async function consumeToken(q: Queryable, token: string, workerId: string): Promise<TokenCheck> {
+  const r = await q.query<{ worker_id: string; used: boolean; expired: boolean }>(
+    `UPDATE worker_tokens t SET used_at = coalesce(t.used_at, CASE WHEN t.worker_id = $2 AND t.expires_at > now() THEN now() END)
+     FROM worker_tokens old WHERE t.token_hash = $1 AND old.token_hash = t.token_hash
+     RETURNING t.worker_id, old.used_at IS NOT NULL AS used, t.expires_at <= now() AS expired`,
+    [hashToken(token), workerId],
+  );
+  const row = r.rows[0];
+  if (!row) return "unknown";
+  if (row.used) return "used";
+  if (row.worker_id !== workerId) return "wrong_worker";
+  if (row.expired) return "expired";
+  return "ok";
+}
+
+export async function updateWorker(
+  q: Queryable,
+  id: string,
+  fields: { state: string; hostname?: string; labels?: Record<string, string>; reason?: string },
+): Promise<void> {
+  await q.query(
+    `UPDATE workers SET state = $2, hostname = coalesce($3, hostname), labels = coalesce($4::jsonb, labels),
+       reason = coalesce($5, reason),
+       registered_at = CASE WHEN $2 = 'READY' THEN coalesce(registered_at, now()) ELSE registered_at END,
+       terminated_at = CASE WHEN $2 = 'TERMINATED' THEN now() ELSE terminated_at END
+     WHERE id = $1`,
+    [
+      id,
+      fields.state,
+      fields.hostname ?? null,
+      fields.labels ? JSON.stringify(fields.labels) : null,
+      fields.reason ?? null,
+    ],
+  );
+}
+
+export async function listWorkers(q: Queryable, liveOnly: boolean): Promise<WorkerRecord[]> {
+  const r = await q.query<WorkerRow>(
+    `SELECT * FROM workers ${liveOnly ? "WHERE state <> 'TERMINATED'" : ""} ORDER BY created_at DESC LIMIT 1000`,
+  );
+  return r.rows.map(workerFromRow);
+}

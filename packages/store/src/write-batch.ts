@@ -1,0 +1,377 @@
+// The operations one group-commit transaction applies, each kind as one multi-row statement.
+import { PRIORITY_RANK, type JobSpec, type JobState } from "@hodei/core";
+import type { Queryable } from "./database.js";
+import type { AuditEvent, JobRecord, LogLineRecord } from "./records.js";
+import { JOB_COLUMNS, jobFromRow, type JobRow } from "./rows.js";
+
+export interface CreateJob {
+  spec: JobSpec;
+  queuedBy: string;
+  actor: string;
+}
+export interface Claim {
+  /** One worker per job to claim; the same index of `executionIds` names the attempt. */
+  workerIds: string[];
+  executionIds: string[];
+}
+export interface MarkRunning {
+  jobId: string;
+  executionId: string;
+  atMs: number;
+}
+export interface Finish {
+  jobId: string;
+  executionId: string;
+  status: JobState;
+  exitCode: number | null;
+  message: string;
+  atMs: number;
+  actor: string;
+}
+export interface Requeue {
+  jobId: string;
+  executionId: string;
+  reason: string;
+}
+export interface CancelPending {
+  jobId: string;
+  reason: string;
+  actor: string;
+}
+export interface AppendLogs {
+  jobId: string;
+  lines: LogLineRecord[];
+}
+
+export interface ClaimResult {
+  jobs: JobRecord[];
+  /** Writes up to this epoch were visible to the claim. */
+  epoch: number;
+}
+
+export interface Op<I, R> {
+  input: I;
+  resolve: (r: R) => void;
+  reject: (e: unknown) => void;
+}
+
+export class WriteBatch {
+  readonly creates: Op<CreateJob, boolean>[] = [];
+  readonly claims: Op<Claim, ClaimResult>[] = [];
+  /** The writer's epoch when this batch began to flush. */
+  epoch = 0;
+  readonly running: Op<MarkRunning, boolean>[] = [];
+  readonly finishes: Op<Finish, JobRecord | null>[] = [];
+  readonly requeues: Op<Requeue, boolean>[] = [];
+  readonly cancels: Op<CancelPending, JobRecord | null>[] = [];
+  readonly logs: Op<AppendLogs, void>[] = [];
+  readonly audits: Op<AuditEvent[], void>[] = [];
+  private audit: (AuditEvent & { at: number })[] = [];
+  private settle: (() => void)[] = [];
+
+  get size(): number {
+    return (
+      this.creates.length +
+      this.claims.length +
+      this.running.length +
+      this.finishes.length +
+      this.requeues.length +
+      this.cancels.length +
+      this.logs.length +
+      this.audits.length
+    );
+  }
+
+  /** Applies everything in `tx`; results are handed out only by `commit()` after COMMIT. */
+  async apply(tx: Queryable): Promise<void> {
+    await this.applyCreates(tx);
+    await this.applyCancels(tx);
+    await this.applyRunning(tx);
+    await this.applyFinishes(tx);
+    await this.applyRequeues(tx);
+    await this.applyClaims(tx);
+    await this.applyLogs(tx);
+    for (const op of this.audits) {
+      for (const e of op.input) this.audit.push({ ...e, at: Date.now() });
+      this.settle.push(() => op.resolve());
+    }
+    if (this.audit.length > 0) {
+      await tx.query(
+        `INSERT INTO audit_logs (occurred_at, event_type, actor, correlation_id, payload)
+         SELECT to_timestamp(x.at / 1000.0), x.event_type, x.actor, x.correlation_id, x.payload
+         FROM jsonb_to_recordset($1::jsonb) AS x(at float8, event_type text, actor text, correlation_id text, payload jsonb)`,
+        [
+          JSON.stringify(
+            this.audit.map((e) => ({
+              at: e.at,
+              event_type: e.eventType,
+              actor: e.actor,
+              correlation_id: e.correlationId,
+              payload: e.payload,
+            })),
+          ),
+        ],
+      );
+    }
+  }
+
+  commit(): void {
+    for (const s of this.settle) s();
+  }
+
+  fail(err: unknown): void {
+    for (const list of [
+      this.creates,
+      this.claims,
+      this.running,
+      this.finishes,
+      this.requeues,
+      this.cancels,
+      this.logs,
+      this.audits,
+    ]) {
+      for (const op of list as Op<unknown, unknown>[]) op.reject(err);
+    }
+  }
+
+  private event(eventType: string, actor: string, jobId: string, payload: Record<string, unknown>): void {
+    this.audit.push({ eventType, actor, correlationId: jobId, payload, at: Date.now() });
+  }
+
+  private async applyCreates(tx: Queryable): Promise<void> {
+    if (this.creates.length === 0) return;
+    const seen = new Set<string>();
+    const rows = [];
+    for (const op of this.creates) {
+      if (seen.has(op.input.spec.id)) continue;
+      seen.add(op.input.spec.id);
+      const s = op.input.spec;
+      rows.push({
+        id: s.id,
+        name: s.name,
+        priority: PRIORITY_RANK[s.priority],
+        spec: s,
+        queued_by: op.input.queuedBy,
+        ord: rows.length,
+      });
+    }
+    const r = await tx.query<{ id: string }>(
+      `INSERT INTO jobs (id, name, status, priority, spec, queued_by)
+       SELECT x.id, x.name, 'PENDING', x.priority, x.spec, x.queued_by
+       FROM jsonb_to_recordset($1::jsonb) AS x(id text, name text, priority smallint, spec jsonb, queued_by text, ord int)
+       ORDER BY x.ord
+       ON CONFLICT (id) DO NOTHING RETURNING id`,
+      [JSON.stringify(rows)],
+    );
+    const created = new Set(r.rows.map((x) => x.id));
+    const claimed = new Set<string>();
+    for (const op of this.creates) {
+      const s = op.input.spec;
+      const ok = created.has(s.id) && !claimed.has(s.id);
+      if (ok) {
+        claimed.add(s.id);
+        this.event("JobCreated", op.input.actor, s.id, {
+          name: s.name,
+          priority: s.priority,
+          queued_by: op.input.queuedBy,
+        });
+      }
+      this.settle.push(() => op.resolve(ok));
+    }
+  }
+
+  private async applyCancels(tx: Queryable): Promise<void> {
+    for (const op of this.cancels) {
+      const r = await tx.query<JobRow>(
+        `UPDATE jobs SET status = 'CANCELLED', message = $2, finished_at = now(), updated_at = now()
+         WHERE id = $1 AND status = 'PENDING' RETURNING ${JOB_COLUMNS}`,
+        [op.input.jobId, op.input.reason],
+      );
+      const job = r.rows[0] ? jobFromRow(r.rows[0]) : null;
+      if (job) {
+        this.event("JobStatusChanged", op.input.actor, job.id, {
+          from: "PENDING",
+          to: "CANCELLED",
+          reason: op.input.reason,
+        });
+      }
+      this.settle.push(() => op.resolve(job));
+    }
+  }
+
+  private async applyRunning(tx: Queryable): Promise<void> {
+    if (this.running.length === 0) return;
+    const rows = this.running.map((o) => ({
+      id: o.input.jobId,
+      exec: o.input.executionId,
+      at: o.input.atMs,
+    }));
+    const r = await tx.query<{ id: string; worker_id: string }>(
+      `UPDATE jobs j SET status = 'RUNNING', started_at = to_timestamp(x.at / 1000.0), updated_at = now()
+       FROM jsonb_to_recordset($1::jsonb) AS x(id text, exec text, at float8)
+       WHERE j.id = x.id AND j.execution_id = x.exec AND j.status = 'ASSIGNED' RETURNING j.id, j.worker_id`,
+      [JSON.stringify(rows)],
+    );
+    await tx.query(
+      `UPDATE job_executions e SET status = 'RUNNING', started_at = to_timestamp(x.at / 1000.0)
+       FROM jsonb_to_recordset($1::jsonb) AS x(id text, exec text, at float8)
+       WHERE e.id = x.exec AND e.status = 'ASSIGNED'`,
+      [JSON.stringify(rows)],
+    );
+    const applied = new Map(r.rows.map((x) => [x.id, x.worker_id]));
+    for (const op of this.running) {
+      const ok = applied.has(op.input.jobId);
+      if (ok) {
+        this.event("JobStatusChanged", `worker:${applied.get(op.input.jobId)}`, op.input.jobId, {
+          from: "ASSIGNED",
+          to: "RUNNING",
+          execution_id: op.input.executionId,
+        });
+      }
+      this.settle.push(() => op.resolve(ok));
+    }
+  }
+
+  private async applyFinishes(tx: Queryable): Promise<void> {
+    if (this.finishes.length === 0) return;
+    const rows = this.finishes.map((o) => ({
+      id: o.input.jobId,
+      exec: o.input.executionId,
+      status: o.input.status,
+      exit_code: o.input.exitCode,
+      message: o.input.message,
+      at: o.input.atMs,
+    }));
+    const json = JSON.stringify(rows);
+    const r = await tx.query<JobRow & { previous: string }>(
+      `UPDATE jobs j SET status = x.status, exit_code = x.exit_code, message = x.message,
+         finished_at = to_timestamp(x.at / 1000.0), updated_at = now(),
+         started_at = coalesce(j.started_at, to_timestamp(x.at / 1000.0))
+       FROM jsonb_to_recordset($1::jsonb) AS x(id text, exec text, status text, exit_code int, message text, at float8)
+       WHERE j.id = x.id AND j.execution_id = x.exec AND j.status IN ('ASSIGNED', 'RUNNING')
+       RETURNING ${JOB_COLUMNS.split(", ")
+         .map((c) => "j." + c)
+         .join(", ")}`,
+      [json],
+    );
+    await tx.query(
+      `UPDATE job_executions e SET status = x.status, exit_code = x.exit_code, error_message = x.message,
+         finished_at = to_timestamp(x.at / 1000.0), started_at = coalesce(e.started_at, to_timestamp(x.at / 1000.0))
+       FROM jsonb_to_recordset($1::jsonb) AS x(id text, exec text, status text, exit_code int, message text, at float8)
+       WHERE e.id = x.exec AND e.status IN ('ASSIGNED', 'RUNNING')`,
+      [json],
+    );
+    const applied = new Map(r.rows.map((x) => [x.id, jobFromRow(x)]));
+    for (const op of this.finishes) {
+      const job = applied.get(op.input.jobId) ?? null;
+      if (job) {
+        this.event("JobStatusChanged", op.input.actor, job.id, {
+          to: job.status,
+          exit_code: job.exitCode,
+          execution_id: op.input.executionId,
+          message: job.message,
+        });
+      }
+      this.settle.push(() => op.resolve(job));
+    }
+  }
+
+  private async applyRequeues(tx: Queryable): Promise<void> {
+    for (const op of this.requeues) {
+      const r = await tx.query(
+        `UPDATE jobs SET status = 'PENDING', worker_id = NULL, execution_id = NULL, message = $3, updated_at = now()
+         WHERE id = $1 AND execution_id = $2 AND status IN ('ASSIGNED', 'RUNNING') RETURNING id`,
+        [op.input.jobId, op.input.executionId, op.input.reason],
+      );
+      await tx.query(
+        `UPDATE job_executions SET status = 'FAILED', error_message = $2, finished_at = now() WHERE id = $1 AND status IN ('ASSIGNED', 'RUNNING')`,
+        [op.input.executionId, op.input.reason],
+      );
+      const ok = r.rowCount > 0;
+      if (ok)
+        this.event("JobStatusChanged", "system", op.input.jobId, { to: "PENDING", reason: op.input.reason });
+      this.settle.push(() => op.resolve(ok));
+    }
+  }
+
+  private async applyClaims(tx: Queryable): Promise<void> {
+    const wanted = this.claims.reduce((n, o) => n + o.input.workerIds.length, 0);
+    if (wanted === 0) {
+      for (const op of this.claims) this.settle.push(() => op.resolve({ jobs: [], epoch: this.epoch }));
+      return;
+    }
+    const picked = await tx.query<{ id: string }>(
+      `SELECT id FROM jobs WHERE status = 'PENDING' ORDER BY priority DESC, seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      [wanted],
+    );
+    const slots = this.claims.flatMap((o) =>
+      o.input.workerIds.map((w, i) => ({ op: o, worker: w, exec: o.input.executionIds[i]! })),
+    );
+    const rows = picked.rows.map((p, i) => ({ id: p.id, worker: slots[i]!.worker, exec: slots[i]!.exec }));
+    const byOp = new Map<Op<Claim, ClaimResult>, JobRecord[]>(this.claims.map((o) => [o, []]));
+    if (rows.length > 0) {
+      const json = JSON.stringify(rows);
+      const r = await tx.query<JobRow>(
+        `UPDATE jobs j SET status = 'ASSIGNED', worker_id = x.worker, execution_id = x.exec, attempt = j.attempt + 1,
+           exit_code = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
+         FROM jsonb_to_recordset($1::jsonb) AS x(id text, worker text, exec text)
+         WHERE j.id = x.id RETURNING ${JOB_COLUMNS.split(", ")
+           .map((c) => "j." + c)
+           .join(", ")}`,
+        [json],
+      );
+      await tx.query(
+        `INSERT INTO job_executions (id, job_id, attempt, worker_id, status)
+         SELECT x.exec, x.id, j.attempt, x.worker, 'ASSIGNED'
+         FROM jsonb_to_recordset($1::jsonb) AS x(id text, worker text, exec text) JOIN jobs j ON j.id = x.id`,
+        [json],
+      );
+      const jobs = new Map(r.rows.map((row) => [row.id, jobFromRow(row)]));
+      picked.rows.forEach((p, i) => {
+        const job = jobs.get(p.id);
+        if (!job) return;
+        byOp.get(slots[i]!.op)!.push(job);
+        this.event("JobAssigned", "scheduler", job.id, {
+          worker_id: job.workerId,
+          execution_id: job.executionId,
+          attempt: job.attempt,
+        });
+      });
+    }
+    for (const op of this.claims)
+      this.settle.push(() => op.resolve({ jobs: byOp.get(op)!, epoch: this.epoch }));
+  }
+
+  private async applyLogs(tx: Queryable): Promise<void> {
+    if (this.logs.length === 0) return;
+    const params: unknown[] = [];
+    const values: string[] = [];
+    for (const op of this.logs) {
+      const lines = op.input.lines;
+      if (lines.length === 0) continue;
+      let bytes = 0;
+      const packed = lines.map((l) => {
+        bytes += l.line.length;
+        return [l.sequence, l.timestampMs, l.isStderr ? 1 : 0, l.line];
+      });
+      const n = params.length;
+      values.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, $${n + 6})`);
+      params.push(
+        op.input.jobId,
+        lines[0]!.sequence,
+        lines[lines.length - 1]!.sequence,
+        lines.length,
+        bytes,
+        JSON.stringify(packed),
+      );
+    }
+    if (values.length > 0) {
+      await tx.query(
+        `INSERT INTO job_log_chunks (job_id, first_seq, last_seq, line_count, bytes, lines) VALUES ${values.join(", ")}
+         ON CONFLICT (job_id, first_seq) DO NOTHING`,
+        params,
+      );
+    }
+    for (const op of this.logs) this.settle.push(() => op.resolve());
+  }
+}

@@ -1,0 +1,42 @@
+// The storage suite runs on every backend: embedded PGlite always, PostgreSQL when HODEI_TEST_DATABASE_URL is set.
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { openPglite, openPostgres, migrate, type Database } from "../src/index.js";
+
+export interface Backend {
+  name: string;
+  open(): Promise<Database>;
+}
+
+/** A fresh, migrated database per call: a new in-memory PGlite, or a new PostgreSQL database. */
+export function backends(): Backend[] {
+  const list: Backend[] = [
+    {
+      name: "pglite",
+      async open() {
+        const db = await openPglite(null);
+        await migrate(db);
+        return db;
+      },
+    },
+  ];
+  const url = process.env.HODEI_TEST_DATABASE_URL;
+  if (url) {
+    list.push({
+      name: "postgres",
+      async open() {
+        const name = `hodei_test_${randomBytes(6).toString("hex")}`;
+        const admin = new pg.Client({ connectionString: url });
+        await admin.connect();
+        await admin.query(`CREATE DATABASE ${name}`);
+        await admin.end();
+        const u = new URL(url);
+        u.pathname = `/${name}`;
+        const db = await openPostgres(u.toString());
+        await migrate(db);
+        return db;
+      },
+    });
+  }
+  return list;
+}

@@ -1,0 +1,243 @@
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { JobSpec, PriorityName } from "@hodei/core";
+import {
+  GroupCommitWriter,
+  auditByCorrelation,
+  consumeToken,
+  createWorker,
+  getJob,
+  getLogs,
+  listJobs,
+  migrate,
+  openPglite,
+  tailLogs,
+  countJobsByStatus,
+} from "../src/index.js";
+import { backends } from "./backends.js";
+
+function spec(id: string, priority: PriorityName = "NORMAL", command = "echo hi"): JobSpec {
+  return {
+    id,
+    name: `job ${id}`,
+    description: "",
+    command,
+    arguments: [],
+    environment: {},
+    requirements: { cpuCores: 0, memoryBytes: 0, diskBytes: 0, gpuCount: 0, gpuTypes: [], architecture: "" },
+    priority,
+    preferredProvider: "",
+    requiredLabels: {},
+    deadlineMs: null,
+    executionTimeoutMs: 3_600_000,
+    heartbeatTimeoutMs: 30_000,
+    tags: [],
+    image: "",
+    workingDir: "",
+    script: null,
+    maxRetries: 0,
+    stdin: "",
+  };
+}
+
+for (const backend of backends()) {
+  describe(`store on ${backend.name}`, () => {
+    test("a queued job is stored PENDING with a JobCreated audit event; a duplicate id is refused", async () => {
+      const db = await backend.open();
+      const w = new GroupCommitWriter(db);
+      const [a, b] = await Promise.all([
+        w.createJob({ spec: spec("dup"), queuedBy: "alice", actor: "alice" }),
+        w.createJob({ spec: spec("dup"), queuedBy: "bob", actor: "bob" }),
+      ]);
+      assert.deepEqual([a, b], [true, false]);
+      assert.equal(await w.createJob({ spec: spec("dup"), queuedBy: "carol", actor: "carol" }), false);
+      const job = await getJob(db, "dup");
+      assert.equal(job?.status, "PENDING");
+      assert.equal(job?.queuedBy, "alice");
+      const audit = await auditByCorrelation(db, "dup");
+      assert.deepEqual(
+        audit.map((e) => [e.eventType, e.actor]),
+        [["JobCreated", "alice"]],
+      );
+      await db.close();
+    });
+
+    test("claims take priority first, then age, and never hand one job to two workers", async () => {
+      const db = await backend.open();
+      const w = new GroupCommitWriter(db);
+      await w.createJob({ spec: spec("n1"), queuedBy: "t", actor: "t" });
+      await w.createJob({ spec: spec("n2"), queuedBy: "t", actor: "t" });
+      await w.createJob({ spec: spec("low", "LOW"), queuedBy: "t", actor: "t" });
+      await w.createJob({ spec: spec("crit", "CRITICAL"), queuedBy: "t", actor: "t" });
+      const [c1, c2] = await Promise.all([
+        w.claim({ workerIds: ["w1", "w2"], executionIds: ["e1", "e2"] }),
+        w.claim({ workerIds: ["w3", "w4", "w5"], executionIds: ["e3", "e4", "e5"] }),
+      ]);
+      const order = [...c1.jobs, ...c2.jobs].map((j) => j.id);
+      assert.deepEqual(order, ["crit", "n1", "n2", "low"]);
+      assert.deepEqual(
+        [...c1.jobs, ...c2.jobs].map((j) => [j.workerId, j.status, j.attempt]),
+        [
+          ["w1", "ASSIGNED", 1],
+          ["w2", "ASSIGNED", 1],
+          ["w3", "ASSIGNED", 1],
+          ["w4", "ASSIGNED", 1],
+        ],
+      );
+      const again = await w.claim({ workerIds: ["w6"], executionIds: ["e6"] });
+      assert.equal(again.jobs.length, 0);
+      await db.close();
+    });
+
+    test("running then finished records the outcome, the execution and the audit trail in order", async () => {
+      const db = await backend.open();
+      const w = new GroupCommitWriter(db);
+      await w.createJob({ spec: spec("j"), queuedBy: "t", actor: "t" });
+      const { jobs } = await w.claim({ workerIds: ["w1"], executionIds: ["x1"] });
+      assert.equal(jobs[0]?.id, "j");
+      assert.equal(await w.markRunning({ jobId: "j", executionId: "x1", atMs: Date.now() }), true);
+      const done = await w.finish({
+        jobId: "j",
+        executionId: "x1",
+        status: "FAILED",
+        exitCode: 3,
+        message: "",
+        atMs: Date.now(),
+        actor: "worker:w1",
+      });
+      assert.equal(done?.status, "FAILED");
+      assert.equal(done?.exitCode, 3);
+      // A second result for the same execution changes nothing.
+      assert.equal(
+        await w.finish({
+          jobId: "j",
+          executionId: "x1",
+          status: "SUCCEEDED",
+          exitCode: 0,
+          message: "",
+          atMs: Date.now(),
+          actor: "x",
+        }),
+        null,
+      );
+      const events = (await auditByCorrelation(db, "j")).map(
+        (e) => `${e.eventType}:${String(e.payload.to ?? "")}`,
+      );
+      assert.deepEqual(events, [
+        "JobCreated:",
+        "JobAssigned:",
+        "JobStatusChanged:RUNNING",
+        "JobStatusChanged:FAILED",
+      ]);
+      await db.close();
+    });
+
+    test("a pending job can be cancelled; a claimed one is not cancelled as pending", async () => {
+      const db = await backend.open();
+      const w = new GroupCommitWriter(db);
+      await w.createJob({ spec: spec("p"), queuedBy: "t", actor: "t" });
+      await w.createJob({ spec: spec("q"), queuedBy: "t", actor: "t" });
+      assert.equal(
+        (await w.cancelPending({ jobId: "p", reason: "no longer needed", actor: "t" }))?.status,
+        "CANCELLED",
+      );
+      await w.claim({ workerIds: ["w"], executionIds: ["e"] });
+      assert.equal(await w.cancelPending({ jobId: "q", reason: "x", actor: "t" }), null);
+      assert.equal((await countJobsByStatus(db)).CANCELLED, 1);
+      await db.close();
+    });
+
+    test("log chunks page by sequence and tail the last lines", async () => {
+      const db = await backend.open();
+      const w = new GroupCommitWriter(db);
+      const mk = (from: number, n: number) =>
+        Array.from({ length: n }, (_, i) => ({
+          sequence: from + i,
+          timestampMs: 1,
+          isStderr: i % 2 === 1,
+          line: `line ${from + i} ✓ 'quoted' "x"`,
+        }));
+      await Promise.all([
+        w.appendLogs({ jobId: "L", lines: mk(1, 10) }),
+        w.appendLogs({ jobId: "L", lines: mk(11, 10) }),
+      ]);
+      await w.appendLogs({ jobId: "L", lines: mk(21, 5) });
+      const p1 = await getLogs(db, "L", 0, 8);
+      assert.deepEqual(
+        p1.lines.map((l) => l.sequence),
+        [1, 2, 3, 4, 5, 6, 7, 8],
+      );
+      assert.equal(p1.hasMore, true);
+      const p2 = await getLogs(db, "L", 8, 100);
+      assert.equal(p2.lines.length, 17);
+      assert.equal(p2.hasMore, false);
+      assert.equal(p2.lines[0]?.line, `line 9 ✓ 'quoted' "x"`);
+      assert.equal(p2.lines[0]?.isStderr, false);
+      assert.deepEqual(
+        (await tailLogs(db, "L", 3)).map((l) => l.sequence),
+        [23, 24, 25],
+      );
+      await db.close();
+    });
+
+    test("list filters by status and search term and pages", async () => {
+      const db = await backend.open();
+      const w = new GroupCommitWriter(db);
+      for (let i = 0; i < 5; i++)
+        await w.createJob({
+          spec: spec(`build-${i}`, "NORMAL", `make target${i}`),
+          queuedBy: "t",
+          actor: "t",
+        });
+      await w.createJob({ spec: spec("deploy", "NORMAL", "kubectl apply"), queuedBy: "t", actor: "t" });
+      await w.cancelPending({ jobId: "build-0", reason: "x", actor: "t" });
+      const builds = await listJobs(db, { search: "build", limit: 2, offset: 0 });
+      assert.equal(builds.total, 5);
+      assert.deepEqual(
+        builds.jobs.map((j) => j.id),
+        ["build-4", "build-3"],
+      );
+      assert.deepEqual(
+        (await listJobs(db, { search: "KUBECTL", limit: 10, offset: 0 })).jobs.map((j) => j.id),
+        ["deploy"],
+      );
+      assert.deepEqual(
+        (await listJobs(db, { status: "CANCELLED", limit: 10, offset: 0 })).jobs.map((j) => j.id),
+        ["build-0"],
+      );
+      assert.equal((await listJobs(db, { search: "100%_", limit: 10, offset: 0 })).total, 0);
+      await db.close();
+    });
+
+    test("a one-time token works once, for its worker, before it expires", async () => {
+      const db = await backend.open();
+      await createWorker(db, { id: "w1", provider: "local", token: "secret-1", ttlMs: 60_000 });
+      await createWorker(db, { id: "w2", provider: "local", token: "secret-2", ttlMs: -1 });
+      assert.equal(await consumeToken(db, "secret-1", "other"), "wrong_worker");
+      assert.equal(await consumeToken(db, "secret-1", "w1"), "ok");
+      assert.equal(await consumeToken(db, "secret-1", "w1"), "used");
+      assert.equal(await consumeToken(db, "secret-2", "w2"), "expired");
+      assert.equal(await consumeToken(db, "nope", "w1"), "unknown");
+      await db.close();
+    });
+  });
+}
+
+test("the embedded database keeps its jobs across a restart", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "hodei-store-"));
+  try {
+    let db = await openPglite(dir);
+    await migrate(db);
+    await new GroupCommitWriter(db).createJob({ spec: spec("persisted"), queuedBy: "t", actor: "t" });
+    await db.close();
+    db = await openPglite(dir);
+    assert.deepEqual(await migrate(db), []);
+    assert.equal((await getJob(db, "persisted"))?.status, "PENDING");
+    await db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
