@@ -1,0 +1,84 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { cpus, totalmem } from "node:os";
+import type { Provider, ProviderLimits, WorkerExit, WorkerHandle, WorkerSpec, HandleStatus, ProviderCapabilities } from "./provider.js";
+
+export interface LocalProviderOptions extends ProviderLimits {
+  /** The command that starts a worker agent, e.g. [node, .../hodei.js, "worker"]. */
+  workerCommand: string[];
+  /** Where worker output goes: inherited (visible in the server's terminal) or discarded. */
+  workerOutput: "inherit" | "ignore";
+}
+
+/** Workers as child processes of the control plane: useful with nothing installed. */
+export class LocalProvider implements Provider {
+  readonly name = "local";
+  readonly limits: ProviderLimits;
+  private readonly children = new Map<string, ChildProcess>();
+  private readonly listeners: ((e: WorkerExit) => void)[] = [];
+
+  constructor(private readonly opts: LocalProviderOptions) {
+    this.limits = { maxWorkers: opts.maxWorkers, idleTimeoutMs: opts.idleTimeoutMs };
+  }
+
+  async create(spec: WorkerSpec): Promise<WorkerHandle> {
+    const [cmd, ...args] = this.opts.workerCommand;
+    if (!cmd) throw new Error("local provider: empty worker command");
+    const child = spawn(cmd, args, {
+      env: {
+        ...process.env,
+        ...spec.env,
+        HODEI_SERVER_ADDRESS: spec.serverAddress,
+        HODEI_OTP_TOKEN: spec.otpToken,
+        HODEI_WORKER_ID: spec.workerId,
+        HODEI_WORKER_PROVIDER: "local",
+        HODEI_WORKER_IDLE_TIMEOUT: String(this.opts.idleTimeoutMs),
+      },
+      stdio: ["ignore", this.opts.workerOutput, this.opts.workerOutput],
+    });
+    const handle: WorkerHandle = { workerId: spec.workerId, provider: this.name, ref: String(child.pid ?? "") };
+    this.children.set(spec.workerId, child);
+    const exited = (code: number | null, signal: string | null) => {
+      if (this.children.get(spec.workerId) !== child) return;
+      this.children.delete(spec.workerId);
+      for (const l of this.listeners) l({ handle, code, signal });
+    };
+    child.once("exit", exited);
+    child.once("error", () => exited(null, null));
+    return handle;
+  }
+
+  async destroy(handle: WorkerHandle): Promise<void> {
+    const child = this.children.get(handle.workerId);
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      const kill = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      child.once("exit", () => {
+        clearTimeout(kill);
+        resolve();
+      });
+      child.kill("SIGTERM");
+    });
+  }
+
+  status(handle: WorkerHandle): HandleStatus {
+    const child = this.children.get(handle.workerId);
+    return child && child.exitCode === null ? "running" : "exited";
+  }
+
+  async health(): Promise<{ healthy: boolean; message: string }> {
+    return { healthy: true, message: `${this.children.size} local worker process(es)` };
+  }
+
+  capabilities(): ProviderCapabilities {
+    const arch = process.arch === "x64" ? "x86_64" : process.arch === "arm64" ? "aarch64" : process.arch;
+    return { cpuCores: cpus().length, memoryBytes: totalmem(), gpuCount: 0, architecture: arch, labels: {} };
+  }
+
+  onExit(listener: (e: WorkerExit) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.children.keys()].map((id) => this.destroy({ workerId: id, provider: this.name, ref: "" })));
+  }
+}

@@ -1,0 +1,80 @@
+// Environment → a frozen, typed config. The only place below main that reads process.env.
+import { fileURLToPath } from "node:url";
+
+export interface ServerConfig {
+  grpcHost: string;
+  grpcPort: number;
+  httpPort: number;
+  databaseUrl: string | null;
+  dataDir: string;
+  devMode: boolean;
+  serverAddress: string | null;
+  maxQueueSize: number;
+  localMaxWorkers: number;
+  workerIdleTimeoutMs: number;
+  otpTtlMs: number;
+  provisioningTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  sweepIntervalMs: number;
+  logLevel: string;
+  workerCommand: string[];
+}
+
+/** Every variable the control plane reads, with its default and meaning (the README table). */
+export const SERVER_ENV: readonly [name: string, fallback: string, meaning: string][] = [
+  ["GRPC_PORT", "50051", "gRPC port (JobExecution, LogStream, Scheduler, WorkerAgent, reflection, health)"],
+  ["HODEI_GRPC_HOST", "0.0.0.0", "address the gRPC server binds"],
+  ["HODEI_HTTP_PORT", "8080", "HTTP port (REST API, SSE logs, health)"],
+  ["HODEI_DATABASE_URL", "(unset)", "PostgreSQL URL; unset means the embedded database in HODEI_DATA_DIR"],
+  ["HODEI_DATA_DIR", "./.hodei/data", "directory of the embedded database"],
+  ["HODEI_DEV_MODE", "0", "1: worker output shown in the server's terminal, debug logging"],
+  ["HODEI_SERVER_ADDRESS", "127.0.0.1:<GRPC_PORT>", "address workers use to reach this server"],
+  ["HODEI_MAX_QUEUE_SIZE", "100000", "pending jobs accepted before QueueJob answers RESOURCE_EXHAUSTED"],
+  ["HODEI_LOCAL_MAX_WORKERS", "4", "most local worker processes at once"],
+  ["HODEI_WORKER_IDLE_TIMEOUT", "60000", "ms a worker stays idle before it is terminated"],
+  ["HODEI_OTP_TTL", "120000", "ms a worker's one-time registration token stays valid"],
+  ["HODEI_PROVISIONING_TIMEOUT", "30000", "ms a new worker has to register before it is destroyed"],
+  ["HODEI_HEARTBEAT_INTERVAL", "5000", "ms between worker heartbeats"],
+  ["HODEI_HEARTBEAT_TIMEOUT", "20000", "ms without a heartbeat before a worker is declared lost"],
+  ["LOG_LEVEL", "info", "server log level (trace, debug, info, warn, error)"],
+];
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+  return ["1", "true", "yes", "on"].includes((env[name] ?? "").toLowerCase());
+}
+
+const DEFAULT_WORKER_COMMAND = [process.execPath, fileURLToPath(new URL("../../../cli/bin/hodei.js", import.meta.url)), "worker"];
+
+export function loadServerConfig(env: NodeJS.ProcessEnv, overrides: Partial<ServerConfig> = {}): ServerConfig {
+  const devMode = flag(env, "HODEI_DEV_MODE");
+  const config: ServerConfig = {
+    grpcHost: env.HODEI_GRPC_HOST || "0.0.0.0",
+    grpcPort: int(env, "GRPC_PORT", 50051),
+    httpPort: int(env, "HODEI_HTTP_PORT", 8080),
+    databaseUrl: env.HODEI_DATABASE_URL || null,
+    dataDir: env.HODEI_DATA_DIR || "./.hodei/data",
+    devMode,
+    serverAddress: env.HODEI_SERVER_ADDRESS || null,
+    maxQueueSize: int(env, "HODEI_MAX_QUEUE_SIZE", 100_000, 1),
+    localMaxWorkers: int(env, "HODEI_LOCAL_MAX_WORKERS", 4, 1),
+    workerIdleTimeoutMs: int(env, "HODEI_WORKER_IDLE_TIMEOUT", 60_000),
+    otpTtlMs: int(env, "HODEI_OTP_TTL", 120_000, 1),
+    provisioningTimeoutMs: int(env, "HODEI_PROVISIONING_TIMEOUT", 30_000, 1),
+    heartbeatIntervalMs: int(env, "HODEI_HEARTBEAT_INTERVAL", 5_000, 10),
+    heartbeatTimeoutMs: int(env, "HODEI_HEARTBEAT_TIMEOUT", 20_000, 20),
+    sweepIntervalMs: 2_000,
+    logLevel: env.LOG_LEVEL || (devMode ? "debug" : "info"),
+    workerCommand: DEFAULT_WORKER_COMMAND,
+    ...overrides,
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,126 @@
+// The composition root: database, writer, dispatcher, providers, gRPC and HTTP servers.
+import * as grpc from "@grpc/grpc-js";
+import {
+  AuditService,
+  JobExecutionService,
+  LogStreamService,
+  MetricsService,
+  SchedulerService,
+  WorkerAgentService,
+  addReflection,
+  addService,
+  health,
+  providers,
+} from "@hodei/api";
+import { GroupCommitWriter, migrate, openPglite, openPostgres, type Database } from "@hodei/store";
+import { LocalProvider } from "@hodei/providers";
+import type { FastifyInstance } from "fastify";
+import { loadServerConfig, type ServerConfig } from "./config.js";
+import { Dispatcher } from "./dispatcher.js";
+import { toGrpcStatus } from "./error-map.js";
+import { EventBus } from "./events.js";
+import { jobHandlers, logHandlers } from "./grpc-jobs.js";
+import { auditHandlers, healthHandlers, metricsHandlers, providerHandlers, schedulerHandlers } from "./grpc-misc.js";
+import { workerHandlers } from "./grpc-workers.js";
+import { buildHttpServer } from "./http-server.js";
+import { JobService } from "./job-service.js";
+import { createLogger, type Logger } from "./logger.js";
+import { WorkerRegistry } from "./worker-registry.js";
+
+export interface ControlPlane {
+  config: ServerConfig;
+  grpcPort: number;
+  httpPort: number;
+  db: Database;
+  stop(): Promise<void>;
+}
+
+function bindGrpc(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
+}
+
+export async function startControlPlane(config: ServerConfig, logger: Logger = createLogger(config.logLevel)): Promise<ControlPlane> {
+  const db = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.dataDir);
+  const applied = await migrate(db);
+  if (applied.length) logger.info({ applied }, "migrations applied");
+  const writer = new GroupCommitWriter(db);
+  const bus = new EventBus();
+  const registry = new WorkerRegistry();
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
+  const grpcPort = await bindGrpc(server, `${config.grpcHost}:${config.grpcPort}`);
+  const serverAddress = config.serverAddress ?? `127.0.0.1:${grpcPort}`;
+  const provider = new LocalProvider({
+    maxWorkers: config.localMaxWorkers,
+    idleTimeoutMs: config.workerIdleTimeoutMs,
+    workerCommand: config.workerCommand,
+    workerOutput: config.devMode ? "inherit" : "ignore",
+  });
+  const dispatcher = new Dispatcher({ db, writer, bus, registry, provider, config, logger, serverAddress });
+  const jobs = new JobService({ db, writer, bus, dispatcher, maxQueueSize: config.maxQueueSize });
+  await jobs.start();
+
+  addService(server, JobExecutionService, jobHandlers(jobs, bus), toGrpcStatus);
+  addService(server, LogStreamService, logHandlers(db, bus), toGrpcStatus);
+  addService(server, SchedulerService, schedulerHandlers(db, registry), toGrpcStatus);
+  addService(
+    server,
+    WorkerAgentService,
+    workerHandlers({ db, writer, registry, dispatcher, logger, heartbeatIntervalMs: config.heartbeatIntervalMs }),
+    toGrpcStatus,
+  );
+  addService(server, MetricsService, metricsHandlers(), toGrpcStatus);
+  addService(server, AuditService, auditHandlers(), toGrpcStatus);
+  addService(server, providers.ProviderManagementService, providerHandlers(provider), toGrpcStatus);
+  addService(server, health.Health, healthHandlers(), toGrpcStatus);
+  addReflection(server);
+
+  const http: FastifyInstance = buildHttpServer(db, jobs, bus, registry);
+  await http.listen({ port: config.httpPort, host: config.grpcHost });
+  const httpAddress = http.server.address();
+  const httpPort = typeof httpAddress === "object" && httpAddress ? httpAddress.port : config.httpPort;
+
+  const sweep = setInterval(() => dispatcher.sweep(), config.sweepIntervalMs);
+  sweep.unref();
+  dispatcher.wake();
+  logger.info({ grpcPort, httpPort, database: db.kind, provider: provider.name }, "Hodei control plane ready");
+
+  let stopping: Promise<void> | null = null;
+  return {
+    config,
+    grpcPort,
+    httpPort,
+    db,
+    stop() {
+      stopping ??= (async () => {
+        clearInterval(sweep);
+        await provider.shutdown();
+        await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+        server.forceShutdown();
+        await http.close();
+        await writer.drain();
+        await db.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** `hodei server`: starts on the environment's configuration and stops cleanly on SIGINT/SIGTERM. */
+export async function runServerMain(env: NodeJS.ProcessEnv): Promise<void> {
+  const config = loadServerConfig(env);
+  const logger = createLogger(config.logLevel);
+  const cp = await startControlPlane(config, logger);
+  process.stderr.write(
+    `Hodei Jobs control plane\n  gRPC  ${config.grpcHost}:${cp.grpcPort}\n  HTTP  http://localhost:${cp.httpPort}\n  database  ${cp.db.kind === "pglite" ? `embedded (${config.dataDir})` : "PostgreSQL"}\n  workers   local processes, up to ${config.localMaxWorkers}\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const onSignal = () => {
+      logger.info("shutting down");
+      void cp.stop().then(resolve, resolve);
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+  });
+}

@@ -1,0 +1,278 @@
+// Scheduling and dispatch: event-driven claims, on-demand provisioning, worker loss, idle termination.
+import { randomBytes, randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { ServerMessageSchema, jobStatusFromWire, type JobResult, type LogBatch, type WorkerAck } from "@hodei/api";
+import { isTerminal, type JobState } from "@hodei/core";
+import { createWorker, maxLogSequence, updateWorker, type Database, type GroupCommitWriter, type JobRecord, type LogLineRecord } from "@hodei/store";
+import type { Provider } from "@hodei/providers";
+import type { ServerConfig } from "./config.js";
+import type { EventBus } from "./events.js";
+import type { Logger } from "./logger.js";
+import type { WorkerEntry, WorkerRegistry } from "./worker-registry.js";
+
+const PAUSE_LOG_BYTES = 8 * 1024 * 1024;
+const RESUME_LOG_BYTES = 2 * 1024 * 1024;
+
+export interface DispatcherDeps {
+  db: Database;
+  writer: GroupCommitWriter;
+  bus: EventBus;
+  registry: WorkerRegistry;
+  provider: Provider;
+  config: ServerConfig;
+  logger: Logger;
+  serverAddress: string;
+}
+
+export class Dispatcher {
+  /** Secrets live only in memory, from queueing until the job ends. */
+  readonly secrets = new Map<string, Record<string, string>>();
+  private scheduled = false;
+  private emptyAsOf = -1;
+  private provisioningInFlight = false;
+  private readonly inflightLogBytes = new Map<string, number>();
+
+  constructor(private readonly d: DispatcherDeps) {
+    d.provider.onExit(({ handle, code, signal }) => {
+      const w = d.registry.get(handle.workerId);
+      if (w) this.workerGone(w, `worker process exited (${signal ?? `code ${code}`})`);
+    });
+  }
+
+  /** Asks for a scheduling pass; many wakes in one tick make one pass. */
+  wake(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.pass();
+    });
+  }
+
+  /** Another instance may have queued work: assume the queue may hold jobs again. */
+  forgetEmptyQueue(): void {
+    this.emptyAsOf = -1;
+  }
+
+  private mayHavePending(): boolean {
+    return this.d.writer.epoch > this.emptyAsOf;
+  }
+
+  private pass(): void {
+    if (!this.mayHavePending()) return;
+    const idle = this.d.registry.idle();
+    if (idle.length === 0) {
+      void this.maybeProvision();
+      return;
+    }
+    for (const w of idle) w.reserved = true;
+    const executionIds = idle.map(() => randomUUID());
+    this.d.writer.claim({ workerIds: idle.map((w) => w.id), executionIds }).then(
+      ({ jobs, epoch }) => {
+        for (const w of idle) w.reserved = false;
+        if (jobs.length < idle.length) this.emptyAsOf = Math.max(this.emptyAsOf, epoch);
+        for (const job of jobs) void this.dispatch(job);
+        this.wake();
+      },
+      (err: unknown) => {
+        for (const w of idle) w.reserved = false;
+        this.d.logger.error({ err }, "claim failed; the sweep will retry");
+      },
+    );
+  }
+
+  private async maybeProvision(): Promise<void> {
+    const { registry, provider, db } = this.d;
+    if (this.provisioningInFlight) return;
+    const room = provider.limits.maxWorkers - registry.live(provider.name).length;
+    if (room <= 0) return;
+    this.provisioningInFlight = true;
+    try {
+      const covered = registry.provisioning();
+      const r = await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM (SELECT 1 FROM jobs WHERE status = 'PENDING' LIMIT $1) s`,
+        [room + covered],
+      );
+      const wanted = Math.min(room, (r.rows[0]?.n ?? 0) - covered);
+      await Promise.all(Array.from({ length: Math.max(0, wanted) }, () => this.provisionOne()));
+    } catch (err) {
+      this.d.logger.error({ err }, "provisioning failed");
+    } finally {
+      this.provisioningInFlight = false;
+    }
+  }
+
+  private async provisionOne(): Promise<void> {
+    const { registry, provider, db, config } = this.d;
+    const id = `${provider.name}-${randomUUID().slice(0, 8)}`;
+    const token = randomBytes(24).toString("base64url");
+    const entry = registry.add(id, provider.name, null);
+    try {
+      await createWorker(db, { id, provider: provider.name, token, ttlMs: config.otpTtlMs });
+      entry.handle = await provider.create({ workerId: id, otpToken: token, serverAddress: this.d.serverAddress, env: {} });
+      if (entry.state === "CREATING") entry.state = "CONNECTING";
+      void this.d.writer.audit([{ eventType: "WorkerProvisioned", actor: "scheduler", correlationId: id, payload: { provider: provider.name } }]);
+      this.d.logger.debug({ workerId: id }, "worker provisioned");
+    } catch (err) {
+      this.d.logger.error({ err, workerId: id }, "could not create a worker");
+      this.workerGone(entry, `provisioning failed: ${String(err)}`);
+    }
+  }
+
+  private async dispatch(job: JobRecord): Promise<void> {
+    const w = job.workerId ? this.d.registry.get(job.workerId) : undefined;
+    const executionId = job.executionId ?? "";
+    if (!w || !w.stream || w.state !== "READY" || w.job) {
+      await this.d.writer.requeue({ jobId: job.id, executionId, reason: "worker went away before the job started" });
+      this.wake();
+      return;
+    }
+    w.job = { jobId: job.id, executionId, logBase: 0, started: false };
+    w.state = "BUSY";
+    this.emit(job, "ASSIGNED", "PENDING");
+    if (job.attempt > 1) w.job.logBase = await maxLogSequence(this.d.db, job.id);
+    const s = job.spec;
+    w.stream.write(
+      create(ServerMessageSchema, {
+        payload: {
+          case: "runJob",
+          value: {
+            jobId: job.id,
+            executionId,
+            attempt: job.attempt,
+            command: s.command,
+            arguments: s.arguments,
+            environment: s.environment,
+            workingDir: s.workingDir,
+            script: s.script ?? undefined,
+            secrets: this.secrets.get(job.id) ?? {},
+            stdin: s.stdin,
+            timeoutMs: BigInt(Math.round(s.executionTimeoutMs)),
+          },
+        },
+      }),
+    );
+  }
+
+  onAck(w: WorkerEntry, ack: WorkerAck): void {
+    const job = w.job;
+    if (!job || job.jobId !== ack.jobId || job.executionId !== ack.executionId) return;
+    if (!ack.accepted) {
+      w.job = null;
+      w.state = "READY";
+      void this.d.writer.requeue({ jobId: job.jobId, executionId: job.executionId, reason: `worker refused: ${ack.message}` }).then(() => this.wake());
+      return;
+    }
+    job.started = true;
+    void this.d.writer.markRunning({ jobId: job.jobId, executionId: job.executionId, atMs: Date.now() }).then((ok) => {
+      if (ok) this.d.bus.emitJob({ jobId: job.jobId, status: "RUNNING", previous: "ASSIGNED", atMs: Date.now(), workerId: w.id, executionId: job.executionId, exitCode: null, message: "" });
+    });
+  }
+
+  onLogBatch(w: WorkerEntry, batch: LogBatch, pause: () => void, resume: () => void): void {
+    const job = w.job;
+    if (!job || job.jobId !== batch.jobId || job.executionId !== batch.executionId) return;
+    const lines: LogLineRecord[] = new Array(batch.lines.length);
+    let bytes = 0;
+    for (let i = 0; i < batch.lines.length; i++) {
+      const l = batch.lines[i]!;
+      bytes += l.line.length;
+      lines[i] = { sequence: job.logBase + Number(l.sequence), timestampMs: Number(l.timestampMs), isStderr: l.isStderr, line: l.line };
+    }
+    const inflight = (this.inflightLogBytes.get(w.id) ?? 0) + bytes;
+    this.inflightLogBytes.set(w.id, inflight);
+    if (inflight > PAUSE_LOG_BYTES) pause();
+    void this.d.writer.appendLogs({ jobId: job.jobId, lines }).then(
+      () => {
+        const left = (this.inflightLogBytes.get(w.id) ?? bytes) - bytes;
+        this.inflightLogBytes.set(w.id, left);
+        if (left < RESUME_LOG_BYTES) resume();
+        this.d.bus.emitLogs(job.jobId, lines);
+      },
+      (err: unknown) => this.d.logger.error({ err, jobId: job.jobId }, "could not store log lines"),
+    );
+  }
+
+  onResult(w: WorkerEntry, r: JobResult): void {
+    const job = w.job;
+    if (!job || job.jobId !== r.jobId || job.executionId !== r.executionId) return;
+    w.job = null;
+    if (w.state === "BUSY") w.state = "READY";
+    w.idleSinceMs = Date.now();
+    const status: JobState = jobStatusFromWire(r.status) ?? (r.exitCode === 0 ? "SUCCEEDED" : "FAILED");
+    this.finish(job.jobId, job.executionId, isTerminal(status) ? status : "FAILED", r.exitCode, r.errorMessage, `worker:${w.id}`);
+    this.wake();
+  }
+
+  private finish(jobId: string, executionId: string, status: JobState, exitCode: number | null, message: string, actor: string): void {
+    void this.d.writer.finish({ jobId, executionId, status, exitCode, message, atMs: Date.now(), actor }).then((job) => {
+      if (!job) return;
+      this.secrets.delete(jobId);
+      this.emit(job, job.status, null);
+    });
+  }
+
+  private emit(job: JobRecord, status: JobState, previous: JobState | null): void {
+    this.d.bus.emitJob({
+      jobId: job.id,
+      status,
+      previous,
+      atMs: Date.now(),
+      workerId: job.workerId,
+      executionId: job.executionId,
+      exitCode: job.exitCode,
+      message: job.message,
+    });
+  }
+
+  /** Sends a cancel to the worker running `jobId`; false when no worker here runs it. */
+  cancelRunning(jobId: string, reason: string): boolean {
+    for (const w of this.d.registry.all()) {
+      if (w.job?.jobId === jobId && w.stream) {
+        w.stream.write(create(ServerMessageSchema, { payload: { case: "cancel", value: { jobId, executionId: w.job.executionId, reason } } }));
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** A worker that is gone for good: its job fails, it is never offered work again. */
+  workerGone(w: WorkerEntry, reason: string): void {
+    if (w.state === "TERMINATED") return;
+    const job = w.job;
+    w.job = null;
+    w.state = "TERMINATED";
+    this.d.registry.remove(w.id);
+    this.inflightLogBytes.delete(w.id);
+    if (job) this.finish(job.jobId, job.executionId, "FAILED", null, `worker lost: ${reason}`, "system");
+    void updateWorker(this.d.db, w.id, { state: "TERMINATED", reason }).catch(() => undefined);
+    void this.d.writer.audit([{ eventType: "WorkerTerminated", actor: "system", correlationId: w.id, payload: { reason } }]);
+    this.d.logger.debug({ workerId: w.id, reason }, "worker terminated");
+    this.forgetEmptyQueue();
+    this.wake();
+  }
+
+  /** The safety net: lost heartbeats, idle and never-registered workers, and a scheduling pass. */
+  sweep(now = Date.now()): void {
+    const { registry, config, provider } = this.d;
+    for (const w of registry.all()) {
+      const silentMs = now - w.lastSeenMs;
+      if ((w.state === "CREATING" || w.state === "CONNECTING") && now - w.createdAtMs > config.provisioningTimeoutMs) {
+        this.destroy(w, `did not register within ${config.provisioningTimeoutMs} ms`);
+      } else if ((w.state === "READY" || w.state === "BUSY" || w.state === "UNHEALTHY") && silentMs > config.heartbeatTimeoutMs) {
+        this.destroy(w, `no heartbeat for ${silentMs} ms`);
+      } else if (w.state === "READY" && !w.job && !w.reserved && provider.limits.idleTimeoutMs > 0 && now - w.idleSinceMs > provider.limits.idleTimeoutMs) {
+        w.state = "DRAINING";
+        this.destroy(w, "idle");
+      }
+    }
+    this.forgetEmptyQueue();
+    this.wake();
+  }
+
+  private destroy(w: WorkerEntry, reason: string): void {
+    const handle = w.handle;
+    this.workerGone(w, reason);
+    if (handle) void this.d.provider.destroy(handle).catch((err: unknown) => this.d.logger.warn({ err, workerId: w.id }, "destroy failed"));
+  }
+}

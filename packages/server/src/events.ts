@@ -1,0 +1,52 @@
+import type { JobState } from "@hodei/core";
+import type { LogLineRecord } from "@hodei/store";
+
+export interface JobEvent {
+  jobId: string;
+  status: JobState;
+  previous: JobState | null;
+  atMs: number;
+  workerId: string | null;
+  executionId: string | null;
+  exitCode: number | null;
+  message: string;
+}
+
+type Listener<T> = (value: T) => void;
+
+/** In-process fan-out of committed state changes and log lines. */
+export class EventBus {
+  private readonly jobListeners = new Set<Listener<JobEvent>>();
+  private readonly logListeners = new Map<string, Set<Listener<LogLineRecord[]>>>();
+  private readonly allLogListeners = new Set<(jobId: string, lines: LogLineRecord[]) => void>();
+
+  onJob(l: Listener<JobEvent>): () => void {
+    this.jobListeners.add(l);
+    return () => this.jobListeners.delete(l);
+  }
+
+  emitJob(e: JobEvent): void {
+    for (const l of this.jobListeners) l(e);
+  }
+
+  onLogs(jobId: string, l: Listener<LogLineRecord[]>): () => void {
+    let set = this.logListeners.get(jobId);
+    if (!set) this.logListeners.set(jobId, (set = new Set()));
+    set.add(l);
+    return () => {
+      set.delete(l);
+      if (set.size === 0) this.logListeners.delete(jobId);
+    };
+  }
+
+  onAnyLogs(l: (jobId: string, lines: LogLineRecord[]) => void): () => void {
+    this.allLogListeners.add(l);
+    return () => this.allLogListeners.delete(l);
+  }
+
+  emitLogs(jobId: string, lines: LogLineRecord[]): void {
+    const set = this.logListeners.get(jobId);
+    if (set) for (const l of set) l(lines);
+    for (const l of this.allLogListeners) l(jobId, lines);
+  }
+}

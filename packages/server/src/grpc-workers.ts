@@ -1,0 +1,115 @@
+// WorkerAgentService: OTP registration and the bidirectional job channel.
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { ServerMessageSchema, WorkerAgentService, type GrpcHandlers } from "@hodei/api";
+import { HodeiError, invalid } from "@hodei/core";
+import { consumeToken, updateWorker, type Database, type GroupCommitWriter } from "@hodei/store";
+import type { Dispatcher } from "./dispatcher.js";
+import type { Logger } from "./logger.js";
+import type { WorkerRegistry } from "./worker-registry.js";
+
+export interface WorkerChannelDeps {
+  db: Database;
+  writer: GroupCommitWriter;
+  registry: WorkerRegistry;
+  dispatcher: Dispatcher;
+  logger: Logger;
+  heartbeatIntervalMs: number;
+}
+
+const tokenErrors = {
+  unknown: "the registration token is not valid",
+  used: "the registration token was already used",
+  expired: "the registration token has expired",
+  wrong_worker: "the registration token belongs to another worker",
+} as const;
+
+export function workerHandlers(d: WorkerChannelDeps): GrpcHandlers<typeof WorkerAgentService> {
+  return {
+    async register(req) {
+      const workerId = req.workerInfo?.workerId;
+      if (!workerId) throw invalid("worker_info.worker_id", "is required");
+      const existing = d.registry.get(workerId);
+      if (req.sessionId) {
+        if (existing && existing.sessionId === req.sessionId && existing.state !== "TERMINATED") {
+          return { success: true, message: "session resumed", workerId, sessionId: req.sessionId, heartbeatIntervalMs: d.heartbeatIntervalMs };
+        }
+        if (!req.authToken) throw new HodeiError("SESSION_INVALID", "unknown or expired session; register with a new token");
+      }
+      if (!req.authToken) throw invalid("auth_token", "is required");
+      const check = await consumeToken(d.db, req.authToken, workerId);
+      if (check !== "ok") throw new HodeiError(check === "expired" ? "OTP_EXPIRED" : "OTP_INVALID", tokenErrors[check]);
+      const w = existing ?? d.registry.add(workerId, req.workerInfo?.provider || "external", null);
+      w.sessionId = randomUUID();
+      w.hostname = req.workerInfo?.hostname ?? "";
+      w.labels = { ...(req.workerInfo?.labels ?? {}) };
+      w.lastSeenMs = Date.now();
+      if (w.state === "CREATING") w.state = "CONNECTING";
+      await updateWorker(d.db, workerId, { state: "CONNECTING", hostname: w.hostname, labels: w.labels });
+      void d.writer.audit([
+        { eventType: "WorkerRegistered", actor: `worker:${workerId}`, correlationId: workerId, payload: { hostname: w.hostname, provider: w.provider } },
+      ]);
+      return { success: true, message: "registered", workerId, sessionId: w.sessionId, heartbeatIntervalMs: d.heartbeatIntervalMs };
+    },
+
+    workerStream(call) {
+      let workerId: string | null = null;
+      const fail = (msg: string) => call.destroy(Object.assign(new Error(msg), { code: 16, details: msg }));
+      call.on("data", (msg: import("@hodei/api").WorkerMessage) => {
+        const p = msg.payload;
+        if (workerId === null) {
+          if (p.case !== "hello") return fail("the first message must be hello with a session id");
+          const w = d.registry.get(p.value.workerId);
+          if (!w || !w.sessionId || w.sessionId !== p.value.sessionId || w.state === "TERMINATED") return fail("unknown session; register again");
+          if (w.stream && w.stream !== call) w.stream.end();
+          workerId = w.id;
+          w.stream = call;
+          w.lastSeenMs = Date.now();
+          if (w.state === "CONNECTING" || w.state === "CREATING" || w.state === "UNHEALTHY") {
+            w.state = w.job ? "BUSY" : "READY";
+            w.idleSinceMs = Date.now();
+            void updateWorker(d.db, w.id, { state: "READY" }).catch(() => undefined);
+          }
+          call.write(create(ServerMessageSchema, { payload: { case: "keepAlive", value: { timestamp: timestampFromMs(Date.now()) } } }));
+          d.dispatcher.wake();
+          return;
+        }
+        const w = d.registry.get(workerId);
+        if (!w) return fail("worker is no longer registered");
+        w.lastSeenMs = Date.now();
+        switch (p.case) {
+          case "heartbeat":
+            return;
+          case "ack":
+            return d.dispatcher.onAck(w, p.value);
+          case "logBatch":
+            return d.dispatcher.onLogBatch(w, p.value, () => call.pause(), () => call.resume());
+          case "result":
+            return d.dispatcher.onResult(w, p.value);
+          case "selfTerminate":
+            w.state = "DRAINING";
+            return;
+          default:
+            return;
+        }
+      });
+      const closed = () => {
+        if (workerId === null) return;
+        const w = d.registry.get(workerId);
+        if (w && w.stream === call) {
+          w.stream = null;
+          // Not offered work until it reconnects; lost for good after the heartbeat timeout.
+          if (w.state === "READY" || w.state === "BUSY") w.state = "UNHEALTHY";
+          if (w.state === "DRAINING" && !w.job) d.dispatcher.workerGone(w, "worker stopped");
+        }
+      };
+      call.on("end", () => {
+        closed();
+        call.end();
+      });
+      call.on("error", closed);
+      call.on("cancelled", closed);
+    },
+  };
+}

@@ -1,0 +1,130 @@
+// REST on :8080: the same JobService as gRPC, JSON in proto field names, SSE for following logs.
+import Fastify, { type FastifyInstance } from "fastify";
+import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { JobDefinitionSchema, JobSchema, QueueJobRequestSchema, type JobDefinition } from "@hodei/api";
+import { HodeiError, coerceError, invalid, validateJobId, type JobState } from "@hodei/core";
+import { countJobsByStatus, getJob, getLogs, type Database, type LogLineRecord } from "@hodei/store";
+import { toHttp } from "./error-map.js";
+import type { EventBus } from "./events.js";
+import { jobToWire, specFromDefinition } from "./job-mapper.js";
+import type { JobService } from "./job-service.js";
+import { followLogs } from "./log-follow.js";
+import type { WorkerRegistry } from "./worker-registry.js";
+
+const STATES: readonly JobState[] = ["PENDING", "ASSIGNED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT"];
+const json = (v: unknown) => v as JsonValue;
+
+function intParam(raw: string | undefined, name: string, fallback: number, max: number): number {
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw invalid(name, `must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  return Math.min(n, max);
+}
+
+function parseDefinition(body: unknown): { def: JobDefinition; queuedBy: string } {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) throw invalid("body", "must be a JSON object");
+  try {
+    const b = body as Record<string, unknown>;
+    if ("job_definition" in b || "jobDefinition" in b) {
+      const req = fromJson(QueueJobRequestSchema, json(body));
+      return { def: req.jobDefinition ?? fromJson(JobDefinitionSchema, {}), queuedBy: req.queuedBy };
+    }
+    return { def: fromJson(JobDefinitionSchema, json(body)), queuedBy: "" };
+  } catch (err) {
+    throw invalid("body", (err as Error).message);
+  }
+}
+
+const logJson = (l: LogLineRecord) => ({ sequence: l.sequence, timestamp: new Date(l.timestampMs).toISOString(), is_stderr: l.isStderr, line: l.line });
+
+export function buildHttpServer(db: Database, jobs: JobService, bus: EventBus, registry: WorkerRegistry): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 2 * 1024 * 1024 });
+  app.setErrorHandler((err, _req, reply) => {
+    const e = err as { statusCode?: number; message: string };
+    if (e.statusCode && e.statusCode < 500 && !(err instanceof HodeiError)) {
+      return reply.status(e.statusCode).send({ error: { code: "INVALID_ARGUMENT", message: e.message } });
+    }
+    const { statusCode, body } = toHttp(coerceError(err));
+    return reply.status(statusCode).send(body);
+  });
+  const toJob = (v: ReturnType<typeof jobToWire>) => toJson(JobSchema, v, { useProtoFieldName: true });
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_req, reply) => {
+    try {
+      await db.query("SELECT 1");
+      return { status: "ready", database: db.kind };
+    } catch (err) {
+      return reply.status(503).send({ status: "not ready", error: String(err) });
+    }
+  });
+
+  app.get<{ Querystring: Record<string, string | undefined> }>("/api/jobs", async (req) => {
+    const q = req.query;
+    const status = q.status ? (q.status.toUpperCase() === "COMPLETED" ? "SUCCEEDED" : q.status.toUpperCase()) : undefined;
+    if (status && !STATES.includes(status as JobState)) throw invalid("status", `must be one of ${STATES.join(", ")}`);
+    const limit = intParam(q.limit, "limit", 50, 1000) || 50;
+    const offset = intParam(q.offset, "offset", 0, Number.MAX_SAFE_INTEGER);
+    const r = await jobs.list({ status: status as JobState | undefined, search: q.q || q.search || undefined, limit, offset });
+    return { jobs: r.jobs.map((j) => toJob(jobToWire(j))), total: r.total, has_more: offset + r.jobs.length < r.total };
+  });
+
+  app.get<{ Params: { id: string } }>("/api/jobs/:id", async (req) => {
+    const { job, executions } = await jobs.get(validateJobId(req.params.id, "id"));
+    return toJob(jobToWire(job, executions));
+  });
+
+  app.post("/api/jobs", async (req, reply) => {
+    const { def, queuedBy } = parseDefinition(req.body);
+    const { spec, secrets } = specFromDefinition(def);
+    const user = (req.headers["x-user-id"] as string | undefined) || queuedBy || "anonymous";
+    const job = await jobs.queue(spec, secrets, queuedBy || user, user);
+    return reply.status(201).send({ job_id: job.id, status: job.status, queued_at: job.createdAt.toISOString() });
+  });
+
+  app.post<{ Params: { id: string }; Body: { reason?: string } | undefined }>("/api/jobs/:id/cancel", async (req) => {
+    const user = (req.headers["x-user-id"] as string | undefined) || "anonymous";
+    const r = await jobs.cancel(validateJobId(req.params.id, "id"), req.body?.reason ?? "", user);
+    return { job_id: req.params.id, status: r.status, message: r.message };
+  });
+
+  app.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>("/api/jobs/:id/logs", async (req, reply) => {
+    const id = validateJobId(req.params.id, "id");
+    const since = intParam(req.query.since ?? (req.headers["last-event-id"] as string | undefined), "since", 0, Number.MAX_SAFE_INTEGER);
+    if (req.query.follow !== "true" && req.query.follow !== "1") {
+      if (!(await getJob(db, id))) throw new HodeiError("JOB_NOT_FOUND", `job ${id} not found`);
+      const page = await getLogs(db, id, since, intParam(req.query.limit, "limit", 1000, 10_000) || 1000);
+      const last = page.lines[page.lines.length - 1];
+      return { job_id: id, entries: page.lines.map(logJson), has_more: page.hasMore, next_sequence: last ? last.sequence : since };
+    }
+    if (!(await getJob(db, id))) throw new HodeiError("JOB_NOT_FOUND", `job ${id} not found`);
+    const ctrl = new AbortController();
+    req.raw.on("close", () => ctrl.abort());
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    try {
+      for await (const lines of followLogs(db, bus, id, { includeHistory: true, tailLines: 0, sinceSequence: since, follow: true }, ctrl.signal)) {
+        let chunk = "";
+        for (const l of lines) chunk += `id: ${l.sequence}\nevent: log\ndata: ${JSON.stringify(logJson(l))}\n\n`;
+        if (!res.write(chunk)) await new Promise((resolve) => res.once("drain", resolve));
+      }
+      const final = await getJob(db, id);
+      res.end(`event: end\ndata: ${JSON.stringify({ status: final?.status, exit_code: final?.exitCode })}\n\n`);
+    } catch (err) {
+      res.end(`event: error\ndata: ${JSON.stringify(toHttp(err).body)}\n\n`);
+    }
+  });
+
+  app.get("/api/queue", async () => {
+    const c = await countJobsByStatus(db);
+    const w = registry.counts();
+    return { jobs: c, workers: w };
+  });
+
+  app.get("/api/workers", async () => ({
+    workers: registry.all().map((w) => ({ id: w.id, provider: w.provider, state: w.state, hostname: w.hostname, current_job_id: w.job?.jobId ?? null })),
+  }));
+
+  return app;
+}

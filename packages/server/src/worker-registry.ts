@@ -1,0 +1,92 @@
+import type { ServerDuplexStream } from "@grpc/grpc-js";
+import type { ServerMessage, WorkerMessage } from "@hodei/api";
+import type { WorkerState } from "@hodei/core";
+import type { WorkerHandle } from "@hodei/providers";
+
+export interface RunningJob {
+  jobId: string;
+  executionId: string;
+  /** Added to the worker's per-execution sequence so a job's log stays one increasing sequence. */
+  logBase: number;
+  started: boolean;
+}
+
+export interface WorkerEntry {
+  id: string;
+  provider: string;
+  state: WorkerState;
+  handle: WorkerHandle | null;
+  sessionId: string | null;
+  stream: ServerDuplexStream<WorkerMessage, ServerMessage> | null;
+  job: RunningJob | null;
+  reserved: boolean;
+  createdAtMs: number;
+  lastSeenMs: number;
+  idleSinceMs: number;
+  hostname: string;
+  labels: Record<string, string>;
+}
+
+/** The workers this control-plane instance knows, in memory. */
+export class WorkerRegistry {
+  private readonly workers = new Map<string, WorkerEntry>();
+
+  add(id: string, provider: string, handle: WorkerHandle | null): WorkerEntry {
+    const now = Date.now();
+    const w: WorkerEntry = {
+      id,
+      provider,
+      state: "CREATING",
+      handle,
+      sessionId: null,
+      stream: null,
+      job: null,
+      reserved: false,
+      createdAtMs: now,
+      lastSeenMs: now,
+      idleSinceMs: now,
+      hostname: "",
+      labels: {},
+    };
+    this.workers.set(id, w);
+    return w;
+  }
+
+  get(id: string): WorkerEntry | undefined {
+    return this.workers.get(id);
+  }
+
+  remove(id: string): void {
+    this.workers.delete(id);
+  }
+
+  all(): WorkerEntry[] {
+    return [...this.workers.values()];
+  }
+
+  /** READY, connected, not running or about to run a job. */
+  idle(): WorkerEntry[] {
+    const out: WorkerEntry[] = [];
+    for (const w of this.workers.values()) {
+      if (w.state === "READY" && w.stream && !w.job && !w.reserved) out.push(w);
+    }
+    return out;
+  }
+
+  /** Workers that exist or are being created (count against provider limits). */
+  live(provider: string): WorkerEntry[] {
+    return this.all().filter((w) => w.provider === provider && w.state !== "TERMINATED");
+  }
+
+  provisioning(): number {
+    let n = 0;
+    for (const w of this.workers.values()) if (w.state === "CREATING" || w.state === "CONNECTING") n++;
+    return n;
+  }
+
+  counts(): Record<WorkerState, number> {
+    const out: Record<WorkerState, number> = { CREATING: 0, CONNECTING: 0, READY: 0, BUSY: 0, DRAINING: 0, TERMINATED: 0, UNHEALTHY: 0 };
+    for (const w of this.workers.values()) out[w.state]++;
+    return out;
+  }
+}
