@@ -1,0 +1,11 @@
+export { workerConfigFromEnv, parseLabels, workerConfigDefaults } from "./config.js";
+export type { WorkerConfig, WorkerTlsConfig } from "./config.js";
+export { WorkerAgent, type WorkerAgentOptions } from "./worker-agent.js";
+export { runWorkerMain, WORKER_EXIT } from "./worker-main.js";
+export type { Logger } from "./logger.js";
+export { silentLogger } from "./logger.js";
+export { JobExecution, type JobRequest, type JobOutcome, type JobExecutionOptions } from "./job-execution.js";
+export { LineSplitter, MAX_LINE_BYTES } from "./line-splitter.js";
+export { LogBatcher, secretRedactor } from "./log-batcher.js";
+export { planCommand, prepareCommand, type CommandPlan, type CommandSpec } from "./command-plan.js";
+export { architectureName, WORKER_VERSION } from "./worker-info.js";

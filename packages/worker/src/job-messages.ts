@@ -1,0 +1,52 @@
+import type { LogLine, RunJob, WorkerMessage } from "@hodei/api";
+import type { JobOutcome, JobRequest } from "./job-execution.js";
+import { workerMessage } from "./control-link.js";
+
+/** The job as the execution needs it, from the server's RunJob. */
+export function jobRequestFrom(run: RunJob): JobRequest {
+  return {
+    jobId: run.jobId,
+    executionId: run.executionId,
+    command: run.command,
+    arguments: run.arguments,
+    script: run.script,
+    environment: run.environment,
+    secrets: run.secrets,
+    workingDir: run.workingDir,
+    stdin: run.stdin,
+    timeoutMs: Number(run.timeoutMs),
+  };
+}
+
+/** A log batch message, built without create(): this is the hot path. */
+export function logBatchMessage(jobId: string, executionId: string, lines: LogLine[]): WorkerMessage {
+  return {
+    $typeName: "hodei.WorkerMessage",
+    payload: { case: "logBatch", value: { $typeName: "hodei.LogBatch", jobId, executionId, lines } },
+  };
+}
+
+export function ackMessage(jobId: string, executionId: string, accepted: boolean, message = ""): WorkerMessage {
+  return workerMessage({ case: "ack", value: { $typeName: "hodei.WorkerAck", jobId, executionId, accepted, message } });
+}
+
+export function resultMessage(o: JobOutcome): WorkerMessage {
+  return workerMessage({
+    case: "result",
+    value: {
+      $typeName: "hodei.JobResult",
+      jobId: o.jobId,
+      executionId: o.executionId,
+      exitCode: o.exitCode,
+      status: o.status,
+      errorMessage: o.errorMessage,
+      startedAtMs: BigInt(o.startedAtMs),
+      finishedAtMs: BigInt(o.finishedAtMs),
+      lastSequence: BigInt(o.lastSequence),
+    },
+  });
+}
+
+export function selfTerminateMessage(reason: string): WorkerMessage {
+  return workerMessage({ case: "selfTerminate", value: { $typeName: "hodei.SelfTerminate", reason } });
+}

@@ -1,0 +1,257 @@
+import type * as grpc from "@grpc/grpc-js";
+import { timestampFromMs, type RunJob, type ServerMessage, type WorkerInfo } from "@hodei/api";
+import { HodeiError, backoffDelayMs } from "@hodei/core";
+import type { WorkerConfig } from "./config.js";
+import * as link from "./control-link.js";
+import { JobExecution } from "./job-execution.js";
+import * as msg from "./job-messages.js";
+import type { Logger } from "./logger.js";
+import { Outbox } from "./outbox.js";
+import { UsageSampler, describeWorker } from "./worker-info.js";
+
+export interface WorkerAgentOptions {
+  /** The environment jobs inherit (HODEI_OTP_TOKEN is always removed); default process.env. */
+  jobEnv?: NodeJS.ProcessEnv;
+  /** Grace between SIGTERM and SIGKILL when a job is cancelled or times out; default 2 s. */
+  killGraceMs?: number;
+}
+
+const RECONNECT_BASE_MS = 100;
+/** A stream that lived this long was a real connection: the reconnect backoff starts over. */
+const STABLE_STREAM_MS = 1_000;
+const STOP_FLUSH_MS = 2_000;
+
+/**
+ * The worker agent: registers with its one-time token, holds the WorkerStream open (reconnecting
+ * with backoff and its session when it breaks), runs one job at a time and streams its logs and
+ * result. A clean end of the stream by the server while no job runs means "stop".
+ */
+export class WorkerAgent {
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+  private rejectDone!: (err: Error) => void;
+  private connected!: Promise<void>;
+  private resolveConnected!: () => void;
+  private started = false;
+  private stopping = false;
+  private stopPromise: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+  private client: grpc.Client | undefined;
+  private stream: link.WorkerStream | undefined;
+  private sessionId = "";
+  private heartbeatMs: number;
+  private execution: JobExecution | undefined;
+  private jobFinished: Promise<void> = Promise.resolve();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly outbox = new Outbox(() => this.execution?.resumeOutput());
+  private readonly usage = new UsageSampler();
+  private readonly workerInfo: WorkerInfo;
+  private readonly jobEnv: NodeJS.ProcessEnv;
+
+  constructor(
+    private readonly config: WorkerConfig,
+    private readonly logger: Logger,
+    private readonly options: WorkerAgentOptions = {},
+  ) {
+    this.heartbeatMs = config.heartbeatIntervalMs;
+    this.workerInfo = describeWorker(config);
+    const { HODEI_OTP_TOKEN: _otp, ...jobEnv } = options.jobEnv ?? process.env;
+    this.jobEnv = jobEnv;
+    this.done = new Promise((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.done.catch(() => {}); // callers may only await start(); the rejection is still theirs to see
+    this.connected = new Promise((resolve) => (this.resolveConnected = resolve));
+  }
+
+  /** Resolves once registered with the stream open (or stopped first); rejects if the token is refused. */
+  start(): Promise<void> {
+    if (!this.started && !this.stopping) {
+      this.started = true;
+      this.armIdleTimer();
+      this.run().then(
+        () => this.finish(),
+        (err: Error) => this.finish(err),
+      );
+    }
+    return Promise.race([this.connected, this.done]);
+  }
+
+  /** Cancels a running job (its whole process group), says goodbye, closes the stream; resolves `done`. */
+  stop(reason = "stopped"): Promise<void> {
+    this.stopPromise ??= this.shutdown(reason);
+    return this.stopPromise;
+  }
+
+  private async shutdown(reason: string): Promise<void> {
+    this.stopping = true;
+    this.clearIdleTimer();
+    this.abort.abort();
+    this.resolveConnected();
+    this.execution?.abort(`worker stopping: ${reason}`);
+    await this.jobFinished;
+    if (!this.started) return this.finish();
+    const stream = this.stream;
+    if (stream) {
+      this.outbox.send(msg.selfTerminateMessage(reason));
+      await this.waitFor(() => this.outbox.size === 0, STOP_FLUSH_MS);
+      stream.end();
+      await this.waitFor(() => this.stream !== stream, STOP_FLUSH_MS);
+      if (this.stream === stream) stream.cancel();
+    }
+    await this.done.catch(() => {});
+  }
+
+  private finish(err?: Error): void {
+    this.stopping = true;
+    this.clearIdleTimer();
+    this.execution?.abort(err ? `worker failed: ${err.message}` : "worker stopped");
+    this.client?.close();
+    this.resolveConnected();
+    if (err) this.rejectDone(err);
+    else this.resolveDone();
+  }
+
+  private async run(): Promise<void> {
+    this.client = await link.createControlClient(this.config);
+    let attempt = 0;
+    while (!this.stopping) {
+      try {
+        const res = await link.unlessAborted(
+          link.register(this.client, this.config.otpToken, this.workerInfo, this.sessionId),
+          this.abort.signal,
+        );
+        this.sessionId = res.sessionId || this.sessionId;
+        if (res.heartbeatIntervalMs > 0) this.heartbeatMs = res.heartbeatIntervalMs;
+        this.logger.info({ workerId: this.config.workerId, resumed: attempt > 0 }, "registered with the control plane");
+        const openedAt = Date.now();
+        const ending = await this.serveStream(this.client);
+        if (Date.now() - openedAt >= STABLE_STREAM_MS) attempt = 0;
+        if (ending === "closed" && !this.execution && !this.stopping) {
+          this.logger.info("the control plane closed the stream while idle: stopping");
+          return;
+        }
+      } catch (err) {
+        if (this.stopping) return;
+        if (link.isAuthFailure(err)) {
+          if (!this.sessionId) {
+            throw new HodeiError("OTP_INVALID", `the control plane refused HODEI_OTP_TOKEN (${link.describeError(err)})`, { cause: err });
+          }
+          this.logger.warn({ err: link.describeError(err) }, "session refused; registering again with the token");
+          this.sessionId = "";
+        } else {
+          this.logger.warn({ err: link.describeError(err), attempt }, "cannot reach the control plane");
+        }
+      }
+      if (this.stopping) return;
+      await link.delay(backoffDelayMs(attempt++, RECONNECT_BASE_MS, this.config.maxReconnectDelayMs), this.abort.signal);
+    }
+  }
+
+  /** Holds one stream open; resolves "closed" when the server ended it cleanly, "broken" otherwise. */
+  private serveStream(client: grpc.Client): Promise<"closed" | "broken"> {
+    return new Promise((resolve) => {
+      const stream = link.openWorkerStream(client);
+      this.stream = stream;
+      const hello = { workerId: this.config.workerId, sessionId: this.sessionId, runningJobIds: this.runningJobIds() };
+      stream.write(link.workerMessage({ case: "hello", value: { $typeName: "hodei.WorkerHello", ...hello } }));
+      this.outbox.attach(stream);
+      const heartbeat = setInterval(() => this.sendHeartbeat(stream), this.heartbeatMs);
+      this.resolveConnected();
+      stream.on("data", (m: ServerMessage) => this.onServerMessage(m));
+      stream.on("error", (err) => this.logger.debug({ err: link.describeError(err) }, "worker stream error"));
+      stream.on("status", (status: grpc.StatusObject) => {
+        clearInterval(heartbeat);
+        this.outbox.detach();
+        this.execution?.pauseOutput();
+        if (this.stream === stream) this.stream = undefined;
+        const clean = status.code === 0;
+        if (!this.stopping) this.logger.warn({ code: status.code, details: status.details }, "worker stream ended");
+        resolve(clean ? "closed" : "broken");
+      });
+    });
+  }
+
+  private runningJobIds(): string[] {
+    return this.execution ? [this.execution.jobId] : [];
+  }
+
+  private sendHeartbeat(stream: link.WorkerStream): void {
+    const value = {
+      $typeName: "hodei.Heartbeat" as const,
+      workerId: this.config.workerId,
+      timestamp: timestampFromMs(Date.now()),
+      usage: this.usage.sample(),
+      runningJobIds: this.runningJobIds(),
+    };
+    stream.write(link.workerMessage({ case: "heartbeat", value })); // small and periodic: not queued
+  }
+
+  private onServerMessage(m: ServerMessage): void {
+    const p = m.payload;
+    switch (p.case) {
+      case "runJob":
+        return this.runJob(p.value);
+      case "cancel":
+        if (this.execution?.jobId === p.value.jobId) {
+          const exec = this.execution;
+          if (!p.value.executionId || p.value.executionId === exec.request.executionId) {
+            exec.cancel(p.value.reason || "cancelled");
+          }
+        } else this.logger.debug({ jobId: p.value.jobId }, "cancel for a job not running here");
+        return;
+      case "ack":
+      case "keepAlive":
+      case undefined:
+        return;
+    }
+  }
+
+  private runJob(run: RunJob): void {
+    if (this.execution || this.stopping) {
+      const why = this.execution ? `busy with job ${this.execution.jobId}` : "worker stopping";
+      this.outbox.send(msg.ackMessage(run.jobId, run.executionId, false, why));
+      return;
+    }
+    this.outbox.send(msg.ackMessage(run.jobId, run.executionId, true));
+    this.clearIdleTimer();
+    const { jobId, executionId } = run;
+    this.logger.info({ jobId, executionId }, "running job");
+    const exec = new JobExecution(msg.jobRequestFrom(run), {
+      batchSize: this.config.logBatchSize,
+      flushIntervalMs: this.config.logFlushIntervalMs,
+      emitLogs: (lines) => this.outbox.send(msg.logBatchMessage(jobId, executionId, lines)),
+      baseEnv: this.jobEnv,
+      logger: this.logger,
+      ...(this.options.killGraceMs !== undefined ? { killGraceMs: this.options.killGraceMs } : {}),
+    });
+    this.execution = exec;
+    this.jobFinished = exec.start().then((outcome) => {
+      this.outbox.send(msg.resultMessage(outcome));
+      this.logger.info({ jobId, executionId, exitCode: outcome.exitCode, status: outcome.status }, "job finished");
+      this.execution = undefined;
+      this.armIdleTimer();
+    });
+  }
+
+  private armIdleTimer(): void {
+    this.clearIdleTimer();
+    if (this.config.idleTimeoutMs <= 0 || this.stopping) return;
+    this.idleTimer = setTimeout(() => {
+      if (this.execution) return;
+      this.logger.info({ idleTimeoutMs: this.config.idleTimeoutMs }, "idle: terminating");
+      void this.stop("idle");
+    }, this.config.idleTimeoutMs);
+  }
+
+  private clearIdleTimer(): void {
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private async waitFor(condition: () => boolean, deadlineMs: number): Promise<void> {
+    const end = Date.now() + deadlineMs;
+    while (!condition() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+  }
+}
