@@ -3,7 +3,7 @@ import type { Writable } from "node:stream";
 import type { Command } from "commander";
 import { EXIT, toCliError } from "./errors.js";
 import { Output, type OutputFormat } from "./output.js";
-import { HodeiClient } from "./rpc.js";
+import { DEFAULT_SERVER_ADDRESS, HodeiClient } from "./rpc.js";
 
 /** Everything the CLI takes from its process; main.ts supplies the real ones, tests their own. */
 export interface CliDeps {
@@ -60,7 +60,9 @@ export function action<A extends unknown[]>(
 ): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
-    const globals = cmd.optsWithGlobals<GlobalOptions>();
+    const given = cmd.optsWithGlobals<GlobalOptions>();
+    // an empty HODEI_SERVER_ADDRESS means "not set"
+    const globals = { ...given, server: given.server.trim() || DEFAULT_SERVER_ADDRESS };
     const ctx = new CommandContext(deps, globals);
     try {
       // commander passes the declared arguments, then the options, then the command
