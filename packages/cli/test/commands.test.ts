@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import {
+  ExecutionEventSchema,
   JobSchema,
   JobStatus,
   LogEntrySchema,
@@ -221,3 +222,62 @@ test("job list sends the filters on the wire and prints a table", async () => {
     await server.stop();
   }
 });
+
+test("logs --follow without an id prints every job's lines, prefixed with the job id, until Ctrl-C", async () => {
+  const subscriptions: SubscribeLogsRequest[] = [];
+  let emit: ((jobId: string, status: JobStatus) => void) | undefined;
+  const server = await startFakeServer({
+    listJobs: async (req: ListJobsRequest) => ({
+      jobs: req.status === JobStatus.RUNNING ? [finished(JobStatus.RUNNING)] : [],
+    }),
+    executionEventStream: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+      emit = (jobId, status) => call.write(create(ExecutionEventSchema, { jobId: { value: jobId }, status }));
+    },
+    subscribeLogs: (call: grpc.ServerWritableStream<SubscribeLogsRequest, unknown>) => {
+      subscriptions.push(call.request);
+      const jobId = call.request.jobId;
+      call.write(
+        create(LogEntrySchema, {
+          jobId,
+          line: `from ${jobId}`,
+          sequence: 1n,
+          timestamp: timestampFromMs(T0),
+        }),
+      );
+      call.end();
+    },
+  });
+  try {
+    const { deps, out, interrupt } = captureDeps();
+    const done = runCli(["--server", server.address, "logs", "--follow"], deps);
+    await until(() => emit !== undefined && out.stdout.includes("from j1"));
+    emit?.("j2", JobStatus.PENDING); // not started yet: nothing to follow
+    emit?.("j2", JobStatus.RUNNING);
+    await until(() => out.stdout.includes("from j2"));
+    interrupt();
+    assert.equal(await done, 130);
+    assert.deepEqual(out.stdout.split("\n").sort(), [
+      "",
+      "j1  03:04:05.000 [OUT] from j1",
+      "j2  03:04:05.000 [OUT] from j2",
+    ]);
+    // a job already running is followed from now; one that starts later from its first line
+    assert.deepEqual(
+      subscriptions.map((s) => [s.jobId, s.includeHistory]),
+      [
+        ["j1", false],
+        ["j2", true],
+      ],
+    );
+  } finally {
+    await server.stop();
+  }
+});
+
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
