@@ -8,6 +8,5 @@ export * from "./gen/hodei/audit_pb.js";
 export * as providers from "./gen/hodei/providers/provider_management_pb.js";
 export * as health from "./gen/grpc/health/v1/health_pb.js";
 export * from "./grpc.js";
-export * from "./reflection.js";
 export * from "./status.js";
 export { allFiles } from "./services.js";

@@ -1,6 +1,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { cpus, totalmem } from "node:os";
-import type { Provider, ProviderLimits, WorkerExit, WorkerHandle, WorkerSpec, HandleStatus, ProviderCapabilities } from "./provider.js";
+import type {
+  Provider,
+  ProviderLimits,
+  WorkerExit,
+  WorkerHandle,
+  WorkerSpec,
+  HandleStatus,
+  ProviderCapabilities,
+} from "./provider.js";
 
 export interface LocalProviderOptions extends ProviderLimits {
   /** The command that starts a worker agent, e.g. [node, .../hodei.js, "worker"]. */
@@ -35,7 +43,11 @@ export class LocalProvider implements Provider {
       },
       stdio: ["ignore", this.opts.workerOutput, this.opts.workerOutput],
     });
-    const handle: WorkerHandle = { workerId: spec.workerId, provider: this.name, ref: String(child.pid ?? "") };
+    const handle: WorkerHandle = {
+      workerId: spec.workerId,
+      provider: this.name,
+      ref: String(child.pid ?? ""),
+    };
     this.children.set(spec.workerId, child);
     const exited = (code: number | null, signal: string | null) => {
       if (this.children.get(spec.workerId) !== child) return;
@@ -79,6 +91,8 @@ export class LocalProvider implements Provider {
   }
 
   async shutdown(): Promise<void> {
-    await Promise.all([...this.children.keys()].map((id) => this.destroy({ workerId: id, provider: this.name, ref: "" })));
+    await Promise.all(
+      [...this.children.keys()].map((id) => this.destroy({ workerId: id, provider: this.name, ref: "" })),
+    );
   }
 }

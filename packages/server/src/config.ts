@@ -44,7 +44,8 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): n
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
   return n;
 }
 
@@ -52,9 +53,16 @@ function flag(env: NodeJS.ProcessEnv, name: string): boolean {
   return ["1", "true", "yes", "on"].includes((env[name] ?? "").toLowerCase());
 }
 
-const DEFAULT_WORKER_COMMAND = [process.execPath, fileURLToPath(new URL("../../../cli/bin/hodei.js", import.meta.url)), "worker"];
+const DEFAULT_WORKER_COMMAND = [
+  process.execPath,
+  fileURLToPath(new URL("../../../cli/bin/hodei.js", import.meta.url)),
+  "worker",
+];
 
-export function loadServerConfig(env: NodeJS.ProcessEnv, overrides: Partial<ServerConfig> = {}): ServerConfig {
+export function loadServerConfig(
+  env: NodeJS.ProcessEnv,
+  overrides: Partial<ServerConfig> = {},
+): ServerConfig {
   const devMode = flag(env, "HODEI_DEV_MODE");
   const config: ServerConfig = {
     grpcHost: env.HODEI_GRPC_HOST || "0.0.0.0",

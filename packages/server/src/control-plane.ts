@@ -7,11 +7,11 @@ import {
   MetricsService,
   SchedulerService,
   WorkerAgentService,
-  addReflection,
   addService,
   health,
   providers,
 } from "@hodei/api";
+import { addReflection } from "@hodei/api/reflection";
 import { GroupCommitWriter, migrate, openPglite, openPostgres, type Database } from "@hodei/store";
 import { LocalProvider } from "@hodei/providers";
 import type { FastifyInstance } from "fastify";
@@ -20,7 +20,13 @@ import { Dispatcher } from "./dispatcher.js";
 import { toGrpcStatus } from "./error-map.js";
 import { EventBus } from "./events.js";
 import { jobHandlers, logHandlers } from "./grpc-jobs.js";
-import { auditHandlers, healthHandlers, metricsHandlers, providerHandlers, schedulerHandlers } from "./grpc-misc.js";
+import {
+  auditHandlers,
+  healthHandlers,
+  metricsHandlers,
+  providerHandlers,
+  schedulerHandlers,
+} from "./grpc-misc.js";
 import { workerHandlers } from "./grpc-workers.js";
 import { buildHttpServer } from "./http-server.js";
 import { JobService } from "./job-service.js";
@@ -37,11 +43,16 @@ export interface ControlPlane {
 
 function bindGrpc(server: grpc.Server, address: string): Promise<number> {
   return new Promise((resolve, reject) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(err) : resolve(port),
+    ),
   );
 }
 
-export async function startControlPlane(config: ServerConfig, logger: Logger = createLogger(config.logLevel)): Promise<ControlPlane> {
+export async function startControlPlane(
+  config: ServerConfig,
+  logger: Logger = createLogger(config.logLevel),
+): Promise<ControlPlane> {
   const db = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.dataDir);
   const applied = await migrate(db);
   if (applied.length) logger.info({ applied }, "migrations applied");
@@ -67,7 +78,14 @@ export async function startControlPlane(config: ServerConfig, logger: Logger = c
   addService(
     server,
     WorkerAgentService,
-    workerHandlers({ db, writer, registry, dispatcher, logger, heartbeatIntervalMs: config.heartbeatIntervalMs }),
+    workerHandlers({
+      db,
+      writer,
+      registry,
+      dispatcher,
+      logger,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+    }),
     toGrpcStatus,
   );
   addService(server, MetricsService, metricsHandlers(), toGrpcStatus);
@@ -84,7 +102,10 @@ export async function startControlPlane(config: ServerConfig, logger: Logger = c
   const sweep = setInterval(() => dispatcher.sweep(), config.sweepIntervalMs);
   sweep.unref();
   dispatcher.wake();
-  logger.info({ grpcPort, httpPort, database: db.kind, provider: provider.name }, "Hodei control plane ready");
+  logger.info(
+    { grpcPort, httpPort, database: db.kind, provider: provider.name },
+    "Hodei control plane ready",
+  );
 
   let stopping: Promise<void> | null = null;
   return {

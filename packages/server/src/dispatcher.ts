@@ -1,9 +1,23 @@
 // Scheduling and dispatch: event-driven claims, on-demand provisioning, worker loss, idle termination.
 import { randomBytes, randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { ServerMessageSchema, jobStatusFromWire, type JobResult, type LogBatch, type WorkerAck } from "@hodei/api";
+import {
+  ServerMessageSchema,
+  jobStatusFromWire,
+  type JobResult,
+  type LogBatch,
+  type WorkerAck,
+} from "@hodei/api";
 import { isTerminal, type JobState } from "@hodei/core";
-import { createWorker, maxLogSequence, updateWorker, type Database, type GroupCommitWriter, type JobRecord, type LogLineRecord } from "@hodei/store";
+import {
+  createWorker,
+  maxLogSequence,
+  updateWorker,
+  type Database,
+  type GroupCommitWriter,
+  type JobRecord,
+  type LogLineRecord,
+} from "@hodei/store";
 import type { Provider } from "@hodei/providers";
 import type { ServerConfig } from "./config.js";
 import type { EventBus } from "./events.js";
@@ -109,9 +123,21 @@ export class Dispatcher {
     const entry = registry.add(id, provider.name, null);
     try {
       await createWorker(db, { id, provider: provider.name, token, ttlMs: config.otpTtlMs });
-      entry.handle = await provider.create({ workerId: id, otpToken: token, serverAddress: this.d.serverAddress, env: {} });
+      entry.handle = await provider.create({
+        workerId: id,
+        otpToken: token,
+        serverAddress: this.d.serverAddress,
+        env: {},
+      });
       if (entry.state === "CREATING") entry.state = "CONNECTING";
-      void this.d.writer.audit([{ eventType: "WorkerProvisioned", actor: "scheduler", correlationId: id, payload: { provider: provider.name } }]);
+      void this.d.writer.audit([
+        {
+          eventType: "WorkerProvisioned",
+          actor: "scheduler",
+          correlationId: id,
+          payload: { provider: provider.name },
+        },
+      ]);
       this.d.logger.debug({ workerId: id }, "worker provisioned");
     } catch (err) {
       this.d.logger.error({ err, workerId: id }, "could not create a worker");
@@ -123,7 +149,11 @@ export class Dispatcher {
     const w = job.workerId ? this.d.registry.get(job.workerId) : undefined;
     const executionId = job.executionId ?? "";
     if (!w || !w.stream || w.state !== "READY" || w.job) {
-      await this.d.writer.requeue({ jobId: job.id, executionId, reason: "worker went away before the job started" });
+      await this.d.writer.requeue({
+        jobId: job.id,
+        executionId,
+        reason: "worker went away before the job started",
+      });
       this.wake();
       return;
     }
@@ -160,13 +190,27 @@ export class Dispatcher {
     if (!ack.accepted) {
       w.job = null;
       w.state = "READY";
-      void this.d.writer.requeue({ jobId: job.jobId, executionId: job.executionId, reason: `worker refused: ${ack.message}` }).then(() => this.wake());
+      void this.d.writer
+        .requeue({ jobId: job.jobId, executionId: job.executionId, reason: `worker refused: ${ack.message}` })
+        .then(() => this.wake());
       return;
     }
     job.started = true;
-    void this.d.writer.markRunning({ jobId: job.jobId, executionId: job.executionId, atMs: Date.now() }).then((ok) => {
-      if (ok) this.d.bus.emitJob({ jobId: job.jobId, status: "RUNNING", previous: "ASSIGNED", atMs: Date.now(), workerId: w.id, executionId: job.executionId, exitCode: null, message: "" });
-    });
+    void this.d.writer
+      .markRunning({ jobId: job.jobId, executionId: job.executionId, atMs: Date.now() })
+      .then((ok) => {
+        if (ok)
+          this.d.bus.emitJob({
+            jobId: job.jobId,
+            status: "RUNNING",
+            previous: "ASSIGNED",
+            atMs: Date.now(),
+            workerId: w.id,
+            executionId: job.executionId,
+            exitCode: null,
+            message: "",
+          });
+      });
   }
 
   onLogBatch(w: WorkerEntry, batch: LogBatch, pause: () => void, resume: () => void): void {
@@ -177,7 +221,12 @@ export class Dispatcher {
     for (let i = 0; i < batch.lines.length; i++) {
       const l = batch.lines[i]!;
       bytes += l.line.length;
-      lines[i] = { sequence: job.logBase + Number(l.sequence), timestampMs: Number(l.timestampMs), isStderr: l.isStderr, line: l.line };
+      lines[i] = {
+        sequence: job.logBase + Number(l.sequence),
+        timestampMs: Number(l.timestampMs),
+        isStderr: l.isStderr,
+        line: l.line,
+      };
     }
     const inflight = (this.inflightLogBytes.get(w.id) ?? 0) + bytes;
     this.inflightLogBytes.set(w.id, inflight);
@@ -200,16 +249,32 @@ export class Dispatcher {
     if (w.state === "BUSY") w.state = "READY";
     w.idleSinceMs = Date.now();
     const status: JobState = jobStatusFromWire(r.status) ?? (r.exitCode === 0 ? "SUCCEEDED" : "FAILED");
-    this.finish(job.jobId, job.executionId, isTerminal(status) ? status : "FAILED", r.exitCode, r.errorMessage, `worker:${w.id}`);
+    this.finish(
+      job.jobId,
+      job.executionId,
+      isTerminal(status) ? status : "FAILED",
+      r.exitCode,
+      r.errorMessage,
+      `worker:${w.id}`,
+    );
     this.wake();
   }
 
-  private finish(jobId: string, executionId: string, status: JobState, exitCode: number | null, message: string, actor: string): void {
-    void this.d.writer.finish({ jobId, executionId, status, exitCode, message, atMs: Date.now(), actor }).then((job) => {
-      if (!job) return;
-      this.secrets.delete(jobId);
-      this.emit(job, job.status, null);
-    });
+  private finish(
+    jobId: string,
+    executionId: string,
+    status: JobState,
+    exitCode: number | null,
+    message: string,
+    actor: string,
+  ): void {
+    void this.d.writer
+      .finish({ jobId, executionId, status, exitCode, message, atMs: Date.now(), actor })
+      .then((job) => {
+        if (!job) return;
+        this.secrets.delete(jobId);
+        this.emit(job, job.status, null);
+      });
   }
 
   private emit(job: JobRecord, status: JobState, previous: JobState | null): void {
@@ -229,7 +294,11 @@ export class Dispatcher {
   cancelRunning(jobId: string, reason: string): boolean {
     for (const w of this.d.registry.all()) {
       if (w.job?.jobId === jobId && w.stream) {
-        w.stream.write(create(ServerMessageSchema, { payload: { case: "cancel", value: { jobId, executionId: w.job.executionId, reason } } }));
+        w.stream.write(
+          create(ServerMessageSchema, {
+            payload: { case: "cancel", value: { jobId, executionId: w.job.executionId, reason } },
+          }),
+        );
         return true;
       }
     }
@@ -246,7 +315,9 @@ export class Dispatcher {
     this.inflightLogBytes.delete(w.id);
     if (job) this.finish(job.jobId, job.executionId, "FAILED", null, `worker lost: ${reason}`, "system");
     void updateWorker(this.d.db, w.id, { state: "TERMINATED", reason }).catch(() => undefined);
-    void this.d.writer.audit([{ eventType: "WorkerTerminated", actor: "system", correlationId: w.id, payload: { reason } }]);
+    void this.d.writer.audit([
+      { eventType: "WorkerTerminated", actor: "system", correlationId: w.id, payload: { reason } },
+    ]);
     this.d.logger.debug({ workerId: w.id, reason }, "worker terminated");
     this.forgetEmptyQueue();
     this.wake();
@@ -257,11 +328,23 @@ export class Dispatcher {
     const { registry, config, provider } = this.d;
     for (const w of registry.all()) {
       const silentMs = now - w.lastSeenMs;
-      if ((w.state === "CREATING" || w.state === "CONNECTING") && now - w.createdAtMs > config.provisioningTimeoutMs) {
+      if (
+        (w.state === "CREATING" || w.state === "CONNECTING") &&
+        now - w.createdAtMs > config.provisioningTimeoutMs
+      ) {
         this.destroy(w, `did not register within ${config.provisioningTimeoutMs} ms`);
-      } else if ((w.state === "READY" || w.state === "BUSY" || w.state === "UNHEALTHY") && silentMs > config.heartbeatTimeoutMs) {
+      } else if (
+        (w.state === "READY" || w.state === "BUSY" || w.state === "UNHEALTHY") &&
+        silentMs > config.heartbeatTimeoutMs
+      ) {
         this.destroy(w, `no heartbeat for ${silentMs} ms`);
-      } else if (w.state === "READY" && !w.job && !w.reserved && provider.limits.idleTimeoutMs > 0 && now - w.idleSinceMs > provider.limits.idleTimeoutMs) {
+      } else if (
+        w.state === "READY" &&
+        !w.job &&
+        !w.reserved &&
+        provider.limits.idleTimeoutMs > 0 &&
+        now - w.idleSinceMs > provider.limits.idleTimeoutMs
+      ) {
         w.state = "DRAINING";
         this.destroy(w, "idle");
       }
@@ -273,6 +356,9 @@ export class Dispatcher {
   private destroy(w: WorkerEntry, reason: string): void {
     const handle = w.handle;
     this.workerGone(w, reason);
-    if (handle) void this.d.provider.destroy(handle).catch((err: unknown) => this.d.logger.warn({ err, workerId: w.id }, "destroy failed"));
+    if (handle)
+      void this.d.provider
+        .destroy(handle)
+        .catch((err: unknown) => this.d.logger.warn({ err, workerId: w.id }, "destroy failed"));
   }
 }

@@ -24,7 +24,10 @@ export function toGrpcStatus(err: unknown): Partial<StatusObject> & { code: stat
   return { code: table[e.code][0], details: e.message };
 }
 
-export function toHttp(err: unknown): { statusCode: number; body: { error: { code: string; message: string } } } {
+export function toHttp(err: unknown): {
+  statusCode: number;
+  body: { error: { code: string; message: string } };
+} {
   const e = coerceError(err);
   return { statusCode: table[e.code][1], body: { error: { code: e.code, message: e.message } } };
 }

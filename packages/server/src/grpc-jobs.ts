@@ -41,7 +41,12 @@ export function jobHandlers(jobs: JobService, bus: EventBus): GrpcHandlers<typeo
       const { spec, secrets } = specFromDefinition(req.jobDefinition);
       const queuedBy = req.queuedBy || actorOf(call.metadata, "anonymous");
       const job = await jobs.queue(spec, secrets, queuedBy, actorOf(call.metadata, queuedBy));
-      return { success: true, message: `job ${job.id} queued`, queuedAt: timestampFromDate(job.createdAt), jobId: { value: job.id } };
+      return {
+        success: true,
+        message: `job ${job.id} queued`,
+        queuedAt: timestampFromDate(job.createdAt),
+        jobId: { value: job.id },
+      };
     },
     async getJob(req) {
       const { job, executions } = await jobs.get(jobIdOf(req.jobId?.value));
@@ -65,15 +70,27 @@ export function jobHandlers(jobs: JobService, bus: EventBus): GrpcHandlers<typeo
       if (req.offset < 0) throw invalid("offset", "must not be negative");
       const status = req.status === 0 ? undefined : jobStatusFromWire(req.status);
       if (req.status !== 0 && !status) throw invalid("status", `unknown status ${req.status}`);
-      const { jobs: list, total } = await jobs.list({ status, search: req.searchTerm || undefined, limit, offset: req.offset });
-      return { jobs: list.map((j) => jobToWire(j)), totalCount: total, hasMore: req.offset + list.length < total };
+      const { jobs: list, total } = await jobs.list({
+        status,
+        search: req.searchTerm || undefined,
+        limit,
+        offset: req.offset,
+      });
+      return {
+        jobs: list.map((j) => jobToWire(j)),
+        totalCount: total,
+        hasMore: req.offset + list.length < total,
+      };
     },
     async cancelJob(req, call) {
       const r = await jobs.cancel(jobIdOf(req.jobId?.value), req.reason, actorOf(call.metadata, "anonymous"));
       return { success: true, message: r.message, status: jobStatusToWire(r.status) };
     },
     async retryJob() {
-      throw new HodeiError("UNIMPLEMENTED", "RetryJob is not implemented yet: it arrives with the job features (retries) work");
+      throw new HodeiError(
+        "UNIMPLEMENTED",
+        "RetryJob is not implemented yet: it arrives with the job features (retries) work",
+      );
     },
     executionEventStream(call) {
       const only = call.request.jobId?.value;
@@ -102,10 +119,20 @@ export function jobHandlers(jobs: JobService, bus: EventBus): GrpcHandlers<typeo
 }
 
 function entry(jobId: string, l: LogLineRecord): LogEntry {
-  return create(LogEntrySchema, { jobId, line: l.line, isStderr: l.isStderr, timestamp: timestampFromMs(l.timestampMs), sequence: BigInt(l.sequence) });
+  return create(LogEntrySchema, {
+    jobId,
+    line: l.line,
+    isStderr: l.isStderr,
+    timestamp: timestampFromMs(l.timestampMs),
+    sequence: BigInt(l.sequence),
+  });
 }
 
-async function writeAll(call: ServerWritableStream<unknown, LogEntry>, jobId: string, lines: LogLineRecord[]): Promise<void> {
+async function writeAll(
+  call: ServerWritableStream<unknown, LogEntry>,
+  jobId: string,
+  lines: LogLineRecord[],
+): Promise<void> {
   for (const l of lines) {
     if (!call.write(entry(jobId, l))) await new Promise((resolve) => call.once("drain", resolve));
   }
@@ -121,7 +148,12 @@ export function logHandlers(db: Database, bus: EventBus): GrpcHandlers<typeof Lo
         const jobId = jobIdOf(req.jobId, "job_id");
         if (req.tailLines < 0) throw invalid("tail_lines", "must not be negative");
         if (req.sinceSequence < 0n) throw invalid("since_sequence", "must not be negative");
-        const opts = { includeHistory: req.includeHistory, tailLines: req.tailLines, sinceSequence: Number(req.sinceSequence), follow: true };
+        const opts = {
+          includeHistory: req.includeHistory,
+          tailLines: req.tailLines,
+          sinceSequence: Number(req.sinceSequence),
+          follow: true,
+        };
         for await (const lines of followLogs(db, bus, jobId, opts, ctrl.signal)) {
           await writeAll(call as ServerWritableStream<unknown, LogEntry>, jobId, lines);
         }
@@ -144,5 +176,3 @@ export function logHandlers(db: Database, bus: EventBus): GrpcHandlers<typeof Lo
     },
   };
 }
-
-

@@ -1,12 +1,22 @@
 // SchedulerService, health, and the RPCs that answer UNIMPLEMENTED until their work lands.
 import type { DescService } from "@bufbuild/protobuf";
-import { AuditService, MetricsService, SchedulerService, health, providers, type GrpcHandlers } from "@hodei/api";
+import {
+  AuditService,
+  MetricsService,
+  SchedulerService,
+  health,
+  providers,
+  type GrpcHandlers,
+} from "@hodei/api";
 import { HodeiError } from "@hodei/core";
 import { countJobsByStatus, type Database } from "@hodei/store";
 import type { Provider } from "@hodei/providers";
 import type { WorkerRegistry } from "./worker-registry.js";
 
-export function schedulerHandlers(db: Database, registry: WorkerRegistry): GrpcHandlers<typeof SchedulerService> {
+export function schedulerHandlers(
+  db: Database,
+  registry: WorkerRegistry,
+): GrpcHandlers<typeof SchedulerService> {
   return {
     async getQueueStatus(req) {
       const c = await countJobsByStatus(db);
@@ -39,7 +49,10 @@ export function schedulerHandlers(db: Database, registry: WorkerRegistry): GrpcH
         })),
       };
     },
-    getSchedulingDecision: unimplemented("GetSchedulingDecision", "placement and requirements (job features)"),
+    getSchedulingDecision: unimplemented(
+      "GetSchedulingDecision",
+      "placement and requirements (job features)",
+    ),
   };
 }
 
@@ -57,19 +70,28 @@ function unimplemented(rpc: string, area: string) {
   };
 }
 
-function allUnimplemented<S extends DescService>(service: S, area: string): Record<string, () => Promise<never>> {
+function allUnimplemented<S extends DescService>(
+  service: S,
+  area: string,
+): Record<string, () => Promise<never>> {
   return Object.fromEntries(service.methods.map((m) => [m.localName, unimplemented(m.name, area)]));
 }
 
 export function metricsHandlers(): GrpcHandlers<typeof MetricsService> {
-  return allUnimplemented(MetricsService, "the metrics work") as unknown as GrpcHandlers<typeof MetricsService>;
+  return allUnimplemented(MetricsService, "the metrics work") as unknown as GrpcHandlers<
+    typeof MetricsService
+  >;
 }
 
 export function auditHandlers(): GrpcHandlers<typeof AuditService> {
-  return allUnimplemented(AuditService, "the audit work (job features)") as unknown as GrpcHandlers<typeof AuditService>;
+  return allUnimplemented(AuditService, "the audit work (job features)") as unknown as GrpcHandlers<
+    typeof AuditService
+  >;
 }
 
-export function providerHandlers(provider: Provider): GrpcHandlers<typeof providers.ProviderManagementService> {
+export function providerHandlers(
+  provider: Provider,
+): GrpcHandlers<typeof providers.ProviderManagementService> {
   const rest = allUnimplemented(providers.ProviderManagementService, "provider management (real providers)");
   return {
     ...(rest as unknown as GrpcHandlers<typeof providers.ProviderManagementService>),
@@ -77,7 +99,14 @@ export function providerHandlers(provider: Provider): GrpcHandlers<typeof provid
       const h = await provider.health();
       return {
         providers: [
-          { id: provider.name, name: provider.name, type: provider.name, enabled: true, maxWorkers: provider.limits.maxWorkers, health: h.message },
+          {
+            id: provider.name,
+            name: provider.name,
+            type: provider.name,
+            enabled: true,
+            maxWorkers: provider.limits.maxWorkers,
+            health: h.message,
+          },
         ],
       };
     },

@@ -33,13 +33,21 @@ export function workerHandlers(d: WorkerChannelDeps): GrpcHandlers<typeof Worker
       const existing = d.registry.get(workerId);
       if (req.sessionId) {
         if (existing && existing.sessionId === req.sessionId && existing.state !== "TERMINATED") {
-          return { success: true, message: "session resumed", workerId, sessionId: req.sessionId, heartbeatIntervalMs: d.heartbeatIntervalMs };
+          return {
+            success: true,
+            message: "session resumed",
+            workerId,
+            sessionId: req.sessionId,
+            heartbeatIntervalMs: d.heartbeatIntervalMs,
+          };
         }
-        if (!req.authToken) throw new HodeiError("SESSION_INVALID", "unknown or expired session; register with a new token");
+        if (!req.authToken)
+          throw new HodeiError("SESSION_INVALID", "unknown or expired session; register with a new token");
       }
       if (!req.authToken) throw invalid("auth_token", "is required");
       const check = await consumeToken(d.db, req.authToken, workerId);
-      if (check !== "ok") throw new HodeiError(check === "expired" ? "OTP_EXPIRED" : "OTP_INVALID", tokenErrors[check]);
+      if (check !== "ok")
+        throw new HodeiError(check === "expired" ? "OTP_EXPIRED" : "OTP_INVALID", tokenErrors[check]);
       const w = existing ?? d.registry.add(workerId, req.workerInfo?.provider || "external", null);
       w.sessionId = randomUUID();
       w.hostname = req.workerInfo?.hostname ?? "";
@@ -48,9 +56,20 @@ export function workerHandlers(d: WorkerChannelDeps): GrpcHandlers<typeof Worker
       if (w.state === "CREATING") w.state = "CONNECTING";
       await updateWorker(d.db, workerId, { state: "CONNECTING", hostname: w.hostname, labels: w.labels });
       void d.writer.audit([
-        { eventType: "WorkerRegistered", actor: `worker:${workerId}`, correlationId: workerId, payload: { hostname: w.hostname, provider: w.provider } },
+        {
+          eventType: "WorkerRegistered",
+          actor: `worker:${workerId}`,
+          correlationId: workerId,
+          payload: { hostname: w.hostname, provider: w.provider },
+        },
       ]);
-      return { success: true, message: "registered", workerId, sessionId: w.sessionId, heartbeatIntervalMs: d.heartbeatIntervalMs };
+      return {
+        success: true,
+        message: "registered",
+        workerId,
+        sessionId: w.sessionId,
+        heartbeatIntervalMs: d.heartbeatIntervalMs,
+      };
     },
 
     workerStream(call) {
@@ -61,7 +80,8 @@ export function workerHandlers(d: WorkerChannelDeps): GrpcHandlers<typeof Worker
         if (workerId === null) {
           if (p.case !== "hello") return fail("the first message must be hello with a session id");
           const w = d.registry.get(p.value.workerId);
-          if (!w || !w.sessionId || w.sessionId !== p.value.sessionId || w.state === "TERMINATED") return fail("unknown session; register again");
+          if (!w || !w.sessionId || w.sessionId !== p.value.sessionId || w.state === "TERMINATED")
+            return fail("unknown session; register again");
           if (w.stream && w.stream !== call) w.stream.end();
           workerId = w.id;
           w.stream = call;
@@ -71,7 +91,11 @@ export function workerHandlers(d: WorkerChannelDeps): GrpcHandlers<typeof Worker
             w.idleSinceMs = Date.now();
             void updateWorker(d.db, w.id, { state: "READY" }).catch(() => undefined);
           }
-          call.write(create(ServerMessageSchema, { payload: { case: "keepAlive", value: { timestamp: timestampFromMs(Date.now()) } } }));
+          call.write(
+            create(ServerMessageSchema, {
+              payload: { case: "keepAlive", value: { timestamp: timestampFromMs(Date.now()) } },
+            }),
+          );
           d.dispatcher.wake();
           return;
         }
@@ -84,7 +108,12 @@ export function workerHandlers(d: WorkerChannelDeps): GrpcHandlers<typeof Worker
           case "ack":
             return d.dispatcher.onAck(w, p.value);
           case "logBatch":
-            return d.dispatcher.onLogBatch(w, p.value, () => call.pause(), () => call.resume());
+            return d.dispatcher.onLogBatch(
+              w,
+              p.value,
+              () => call.pause(),
+              () => call.resume(),
+            );
           case "result":
             return d.dispatcher.onResult(w, p.value);
           case "selfTerminate":

@@ -11,18 +11,28 @@ import type { JobService } from "./job-service.js";
 import { followLogs } from "./log-follow.js";
 import type { WorkerRegistry } from "./worker-registry.js";
 
-const STATES: readonly JobState[] = ["PENDING", "ASSIGNED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT"];
+const STATES: readonly JobState[] = [
+  "PENDING",
+  "ASSIGNED",
+  "RUNNING",
+  "SUCCEEDED",
+  "FAILED",
+  "CANCELLED",
+  "TIMEOUT",
+];
 const json = (v: unknown) => v as JsonValue;
 
 function intParam(raw: string | undefined, name: string, fallback: number, max: number): number {
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw invalid(name, `must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw invalid(name, `must be a non-negative integer, got ${JSON.stringify(raw)}`);
   return Math.min(n, max);
 }
 
 function parseDefinition(body: unknown): { def: JobDefinition; queuedBy: string } {
-  if (body === null || typeof body !== "object" || Array.isArray(body)) throw invalid("body", "must be a JSON object");
+  if (body === null || typeof body !== "object" || Array.isArray(body))
+    throw invalid("body", "must be a JSON object");
   try {
     const b = body as Record<string, unknown>;
     if ("job_definition" in b || "jobDefinition" in b) {
@@ -35,9 +45,19 @@ function parseDefinition(body: unknown): { def: JobDefinition; queuedBy: string 
   }
 }
 
-const logJson = (l: LogLineRecord) => ({ sequence: l.sequence, timestamp: new Date(l.timestampMs).toISOString(), is_stderr: l.isStderr, line: l.line });
+const logJson = (l: LogLineRecord) => ({
+  sequence: l.sequence,
+  timestamp: new Date(l.timestampMs).toISOString(),
+  is_stderr: l.isStderr,
+  line: l.line,
+});
 
-export function buildHttpServer(db: Database, jobs: JobService, bus: EventBus, registry: WorkerRegistry): FastifyInstance {
+export function buildHttpServer(
+  db: Database,
+  jobs: JobService,
+  bus: EventBus,
+  registry: WorkerRegistry,
+): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 2 * 1024 * 1024 });
   app.setErrorHandler((err, _req, reply) => {
     const e = err as { statusCode?: number; message: string };
@@ -61,12 +81,26 @@ export function buildHttpServer(db: Database, jobs: JobService, bus: EventBus, r
 
   app.get<{ Querystring: Record<string, string | undefined> }>("/api/jobs", async (req) => {
     const q = req.query;
-    const status = q.status ? (q.status.toUpperCase() === "COMPLETED" ? "SUCCEEDED" : q.status.toUpperCase()) : undefined;
-    if (status && !STATES.includes(status as JobState)) throw invalid("status", `must be one of ${STATES.join(", ")}`);
+    const status = q.status
+      ? q.status.toUpperCase() === "COMPLETED"
+        ? "SUCCEEDED"
+        : q.status.toUpperCase()
+      : undefined;
+    if (status && !STATES.includes(status as JobState))
+      throw invalid("status", `must be one of ${STATES.join(", ")}`);
     const limit = intParam(q.limit, "limit", 50, 1000) || 50;
     const offset = intParam(q.offset, "offset", 0, Number.MAX_SAFE_INTEGER);
-    const r = await jobs.list({ status: status as JobState | undefined, search: q.q || q.search || undefined, limit, offset });
-    return { jobs: r.jobs.map((j) => toJob(jobToWire(j))), total: r.total, has_more: offset + r.jobs.length < r.total };
+    const r = await jobs.list({
+      status: status as JobState | undefined,
+      search: q.q || q.search || undefined,
+      limit,
+      offset,
+    });
+    return {
+      jobs: r.jobs.map((j) => toJob(jobToWire(j))),
+      total: r.total,
+      has_more: offset + r.jobs.length < r.total,
+    };
   });
 
   app.get<{ Params: { id: string } }>("/api/jobs/:id", async (req) => {
@@ -79,42 +113,73 @@ export function buildHttpServer(db: Database, jobs: JobService, bus: EventBus, r
     const { spec, secrets } = specFromDefinition(def);
     const user = (req.headers["x-user-id"] as string | undefined) || queuedBy || "anonymous";
     const job = await jobs.queue(spec, secrets, queuedBy || user, user);
-    return reply.status(201).send({ job_id: job.id, status: job.status, queued_at: job.createdAt.toISOString() });
+    return reply
+      .status(201)
+      .send({ job_id: job.id, status: job.status, queued_at: job.createdAt.toISOString() });
   });
 
-  app.post<{ Params: { id: string }; Body: { reason?: string } | undefined }>("/api/jobs/:id/cancel", async (req) => {
-    const user = (req.headers["x-user-id"] as string | undefined) || "anonymous";
-    const r = await jobs.cancel(validateJobId(req.params.id, "id"), req.body?.reason ?? "", user);
-    return { job_id: req.params.id, status: r.status, message: r.message };
-  });
+  app.post<{ Params: { id: string }; Body: { reason?: string } | undefined }>(
+    "/api/jobs/:id/cancel",
+    async (req) => {
+      const user = (req.headers["x-user-id"] as string | undefined) || "anonymous";
+      const r = await jobs.cancel(validateJobId(req.params.id, "id"), req.body?.reason ?? "", user);
+      return { job_id: req.params.id, status: r.status, message: r.message };
+    },
+  );
 
-  app.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>("/api/jobs/:id/logs", async (req, reply) => {
-    const id = validateJobId(req.params.id, "id");
-    const since = intParam(req.query.since ?? (req.headers["last-event-id"] as string | undefined), "since", 0, Number.MAX_SAFE_INTEGER);
-    if (req.query.follow !== "true" && req.query.follow !== "1") {
-      if (!(await getJob(db, id))) throw new HodeiError("JOB_NOT_FOUND", `job ${id} not found`);
-      const page = await getLogs(db, id, since, intParam(req.query.limit, "limit", 1000, 10_000) || 1000);
-      const last = page.lines[page.lines.length - 1];
-      return { job_id: id, entries: page.lines.map(logJson), has_more: page.hasMore, next_sequence: last ? last.sequence : since };
-    }
-    if (!(await getJob(db, id))) throw new HodeiError("JOB_NOT_FOUND", `job ${id} not found`);
-    const ctrl = new AbortController();
-    req.raw.on("close", () => ctrl.abort());
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
-    try {
-      for await (const lines of followLogs(db, bus, id, { includeHistory: true, tailLines: 0, sinceSequence: since, follow: true }, ctrl.signal)) {
-        let chunk = "";
-        for (const l of lines) chunk += `id: ${l.sequence}\nevent: log\ndata: ${JSON.stringify(logJson(l))}\n\n`;
-        if (!res.write(chunk)) await new Promise((resolve) => res.once("drain", resolve));
+  app.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>(
+    "/api/jobs/:id/logs",
+    async (req, reply) => {
+      const id = validateJobId(req.params.id, "id");
+      const since = intParam(
+        req.query.since ?? (req.headers["last-event-id"] as string | undefined),
+        "since",
+        0,
+        Number.MAX_SAFE_INTEGER,
+      );
+      if (req.query.follow !== "true" && req.query.follow !== "1") {
+        if (!(await getJob(db, id))) throw new HodeiError("JOB_NOT_FOUND", `job ${id} not found`);
+        const page = await getLogs(db, id, since, intParam(req.query.limit, "limit", 1000, 10_000) || 1000);
+        const last = page.lines[page.lines.length - 1];
+        return {
+          job_id: id,
+          entries: page.lines.map(logJson),
+          has_more: page.hasMore,
+          next_sequence: last ? last.sequence : since,
+        };
       }
-      const final = await getJob(db, id);
-      res.end(`event: end\ndata: ${JSON.stringify({ status: final?.status, exit_code: final?.exitCode })}\n\n`);
-    } catch (err) {
-      res.end(`event: error\ndata: ${JSON.stringify(toHttp(err).body)}\n\n`);
-    }
-  });
+      if (!(await getJob(db, id))) throw new HodeiError("JOB_NOT_FOUND", `job ${id} not found`);
+      const ctrl = new AbortController();
+      req.raw.on("close", () => ctrl.abort());
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        "content-type": "text/event-stream",
+        "cache-control": "no-cache",
+        connection: "keep-alive",
+      });
+      try {
+        for await (const lines of followLogs(
+          db,
+          bus,
+          id,
+          { includeHistory: true, tailLines: 0, sinceSequence: since, follow: true },
+          ctrl.signal,
+        )) {
+          let chunk = "";
+          for (const l of lines)
+            chunk += `id: ${l.sequence}\nevent: log\ndata: ${JSON.stringify(logJson(l))}\n\n`;
+          if (!res.write(chunk)) await new Promise((resolve) => res.once("drain", resolve));
+        }
+        const final = await getJob(db, id);
+        res.end(
+          `event: end\ndata: ${JSON.stringify({ status: final?.status, exit_code: final?.exitCode })}\n\n`,
+        );
+      } catch (err) {
+        res.end(`event: error\ndata: ${JSON.stringify(toHttp(err).body)}\n\n`);
+      }
+    },
+  );
 
   app.get("/api/queue", async () => {
     const c = await countJobsByStatus(db);
@@ -123,7 +188,15 @@ export function buildHttpServer(db: Database, jobs: JobService, bus: EventBus, r
   });
 
   app.get("/api/workers", async () => ({
-    workers: registry.all().map((w) => ({ id: w.id, provider: w.provider, state: w.state, hostname: w.hostname, current_job_id: w.job?.jobId ?? null })),
+    workers: registry
+      .all()
+      .map((w) => ({
+        id: w.id,
+        provider: w.provider,
+        state: w.state,
+        hostname: w.hostname,
+        current_job_id: w.job?.jobId ?? null,
+      })),
   }));
 
   return app;

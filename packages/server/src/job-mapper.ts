@@ -45,7 +45,8 @@ export function specFromDefinition(def: JobDefinition | undefined): ParsedDefini
   }
   const id = def.jobId?.value ? validateJobId(def.jobId.value) : randomUUID();
   const priority = priorityFromWire(def.scheduling?.priority ?? 0);
-  if (!priority) throw invalid("job_definition.scheduling.priority", `unknown priority ${def.scheduling?.priority}`);
+  if (!priority)
+    throw invalid("job_definition.scheduling.priority", `unknown priority ${def.scheduling?.priority}`);
   const r = def.requirements;
   const deadline = def.scheduling?.deadline;
   const spec: JobSpec = {
@@ -67,12 +68,23 @@ export function specFromDefinition(def: JobDefinition | undefined): ParsedDefini
     preferredProvider: def.scheduling?.preferredProvider ?? "",
     requiredLabels: { ...(def.scheduling?.requiredLabels ?? {}), ...(def.selector?.matchLabels ?? {}) },
     deadlineMs: deadline ? timestampMs(deadline) : null,
-    executionTimeoutMs: durationMs(def.timeout?.executionTimeout, "job_definition.timeout.execution_timeout", DEFAULT_EXECUTION_TIMEOUT_MS),
-    heartbeatTimeoutMs: durationMs(def.timeout?.heartbeatTimeout, "job_definition.timeout.heartbeat_timeout", DEFAULT_HEARTBEAT_TIMEOUT_MS),
+    executionTimeoutMs: durationMs(
+      def.timeout?.executionTimeout,
+      "job_definition.timeout.execution_timeout",
+      DEFAULT_EXECUTION_TIMEOUT_MS,
+    ),
+    heartbeatTimeoutMs: durationMs(
+      def.timeout?.heartbeatTimeout,
+      "job_definition.timeout.heartbeat_timeout",
+      DEFAULT_HEARTBEAT_TIMEOUT_MS,
+    ),
     tags: [...def.tags],
     image: def.image,
     workingDir: def.workingDir,
-    script: def.script && def.script.content ? { interpreter: def.script.interpreter || "bash", content: def.script.content } : null,
+    script:
+      def.script && def.script.content
+        ? { interpreter: def.script.interpreter || "bash", content: def.script.content }
+        : null,
     maxRetries: def.maxRetries,
     stdin: def.stdin,
   };
@@ -80,7 +92,11 @@ export function specFromDefinition(def: JobDefinition | undefined): ParsedDefini
 }
 
 function durationFromMs(ms: number): Duration {
-  return { $typeName: "google.protobuf.Duration", seconds: BigInt(Math.floor(ms / 1000)), nanos: Math.round((ms % 1000) * 1e6) };
+  return {
+    $typeName: "google.protobuf.Duration",
+    seconds: BigInt(Math.floor(ms / 1000)),
+    nanos: Math.round((ms % 1000) * 1e6),
+  };
 }
 
 /** The definition as queued, without secrets. */
@@ -106,7 +122,10 @@ export function definitionFromSpec(s: JobSpec): JobDefinition {
       requiredLabels: s.requiredLabels,
       deadline: s.deadlineMs === null ? undefined : timestampFromDate(new Date(s.deadlineMs)),
     },
-    timeout: { executionTimeout: durationFromMs(s.executionTimeoutMs), heartbeatTimeout: durationFromMs(s.heartbeatTimeoutMs) },
+    timeout: {
+      executionTimeout: durationFromMs(s.executionTimeoutMs),
+      heartbeatTimeout: durationFromMs(s.heartbeatTimeoutMs),
+    },
     tags: s.tags,
     image: s.image,
     workingDir: s.workingDir,

@@ -85,7 +85,15 @@ export class WorkerRegistry {
   }
 
   counts(): Record<WorkerState, number> {
-    const out: Record<WorkerState, number> = { CREATING: 0, CONNECTING: 0, READY: 0, BUSY: 0, DRAINING: 0, TERMINATED: 0, UNHEALTHY: 0 };
+    const out: Record<WorkerState, number> = {
+      CREATING: 0,
+      CONNECTING: 0,
+      READY: 0,
+      BUSY: 0,
+      DRAINING: 0,
+      TERMINATED: 0,
+      UNHEALTHY: 0,
+    };
     for (const w of this.workers.values()) out[w.state]++;
     return out;
   }
