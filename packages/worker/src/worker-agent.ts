@@ -30,8 +30,9 @@ export class WorkerAgent {
   readonly done: Promise<void>;
   private resolveDone!: () => void;
   private rejectDone!: (err: Error) => void;
-  private connected!: Promise<void>;
+  private readonly connected: Promise<void>;
   private resolveConnected!: () => void;
+  private rejectConnected!: (err: Error) => void;
   private started = false;
   private stopping = false;
   private stopPromise: Promise<void> | undefined;
@@ -62,7 +63,11 @@ export class WorkerAgent {
       this.rejectDone = reject;
     });
     this.done.catch(() => {}); // callers may only await start(); the rejection is still theirs to see
-    this.connected = new Promise((resolve) => (this.resolveConnected = resolve));
+    this.connected = new Promise((resolve, reject) => {
+      this.resolveConnected = resolve;
+      this.rejectConnected = reject;
+    });
+    this.connected.catch(() => {});
   }
 
   /** Resolves once registered with the stream open (or stopped first); rejects if the token is refused. */
@@ -75,7 +80,7 @@ export class WorkerAgent {
         (err: Error) => this.finish(err),
       );
     }
-    return Promise.race([this.connected, this.done]);
+    return this.connected;
   }
 
   /** Cancels a running job (its whole process group), says goodbye, closes the stream; resolves `done`. */
@@ -108,9 +113,13 @@ export class WorkerAgent {
     this.clearIdleTimer();
     this.execution?.abort(err ? `worker failed: ${err.message}` : "worker stopped");
     this.client?.close();
-    this.resolveConnected();
-    if (err) this.rejectDone(err);
-    else this.resolveDone();
+    if (err) {
+      this.rejectConnected(err);
+      this.rejectDone(err);
+    } else {
+      this.resolveConnected();
+      this.resolveDone();
+    }
   }
 
   private async run(): Promise<void> {
