@@ -101,6 +101,13 @@ export async function startControlPlane(
 
   const sweep = setInterval(() => dispatcher.sweep(), config.sweepIntervalMs);
   sweep.unref();
+  const orphans = setTimeout(() => {
+    dispatcher.failOrphanedJobs().then(
+      (n) => n > 0 && logger.warn({ jobs: n }, "failed jobs whose workers did not return after a restart"),
+      (err: unknown) => logger.error({ err }, "could not check for orphaned jobs"),
+    );
+  }, config.heartbeatTimeoutMs);
+  orphans.unref();
   dispatcher.wake();
   logger.info(
     { grpcPort, httpPort, database: db.kind, provider: provider.name },
@@ -116,6 +123,7 @@ export async function startControlPlane(
     stop() {
       stopping ??= (async () => {
         clearInterval(sweep);
+        clearTimeout(orphans);
         await provider.shutdown();
         await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
         server.forceShutdown();

@@ -11,6 +11,7 @@ import {
 import { isTerminal, type JobState } from "@hodei/core";
 import {
   createWorker,
+  activeJobs,
   maxLogSequence,
   updateWorker,
   type Database,
@@ -351,6 +352,28 @@ export class Dispatcher {
     }
     this.forgetEmptyQueue();
     this.wake();
+  }
+
+  /**
+   * Jobs left ASSIGNED or RUNNING by a previous run of the control plane: their workers had a heartbeat
+   * timeout to come back; those that did not are lost, and so are their jobs.
+   */
+  async failOrphanedJobs(): Promise<number> {
+    let failed = 0;
+    for (const job of await activeJobs(this.d.db)) {
+      const w = job.workerId ? this.d.registry.get(job.workerId) : undefined;
+      if (w?.job?.jobId === job.id) continue;
+      failed++;
+      this.finish(
+        job.id,
+        job.executionId ?? "",
+        "FAILED",
+        null,
+        "worker lost: the control plane restarted and the worker did not come back",
+        "system",
+      );
+    }
+    return failed;
   }
 
   private destroy(w: WorkerEntry, reason: string): void {

@@ -12,7 +12,7 @@ import {
   type LogEntry,
 } from "@hodei/api";
 import { HodeiError, invalid, validateJobId } from "@hodei/core";
-import { getLogs, type Database, type LogLineRecord } from "@hodei/store";
+import { getJob, getLogs, type Database, type LogLineRecord } from "@hodei/store";
 import type { EventBus } from "./events.js";
 import { jobToWire, specFromDefinition } from "./job-mapper.js";
 import { toGrpcStatus as toStatus } from "./error-map.js";
@@ -167,6 +167,8 @@ export function logHandlers(db: Database, bus: EventBus): GrpcHandlers<typeof Lo
       const limit = bounded(req.limit, "limit", 1000, 10_000);
       if (req.sinceSequence < 0n) throw invalid("since_sequence", "must not be negative");
       const page = await getLogs(db, jobId, Number(req.sinceSequence), limit);
+      if (page.lines.length === 0 && !(await getJob(db, jobId)))
+        throw new HodeiError("JOB_NOT_FOUND", `job ${jobId} not found`);
       const last = page.lines[page.lines.length - 1];
       return {
         entries: page.lines.map((l) => entry(jobId, l)),

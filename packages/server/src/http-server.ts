@@ -188,15 +188,13 @@ export function buildHttpServer(
   });
 
   app.get("/api/workers", async () => ({
-    workers: registry
-      .all()
-      .map((w) => ({
-        id: w.id,
-        provider: w.provider,
-        state: w.state,
-        hostname: w.hostname,
-        current_job_id: w.job?.jobId ?? null,
-      })),
+    workers: registry.all().map((w) => ({
+      id: w.id,
+      provider: w.provider,
+      state: w.state,
+      hostname: w.hostname,
+      current_job_id: w.job?.jobId ?? null,
+    })),
   }));
 
   return app;
