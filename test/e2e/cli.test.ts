@@ -1,0 +1,86 @@
+// The `hodei` CLI against a real control plane and on-demand local workers: `job run` streams a
+// job's lines live and exits with the job's exit code; errors are clear and exit non-zero.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { JobExecutionService, unary } from "@hodei/api";
+import { runCli } from "./support/cli.js";
+import { jobStatus } from "./support/jobs.js";
+import { freePort, startPlatform, type Platform } from "./support/platform.js";
+
+const LINE = /^(\d\d:\d\d:\d\d\.\d{3}) \[(OUT|ERR)\] (.*)$/;
+
+describe("hodei CLI end to end", () => {
+  let platform: Platform;
+  before(async () => {
+    platform = await startPlatform();
+  });
+  after(() => platform?.stop());
+
+  test("job run streams each line as the job prints it and exits 0", async () => {
+    const command = "echo 'Step 1' && sleep 1 && echo 'Step 2' | grep Step";
+    const r = await runCli([
+      "--server",
+      platform.grpcAddress,
+      "job",
+      "run",
+      "--name",
+      "hello",
+      "--command",
+      command,
+    ]);
+    assert.equal(r.code, 0, `exit code; stderr:\n${r.stderr}`);
+
+    const logLines = r.lines
+      .map((l) => ({ ...l, m: LINE.exec(l.text) }))
+      .filter((l) => l.m)
+      .map((l) => ({ atMs: l.atMs, stream: l.m![2], text: l.m![3] }));
+    assert.deepEqual(
+      logLines.map((l) => `${l.stream} ${l.text}`),
+      [`OUT $ ${command}`, "OUT Step 1", "OUT Step 2"],
+      `stdout:\n${r.stdout}`,
+    );
+    const [, step1, step2] = logLines;
+    const gapMs = step2!.atMs - step1!.atMs;
+    assert.ok(gapMs >= 800, `Step 2 arrived ${gapMs.toFixed(0)} ms after Step 1: not live`);
+    assert.ok(gapMs < 5_000, `Step 2 arrived ${gapMs.toFixed(0)} ms after Step 1: far too late`);
+  });
+
+  test("a failing command: the CLI exits with the job's code and the job is FAILED with it", async () => {
+    const r = await runCli([
+      "--server",
+      platform.grpcAddress,
+      "job",
+      "run",
+      "--name",
+      "boom",
+      "--command",
+      "echo boom >&2; exit 3",
+    ]);
+    assert.equal(r.code, 3, `exit code; stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+    assert.match(r.stdout, /\[ERR\] boom$/m);
+
+    const jobId = /job (\S+) queued/.exec(r.stdout + r.stderr)?.[1];
+    assert.ok(jobId, `the CLI names the job it queued:\n${r.stdout}\n${r.stderr}`);
+    const { job } = await unary(platform.client, JobExecutionService.method.getJob, {
+      jobId: { value: jobId },
+    });
+    assert.equal(job?.statusName, "FAILED");
+    assert.equal(job?.exitCode, 3);
+    assert.equal((await jobStatus(platform.client, jobId)).exitCode, 3);
+  });
+
+  test("job get of an unknown id fails with a not-found message", async () => {
+    const r = await runCli(["--server", platform.grpcAddress, "job", "get", "no-such-job-42"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /not found/i);
+    assert.match(r.stderr, /no-such-job-42/);
+  });
+
+  test("against a port where nothing listens: exit 3 and 'cannot reach'", async () => {
+    const deadPort = await freePort();
+    const r = await runCli(["--server", `127.0.0.1:${deadPort}`, "job", "list"]);
+    assert.equal(r.code, 3, `stderr:\n${r.stderr}`);
+    assert.match(r.stderr, /cannot reach/i);
+    assert.match(r.stderr, new RegExp(`127\\.0\\.0\\.1:${deadPort}`));
+  });
+});
