@@ -55,13 +55,18 @@ export function jobCommandText(job: Job): string {
   return commandLine(def.command, def.arguments);
 }
 
+/** The name, or the command when the job has none of its own (the server names it after its id). */
+function displayName(job: Job): string {
+  return job.name && job.name !== job.jobId?.value ? job.name : jobCommandText(job);
+}
+
 export function formatJobsTable(jobs: readonly Job[], nowMs: number): string {
   const rows = jobs.map((j) => {
     const created = ms(j.createdAt);
     const duration = jobDurationMs(j, nowMs);
     return [
       j.jobId?.value ?? "",
-      truncate(j.name || jobCommandText(j), 32),
+      truncate(displayName(j), 32),
       jobStateName(j),
       j.exitCode === undefined ? "-" : String(j.exitCode),
       created === undefined ? "-" : formatDateTime(created),

@@ -88,7 +88,7 @@ test("sizes, truncation, tables and key-value blocks", () => {
 test("the jobs table aligns its columns and shows human states", () => {
   const running = job({
     jobId: { value: "a-much-longer-job-id" },
-    name: "",
+    name: "a-much-longer-job-id",
     status: JobStatus.RUNNING,
     exitCode: undefined,
     finishedAt: undefined,

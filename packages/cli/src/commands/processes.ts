@@ -4,38 +4,19 @@ import { pino } from "pino";
 import { action, type ActionResult, type CliDeps, type CommandContext } from "../context.js";
 import { EXIT } from "../errors.js";
 
-/** What the CLI needs from @hodei/server. */
-interface ServerModule {
-  runServerMain(env: NodeJS.ProcessEnv): Promise<void>;
-}
-
-type LogFn = (objOrMsg: object | string, msg?: string) => void;
-
-/** What the CLI needs from @hodei/worker; a pino logger fits its logger. */
-interface WorkerModule {
-  runWorkerMain(
-    env: NodeJS.ProcessEnv,
-    logger: { info: LogFn; warn: LogFn; error: LogFn; debug: LogFn },
-  ): Promise<number>;
-}
-
-// Loaded only when asked for, so `hodei job list` does not load the control plane. The specifiers are
-// variables so that type checking does not need the packages to be built; the interfaces above
-// state what is used from them.
-const SERVER_PACKAGE = "@hodei/server";
-const WORKER_PACKAGE = "@hodei/worker";
+// Both packages are imported only when their command runs, so `hodei job list` stays quick to start.
 
 async function runServer(ctx: CommandContext): Promise<number> {
-  const mod = (await import(SERVER_PACKAGE)) as ServerModule;
-  await mod.runServerMain(ctx.deps.env);
+  const { runServerMain } = await import("@hodei/server");
+  await runServerMain(ctx.deps.env);
   return EXIT.OK;
 }
 
 async function runWorker(ctx: CommandContext, explicitServer: boolean): Promise<number> {
-  const mod = (await import(WORKER_PACKAGE)) as WorkerModule;
+  const { runWorkerMain } = await import("@hodei/worker");
   const env = explicitServer ? { ...ctx.deps.env, HODEI_SERVER_ADDRESS: ctx.globals.server } : ctx.deps.env;
   const logger = pino({ name: "hodei-worker", level: "info" }, pino.destination(2));
-  return mod.runWorkerMain(env, logger);
+  return runWorkerMain(env, logger);
 }
 
 export function addProcessCommands(program: Command, deps: CliDeps, result: ActionResult): void {
