@@ -9,6 +9,7 @@ import {
   JobStatus,
   LogEntrySchema,
   timestampFromMs,
+  type CancelJobRequest,
   type GetLogsRequest,
   type ListJobsRequest,
   type QueueJobRequest,
@@ -281,3 +282,37 @@ async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void>
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+test("Ctrl-C during job run cancels the job, keeps following to its end and exits 130", async () => {
+  let cancelled: CancelJobRequest | undefined;
+  let endStream: (() => void) | undefined;
+  const server = await startFakeServer({
+    queueJob: async () => ({ success: true, jobId: { value: "j1" } }),
+    subscribeLogs: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+      call.write(line(1, "working"));
+      endStream = () => {
+        call.write(line(2, "Job cancelled"));
+        call.end();
+      };
+    },
+    cancelJob: async (req: CancelJobRequest) => {
+      cancelled = req;
+      setTimeout(() => endStream?.(), 10);
+      return { success: true, message: "cancelling" };
+    },
+    getJob: async () => ({ job: finished(cancelled ? JobStatus.CANCELLED : JobStatus.RUNNING) }),
+  });
+  try {
+    const { deps, out, interrupt } = captureDeps();
+    const done = runCli(["--server", server.address, "job", "run", "--command", "sleep 60"], deps);
+    await until(() => out.stdout.includes("working"));
+    interrupt();
+    assert.equal(await done, 130);
+    assert.equal(cancelled?.jobId?.value, "j1");
+    assert.match(out.stdout, /\[OUT\] Job cancelled$/m);
+    assert.match(out.stderr, /^cancelling job j1 \(press Ctrl-C again to stop waiting\)$/m);
+    assert.match(out.stderr, /^job j1 CANCELLED in 1\.02s$/m);
+  } finally {
+    await server.stop();
+  }
+});
