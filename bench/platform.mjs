@@ -121,13 +121,18 @@ export async function warmAndThroughput({
     const warmWorkers = cp.workerPids().length;
 
     const latencies = [];
+    const queueLatencies = []; // the QueueJob round trip alone, the first part of `latencies`
     for (let i = -10; i < samples; i++) {
       const id = `${runId}-warm-${i + 10}`;
       const t0 = performance.now();
       await queueJob(cp.client, id, "true");
+      const queued = performance.now();
       const seen = await tracker.waitTerminal(id, 30_000);
       if (seen.status !== JobStatus.COMPLETED) throw new Error(`${id} ended ${JobStatus[seen.status]}`);
-      if (i >= 0) latencies.push(seen.at - t0);
+      if (i >= 0) {
+        latencies.push(seen.at - t0);
+        queueLatencies.push(queued - t0);
+      }
     }
 
     const ids = Array.from({ length: jobs }, (_, i) => `${runId}-tp-${i}`);
@@ -155,6 +160,7 @@ export async function warmAndThroughput({
       warmP50Ms: percentile(latencies, 50),
       warmP99Ms: percentile(latencies, 99),
       warmSamples: latencies.length,
+      warmQueueJobP50Ms: percentile(queueLatencies, 50),
       throughputJobs: jobs,
       throughputSucceeded: succeeded,
       throughputQueueMs: queuedMs,
@@ -182,7 +188,7 @@ export function formatPlatform(r) {
   return [
     `${r.storage}: server start ${f(r.serverStartMs, 0)} ms`,
     `  cold (no worker → first log line)   median ${f(r.coldMedianMs)} ms, fresh server ${f(r.coldFreshServerMs)} ms, samples ${r.coldSamplesMs.join(", ")}`,
-    `  warm dispatch (${r.workersWarm} workers, n=${r.warmSamples})  p50 ${f(r.warmP50Ms, 2)} ms, p99 ${f(r.warmP99Ms, 2)} ms`,
+    `  warm dispatch (${r.workersWarm} workers, n=${r.warmSamples})  p50 ${f(r.warmP50Ms, 2)} ms, p99 ${f(r.warmP99Ms, 2)} ms (QueueJob alone p50 ${f(r.warmQueueJobP50Ms, 2)} ms)`,
     `  throughput ${r.throughputSucceeded}/${r.throughputJobs} in ${f(r.throughputMs, 0)} ms  → ${f(r.throughputJobsPerSec)} jobs/s (queued in ${f(r.throughputQueueMs, 0)} ms)`,
     ...r.problems.map((p) => `  ERROR: ${p}`),
   ];
