@@ -13,7 +13,14 @@ export interface CommandSpec {
 /** How a job runs: a program, its arguments, and the header lines shown first in its log. */
 export type CommandPlan =
   | { kind: "command"; file: "/bin/bash"; args: string[]; header: string[] }
-  | { kind: "script"; program: string; programArgs: string[]; content: string; scriptArgs: string[]; header: string[] };
+  | {
+      kind: "script";
+      program: string;
+      programArgs: string[];
+      content: string;
+      scriptArgs: string[];
+      header: string[];
+    };
 
 /** A plan made concrete: spawn `file` with `args` (stdin from `stdinPath` if set), then call `cleanup()`. */
 export interface PreparedCommand {
@@ -44,7 +51,10 @@ function parseShebang(firstLine: string): { program: string; args: string[]; nam
   if (words.length === 0) return { program: "/bin/bash", args: [], name: "bash" };
   const [program, ...args] = words as [string, ...string[]];
   const base = (p: string): string => p.slice(p.lastIndexOf("/") + 1);
-  const name = base(program) === "env" && args.length > 0 ? base(args.find((a) => !a.startsWith("-")) ?? program) : base(program);
+  const name =
+    base(program) === "env" && args.length > 0
+      ? base(args.find((a) => !a.startsWith("-")) ?? program)
+      : base(program);
   return { program, args, name };
 }
 

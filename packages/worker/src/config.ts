@@ -50,7 +50,10 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
 }
 
 /** Parses `k=v,k=v` (spaces around items ignored). */
-export function parseLabels(raw: string | undefined, variable = "HODEI_WORKER_LABELS"): Record<string, string> {
+export function parseLabels(
+  raw: string | undefined,
+  variable = "HODEI_WORKER_LABELS",
+): Record<string, string> {
   const labels: Record<string, string> = {};
   for (const item of (raw ?? "").split(",")) {
     const text = item.trim();
@@ -84,7 +87,10 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): WorkerConfig {
   const certPath = optional(env, "HODEI_CLIENT_CERT_PATH");
   const keyPath = optional(env, "HODEI_CLIENT_KEY_PATH");
   if ((certPath === undefined) !== (keyPath === undefined)) {
-    throw configError(certPath ? "HODEI_CLIENT_KEY_PATH" : "HODEI_CLIENT_CERT_PATH", "client certificate and key go together");
+    throw configError(
+      certPath ? "HODEI_CLIENT_KEY_PATH" : "HODEI_CLIENT_CERT_PATH",
+      "client certificate and key go together",
+    );
   }
   const caCertPath = optional(env, "HODEI_CA_CERT_PATH");
   const d = workerConfigDefaults;

@@ -1,10 +1,10 @@
 import { readFile } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
+  ServerMessageSchema,
   WorkerAgentService,
   WorkerMessageSchema,
-  bidiStream,
   connectClient,
   unary,
   type RegisterResponse,
@@ -14,14 +14,17 @@ import {
 } from "@hodei/api";
 import { HodeiError } from "@hodei/core";
 import type { WorkerConfig, WorkerTlsConfig } from "./config.js";
+import { isEncodedMessage } from "./encoded-message.js";
+import type { OutboundMessage } from "./outbox.js";
 
-export type WorkerStream = grpc.ClientDuplexStream<WorkerMessage, ServerMessage>;
+export type WorkerStream = grpc.ClientDuplexStream<OutboundMessage, ServerMessage>;
 
 const REGISTER_DEADLINE_MS = 10_000;
 
 async function credentials(tls: WorkerTlsConfig | undefined): Promise<grpc.ChannelCredentials | undefined> {
   if (!tls) return undefined;
-  const read = (path: string | undefined): Promise<Buffer | null> => (path ? readFile(path) : Promise.resolve(null));
+  const read = (path: string | undefined): Promise<Buffer | null> =>
+    path ? readFile(path) : Promise.resolve(null);
   const [ca, key, cert] = await Promise.all([read(tls.caCertPath), read(tls.keyPath), read(tls.certPath)]);
   return grpc.credentials.createSsl(ca, key, cert);
 }
@@ -52,13 +55,32 @@ export async function register(
     { deadlineMs: REGISTER_DEADLINE_MS },
   );
   if (!res.success) {
-    throw new HodeiError(sessionId ? "SESSION_INVALID" : "OTP_INVALID", `registration refused: ${res.message || "no reason given"}`);
+    throw new HodeiError(
+      sessionId ? "SESSION_INVALID" : "OTP_INVALID",
+      `registration refused: ${res.message || "no reason given"}`,
+    );
   }
   return res;
 }
 
+function serializeOutbound(message: OutboundMessage): Buffer {
+  if (isEncodedMessage(message)) return message.bytes;
+  return Buffer.from(toBinary(WorkerMessageSchema, message));
+}
+
+/**
+ * Opens the WorkerStream. Unlike @hodei/api's `bidiStream` it also accepts messages the worker has
+ * already encoded (log batches are written straight into wire format on the hot path).
+ */
 export function openWorkerStream(client: grpc.Client): WorkerStream {
-  return bidiStream(client, WorkerAgentService.method.workerStream);
+  const method = WorkerAgentService.method.workerStream;
+  return client.makeBidiStreamRequest(
+    `/${WorkerAgentService.typeName}/${method.name}`,
+    serializeOutbound,
+    (bytes: Buffer) => fromBinary(ServerMessageSchema, bytes),
+    new grpc.Metadata(),
+    {},
+  );
 }
 
 /** A WorkerMessage carrying one payload. */
@@ -93,6 +115,7 @@ export function delay(ms: number, signal: AbortSignal): Promise<void> {
 /** The error to report for a failed call, with its gRPC code when it has one. */
 export function describeError(err: unknown): string {
   const e = err as { code?: unknown; details?: unknown; message?: unknown } | null;
-  if (typeof e?.code === "number" && typeof e.details === "string") return `${grpc.status[e.code]}: ${e.details}`;
+  if (typeof e?.code === "number" && typeof e.details === "string")
+    return `${grpc.status[e.code]}: ${e.details}`;
   return err instanceof Error ? err.message : String(err);
 }

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { open, stat } from "node:fs/promises";
-import { JobStatus, type LogLine } from "@hodei/api";
+import { JobStatus } from "@hodei/api";
 import { planCommand, prepareCommand, type CommandSpec, type PreparedCommand } from "./command-plan.js";
+import type { EncodedMessage } from "./encoded-message.js";
 import { LineSplitter } from "./line-splitter.js";
 import { LogBatcher, secretRedactor } from "./log-batcher.js";
 import type { Logger } from "./logger.js";
@@ -33,8 +34,11 @@ export interface JobOutcome {
 export interface JobExecutionOptions {
   batchSize: number;
   flushIntervalMs: number;
-  /** Takes a batch of log lines; returns false to ask for output to be paused until `resumeOutput()`. */
-  emitLogs: (lines: LogLine[]) => boolean;
+  /**
+   * Takes a batch of log lines, encoded as a `WorkerMessage{log_batch}`; returns false to ask for
+   * output to be paused until `resumeOutput()`.
+   */
+  emitLogs: (message: EncodedMessage, lineCount: number) => boolean;
   /** The environment the job's own `environment` and secrets are laid over (worker secrets removed). */
   baseEnv: NodeJS.ProcessEnv;
   logger: Logger;
@@ -64,11 +68,13 @@ export class JobExecution {
     private readonly opts: JobExecutionOptions,
   ) {
     this.batcher = new LogBatcher({
+      jobId: request.jobId,
+      executionId: request.executionId,
       batchSize: opts.batchSize,
       flushIntervalMs: opts.flushIntervalMs,
       redact: secretRedactor(request.secrets),
-      emit: (lines) => {
-        if (!opts.emitLogs(lines) && !this.forceFlow) this.pauseOutput();
+      emit: (message, lineCount) => {
+        if (!opts.emitLogs(message, lineCount) && !this.forceFlow) this.pauseOutput();
       },
     });
   }
@@ -115,7 +121,7 @@ export class JobExecution {
   }
 
   private logLine(text: string, isStderr: boolean): void {
-    this.batcher.add(text, isStderr, Date.now());
+    this.batcher.addText(text, isStderr);
   }
 
   private kill(): void {
@@ -133,7 +139,11 @@ export class JobExecution {
         (s) => (s.isDirectory() ? undefined : "is not a directory"),
         (err: NodeJS.ErrnoException) => (err.code === "ENOENT" ? "does not exist" : err.message),
       );
-      if (problem) return this.failToStart(problem === "does not exist" ? 127 : 126, `working directory ${req.workingDir} ${problem}`);
+      if (problem)
+        return this.failToStart(
+          problem === "does not exist" ? 127 : 126,
+          `working directory ${req.workingDir} ${problem}`,
+        );
     }
     let prepared: PreparedCommand;
     try {
@@ -151,7 +161,9 @@ export class JobExecution {
       }
     } finally {
       for (const t of this.timers) clearTimeout(t);
-      await prepared.cleanup().catch((err: unknown) => this.opts.logger.warn({ err }, "could not remove job script"));
+      await prepared
+        .cleanup()
+        .catch((err: unknown) => this.opts.logger.warn({ err }, "could not remove job script"));
     }
   }
 
@@ -191,10 +203,15 @@ export class JobExecution {
   }
 
   private pipe(stream: NodeJS.ReadableStream, isStderr: boolean): void {
-    const splitter = new LineSplitter((line, ts) => this.batcher.add(line, isStderr, ts));
+    const batcher = this.batcher;
+    const splitter = new LineSplitter((buf, start, end, ts) =>
+      batcher.addBytes(buf, start, end, isStderr, ts),
+    );
     stream.on("data", (chunk: Buffer) => splitter.push(chunk));
     stream.on("end", () => splitter.end());
-    stream.on("error", (err) => this.opts.logger.warn({ err, jobId: this.request.jobId }, "job output error"));
+    stream.on("error", (err) =>
+      this.opts.logger.warn({ err, jobId: this.request.jobId }, "job output error"),
+    );
   }
 
   private expire(): void {
@@ -213,7 +230,10 @@ export class JobExecution {
     if (this.cancelReason === undefined && !this.timedOut) {
       void liveGroupMembers(pid).then((live) => {
         if (live.length === 0) return;
-        this.opts.logger.debug({ jobId: this.jobId, pids: live }, "terminating processes left behind by the job");
+        this.opts.logger.debug(
+          { jobId: this.jobId, pids: live },
+          "terminating processes left behind by the job",
+        );
         killGroup(pid, grace);
       });
     }
@@ -230,7 +250,8 @@ export class JobExecution {
 
   private finish(code: number | null, signal: NodeJS.Signals | null): JobOutcome {
     const exitCode = code ?? (signal ? signalExitCode(signal) : 1);
-    if (this.cancelReason !== undefined) return this.outcome(JobStatus.CANCELLED, exitCode, this.cancelReason);
+    if (this.cancelReason !== undefined)
+      return this.outcome(JobStatus.CANCELLED, exitCode, this.cancelReason);
     if (this.timedOut) {
       return this.outcome(JobStatus.TIMEOUT, exitCode, `Job timed out after ${this.request.timeoutMs}ms`);
     }

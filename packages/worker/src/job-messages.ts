@@ -1,4 +1,4 @@
-import type { LogLine, RunJob, WorkerMessage } from "@hodei/api";
+import type { RunJob, WorkerMessage } from "@hodei/api";
 import type { JobOutcome, JobRequest } from "./job-execution.js";
 import { workerMessage } from "./control-link.js";
 
@@ -18,16 +18,16 @@ export function jobRequestFrom(run: RunJob): JobRequest {
   };
 }
 
-/** A log batch message, built without create(): this is the hot path. */
-export function logBatchMessage(jobId: string, executionId: string, lines: LogLine[]): WorkerMessage {
-  return {
-    $typeName: "hodei.WorkerMessage",
-    payload: { case: "logBatch", value: { $typeName: "hodei.LogBatch", jobId, executionId, lines } },
-  };
-}
-
-export function ackMessage(jobId: string, executionId: string, accepted: boolean, message = ""): WorkerMessage {
-  return workerMessage({ case: "ack", value: { $typeName: "hodei.WorkerAck", jobId, executionId, accepted, message } });
+export function ackMessage(
+  jobId: string,
+  executionId: string,
+  accepted: boolean,
+  message = "",
+): WorkerMessage {
+  return workerMessage({
+    case: "ack",
+    value: { $typeName: "hodei.WorkerAck", jobId, executionId, accepted, message },
+  });
 }
 
 export function resultMessage(o: JobOutcome): WorkerMessage {

@@ -1,28 +1,30 @@
+import { isUtf8 } from "node:buffer";
+
 /** The longest line sent as one log line; longer ones are cut into pieces of at most this size. */
 export const MAX_LINE_BYTES = 1024 * 1024;
 
-const NEWLINE = 0x0a;
-const CR = 13;
+const LF = 0x0a;
+const CR = 0x0d;
 
-/** Receives each complete line (without its `\n` or trailing `\r`) and when the chunk holding it arrived. */
-export type LineSink = (line: string, timestampMs: number) => void;
-
-function stripCr(line: string): string {
-  return line.length > 0 && line.charCodeAt(line.length - 1) === CR ? line.slice(0, -1) : line;
-}
+/**
+ * Receives each line as a byte range `buf[start, end)` of valid UTF-8 (without its `\n` or trailing
+ * `\r`) and the time the chunk holding it arrived. The bytes are only valid during the call.
+ */
+export type LineSink = (buf: Buffer, start: number, end: number, timestampMs: number) => void;
 
 /** A cut point at or below `at` that does not fall inside a UTF-8 sequence (unless the data is not UTF-8). */
-function utf8Boundary(buf: Buffer, at: number): number {
-  for (let i = at; i > at - 4 && i > 0; i--) {
+function utf8Boundary(buf: Buffer, from: number, at: number): number {
+  for (let i = at; i > at - 4 && i > from; i--) {
     if ((buf[i]! & 0xc0) !== 0x80) return i;
   }
   return at;
 }
 
 /**
- * Splits a byte stream into lines as the bytes arrive. Each chunk is decoded once (invalid UTF-8
- * becomes U+FFFD); only the unfinished tail of a chunk is kept, and a line longer than `maxLineBytes`
- * is emitted in pieces, so memory stays bounded whatever the child prints.
+ * Splits a byte stream into lines as the bytes arrive, without making a string per line: lines are
+ * handed on as byte ranges of the chunk. Invalid UTF-8 is replaced by U+FFFD (checked once per
+ * chunk), only the unfinished tail of a chunk is kept, and a line longer than `maxLineBytes` is
+ * emitted in pieces, so memory stays bounded whatever the child prints.
  */
 export class LineSplitter {
   private pending: Buffer[] = [];
@@ -38,7 +40,7 @@ export class LineSplitter {
     const ts = this.now();
     let start = 0;
     if (this.pendingBytes > 0) {
-      const nl = chunk.indexOf(NEWLINE);
+      const nl = chunk.indexOf(LF);
       if (nl < 0) {
         this.appendPending(chunk, ts);
         return;
@@ -47,10 +49,9 @@ export class LineSplitter {
       this.emitPending(ts);
       start = nl + 1;
     }
-    const last = chunk.lastIndexOf(NEWLINE);
+    const last = chunk.lastIndexOf(LF);
     if (last >= start) {
-      if (last - start <= this.maxLineBytes) this.emitText(chunk.toString("utf8", start, last), ts);
-      else this.emitLong(chunk, start, last, ts);
+      this.emitLines(chunk, start, last, ts);
       start = last + 1;
     }
     if (start < chunk.length) this.appendPending(Buffer.from(chunk.subarray(start)), ts);
@@ -61,35 +62,30 @@ export class LineSplitter {
     if (this.pendingBytes > 0) this.emitPending(this.now());
   }
 
-  /** Lines separated by `\n`, none longer than the cap. */
-  private emitText(text: string, ts: number): void {
-    const sink = this.sink;
-    let from = 0;
-    for (;;) {
-      const nl = text.indexOf("\n", from);
-      if (nl < 0) {
-        sink(stripCr(from === 0 ? text : text.slice(from)), ts);
-        return;
-      }
-      sink(stripCr(text.slice(from, nl)), ts);
-      from = nl + 1;
+  /** `buf[start, end)` holds whole lines separated by `\n` (the final one's `\n` excluded). */
+  private emitLines(buf: Buffer, start: number, end: number, ts: number): void {
+    if (!isUtf8(buf.subarray(start, end))) {
+      const fixed = Buffer.from(buf.toString("utf8", start, end));
+      return this.emitLines(fixed, 0, fixed.length, ts);
     }
+    let from = start;
+    for (let i = start; i < end; i++) {
+      if (buf[i] === LF) {
+        this.emitLine(buf, from, i, ts);
+        from = i + 1;
+      }
+    }
+    this.emitLine(buf, from, end, ts);
   }
 
-  /** A region of complete lines of which some may exceed the cap: split line by line in bytes. */
-  private emitLong(chunk: Buffer, start: number, end: number, ts: number): void {
-    while (start <= end) {
-      let nl = chunk.indexOf(NEWLINE, start);
-      if (nl < 0 || nl > end) nl = end;
-      let from = start;
-      while (nl - from > this.maxLineBytes) {
-        const cut = utf8Boundary(chunk, from + this.maxLineBytes);
-        this.sink(chunk.toString("utf8", from, cut), ts);
-        from = cut;
-      }
-      this.sink(stripCr(chunk.toString("utf8", from, nl)), ts);
-      start = nl + 1;
+  private emitLine(buf: Buffer, start: number, end: number, ts: number): void {
+    while (end - start > this.maxLineBytes) {
+      const cut = utf8Boundary(buf, start, start + this.maxLineBytes);
+      this.sink(buf, start, cut, ts);
+      start = cut;
     }
+    if (end > start && buf[end - 1] === CR) end--;
+    this.sink(buf, start, end, ts);
   }
 
   private appendPending(part: Buffer, ts: number): void {
@@ -99,8 +95,8 @@ export class LineSplitter {
     if (this.pendingBytes <= this.maxLineBytes) return;
     let all = Buffer.concat(this.pending, this.pendingBytes);
     while (all.length > this.maxLineBytes) {
-      const cut = utf8Boundary(all, this.maxLineBytes);
-      this.sink(all.toString("utf8", 0, cut), ts);
+      const cut = utf8Boundary(all, 0, this.maxLineBytes);
+      this.emitValid(all.subarray(0, cut), ts);
       all = all.subarray(cut);
     }
     this.pending = [Buffer.from(all)];
@@ -108,9 +104,24 @@ export class LineSplitter {
   }
 
   private emitPending(ts: number): void {
-    const bytes = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    const bytes =
+      this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    this.sink(stripCr(bytes.toString("utf8")), ts);
+    let end = bytes.length;
+    if (end > 0 && bytes[end - 1] === CR) end--;
+    this.emitValid(bytes.subarray(0, end), ts);
+  }
+
+  /** One piece of a line, made valid UTF-8 if it is not. */
+  private emitValid(piece: Buffer, ts: number): void {
+    const valid = isUtf8(piece) ? piece : Buffer.from(piece.toString("utf8"));
+    let start = 0;
+    while (valid.length - start > this.maxLineBytes) {
+      const cut = utf8Boundary(valid, start, start + this.maxLineBytes);
+      this.sink(valid, start, cut, ts);
+      start = cut;
+    }
+    this.sink(valid, start, valid.length, ts);
   }
 }

@@ -1,48 +1,113 @@
-import type { LogLine } from "@hodei/api";
+import { BufferPool, type EncodedMessage } from "./encoded-message.js";
 
 export interface LogBatcherOptions {
+  jobId: string;
+  executionId: string;
   /** A batch is emitted as soon as it holds this many lines. */
   batchSize: number;
   /** ...or this long after its first line was buffered, whichever comes first. */
   flushIntervalMs: number;
-  /** Receives each batch; the array is the batcher's no longer. */
-  emit: (lines: LogLine[]) => void;
+  /** Receives each batch as an encoded `WorkerMessage{log_batch}` and its number of lines. */
+  emit: (message: EncodedMessage, lineCount: number) => void;
   /** Replaces secret values in a line before it leaves the worker. */
   redact?: (line: string) => string;
 }
 
 /**
+ * A batch is also sent once it holds this many bytes (a longer line travels alone): batches fit the
+ * pooled buffers, and messages stay far below gRPC's 4 MiB default limit.
+ */
+export const MAX_BATCH_BYTES = 64 * 1024;
+const POOLED_BUFFERS = 32;
+/** Tag of WorkerMessage.log_batch (field 3, length-delimited) and room for its length as a 5-byte varint. */
+const PREFIX_BYTES = 6;
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+/** Writes a non-negative integer below 2^53 as a protobuf varint; returns the new offset. */
+function writeVarint(buf: Buffer, offset: number, n: number): number {
+  while (n >= 128) {
+    buf[offset++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[offset++] = n;
+  return offset;
+}
+
+/**
+ * Writes `n` (below 2^35) as a varint of exactly 5 bytes. Over-long varints are valid protobuf (every
+ * parser must accept them), and a fixed size lets the batch length be filled in after the lines.
+ */
+function writePaddedVarint5(buf: Buffer, offset: number, n: number): void {
+  for (let i = 0; i < 4; i++) {
+    buf[offset + i] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[offset + 4] = n;
+}
+
+function stringField(tag: number, value: string): Buffer {
+  if (value === "") return Buffer.alloc(0);
+  const bytes = Buffer.from(value);
+  const out = Buffer.allocUnsafe(1 + varintSize(bytes.length) + bytes.length);
+  out[0] = tag;
+  bytes.copy(out, writeVarint(out, 1, bytes.length));
+  return out;
+}
+
+/**
  * Stamps lines with a per-execution sequence (1, 2, 3… across stdout and stderr) and groups them
- * into batches by size or time.
+ * into batches by count, bytes or time. Lines are encoded straight into the protobuf wire format of
+ * `WorkerMessage { log_batch: LogBatch { job_id, execution_id, lines: LogLine[] } }` as they come,
+ * and the buffer is handed on as is: a line costs no object, string or bigint, and a batch one
+ * allocation. This is the hot path of the worker.
  */
 export class LogBatcher {
-  private lines: LogLine[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private readonly pool = new BufferPool(MAX_BATCH_BYTES, POOLED_BUFFERS);
+  private body: Buffer;
+  private used = 0;
+  private count = 0;
   private sequence = 0;
+  private timer: NodeJS.Timeout | undefined;
+  /** LogBatch fields 1 and 2, the same in every batch. */
+  private readonly header: Buffer;
   private readonly onTimer = (): void => {
     this.timer = undefined;
     this.flush();
   };
 
-  constructor(private readonly opts: LogBatcherOptions) {}
+  constructor(private readonly opts: LogBatcherOptions) {
+    this.header = Buffer.concat([stringField(0x0a, opts.jobId), stringField(0x12, opts.executionId)]);
+    this.body = this.newBody();
+  }
 
   /** The sequence of the last line added (0 before any). */
   get lastSequence(): number {
     return this.sequence;
   }
 
-  add(line: string, isStderr: boolean, timestampMs: number): void {
+  /** A line given as valid UTF-8 bytes `src[start, end)`. */
+  addBytes(src: Buffer, start: number, end: number, isStderr: boolean, timestampMs: number): void {
     const redact = this.opts.redact;
-    // A plain object with $typeName is a valid protobuf-es message and much cheaper than create().
-    this.lines.push({
-      $typeName: "hodei.LogLine",
-      line: redact ? redact(line) : line,
-      isStderr,
-      timestampMs: BigInt(timestampMs),
-      sequence: BigInt(++this.sequence),
-    });
-    if (this.lines.length >= this.opts.batchSize) this.flush();
-    else if (this.timer === undefined) this.timer = setTimeout(this.onTimer, this.opts.flushIntervalMs);
+    if (redact) {
+      const text = src.toString("utf8", start, end);
+      const clean = redact(text);
+      if (clean !== text) return this.addText(clean, isStderr, timestampMs);
+    }
+    this.append(src, start, end, isStderr, timestampMs);
+  }
+
+  addText(line: string, isStderr: boolean, timestampMs = Date.now()): void {
+    const clean = this.opts.redact ? this.opts.redact(line) : line;
+    const bytes = Buffer.from(clean);
+    this.append(bytes, 0, bytes.length, isStderr, timestampMs);
   }
 
   /** Emits whatever is buffered now. */
@@ -51,10 +116,67 @@ export class LogBatcher {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.lines.length === 0) return;
-    const batch = this.lines;
-    this.lines = [];
-    this.opts.emit(batch);
+    if (this.count === 0) return;
+    const body = this.body;
+    const pool = this.pool;
+    writePaddedVarint5(body, 1, this.used - PREFIX_BYTES);
+    const message: EncodedMessage = { bytes: body.subarray(0, this.used), release: () => pool.release(body) };
+    const lines = this.count;
+    this.body = this.newBody();
+    this.count = 0;
+    this.opts.emit(message, lines);
+  }
+
+  private newBody(): Buffer {
+    const body = this.pool.acquire();
+    body[0] = 0x1a; // WorkerMessage.log_batch = 3; bytes 1-5: its length, written at flush
+    this.used = PREFIX_BYTES + this.header.copy(body, PREFIX_BYTES);
+    return body;
+  }
+
+  private append(src: Buffer, start: number, end: number, isStderr: boolean, ts: number): void {
+    const len = end - start;
+    const inner =
+      (len > 0 ? 1 + varintSize(len) + len : 0) +
+      (isStderr ? 2 : 0) +
+      2 +
+      varintSize(ts) +
+      varintSize(this.sequence + 1);
+    const size = 1 + varintSize(inner) + inner;
+    if (this.count > 0 && this.used + size > MAX_BATCH_BYTES) this.flush();
+    this.reserve(size);
+    const seq = ++this.sequence;
+    const b = this.body;
+    let o = this.used;
+    b[o++] = 0x1a; // LogBatch.lines = 3
+    o = writeVarint(b, o, inner);
+    if (len > 0) {
+      b[o++] = 0x0a; // LogLine.line = 1
+      o = writeVarint(b, o, len);
+      if (len < 64) for (let i = start; i < end; i++) b[o++] = src[i]!;
+      else o += src.copy(b, o, start, end);
+    }
+    if (isStderr) {
+      b[o++] = 0x10; // LogLine.is_stderr = 2
+      b[o++] = 1;
+    }
+    b[o++] = 0x18; // LogLine.timestamp_ms = 3
+    o = writeVarint(b, o, ts);
+    b[o++] = 0x20; // LogLine.sequence = 4
+    o = writeVarint(b, o, seq);
+    this.used = o;
+    if (++this.count >= this.opts.batchSize || o >= MAX_BATCH_BYTES) this.flush();
+    else if (this.timer === undefined) this.timer = setTimeout(this.onTimer, this.opts.flushIntervalMs);
+  }
+
+  private reserve(bytes: number): void {
+    if (this.used + bytes <= this.body.length) return;
+    let capacity = this.body.length * 2;
+    while (capacity < this.used + bytes) capacity *= 2;
+    const grown = this.pool.acquire(capacity);
+    this.body.copy(grown, 0, 0, this.used);
+    this.pool.release(this.body);
+    this.body = grown;
   }
 }
 

@@ -1,8 +1,12 @@
 import type { WorkerMessage } from "@hodei/api";
+import { isEncodedMessage, type EncodedMessage } from "./encoded-message.js";
+
+/** A message for the control plane: a protobuf-es message, or one already encoded (log batches). */
+export type OutboundMessage = WorkerMessage | EncodedMessage;
 
 /** The part of a grpc-js client stream the outbox writes to. */
 export interface MessageWriter {
-  write(message: WorkerMessage): boolean;
+  write(message: OutboundMessage, callback?: () => void): boolean;
   once(event: "drain", listener: () => void): unknown;
 }
 
@@ -13,7 +17,7 @@ export interface MessageWriter {
  * is paused), so it never grows by more than what a producer had already read.
  */
 export class Outbox {
-  private queue: (WorkerMessage | undefined)[] = [];
+  private queue: (OutboundMessage | undefined)[] = [];
   private head = 0;
   private writer: MessageWriter | undefined;
   private waitingForDrain = false;
@@ -43,7 +47,7 @@ export class Outbox {
   }
 
   /** Queues a message; returns false if the outbox is now blocked (the caller should pause). */
-  send(message: WorkerMessage): boolean {
+  send(message: OutboundMessage): boolean {
     if (this.writer !== undefined && !this.waitingForDrain && this.head === this.queue.length) {
       this.write(this.writer, message);
     } else {
@@ -53,13 +57,23 @@ export class Outbox {
   }
 
   /** Drops queued messages matching `predicate` (e.g. heartbeats made stale by a reconnect). */
-  discard(predicate: (m: WorkerMessage) => boolean): void {
-    this.queue = this.queue.slice(this.head).filter((m) => m !== undefined && !predicate(m));
+  discard(predicate: (m: OutboundMessage) => boolean): void {
+    const kept: OutboundMessage[] = [];
+    for (const m of this.queue.slice(this.head)) {
+      if (m === undefined) continue;
+      if (!predicate(m)) kept.push(m);
+      else if (isEncodedMessage(m)) m.release();
+    }
+    this.queue = kept;
     this.head = 0;
   }
 
-  private write(writer: MessageWriter, message: WorkerMessage): void {
-    if (writer.write(message)) return;
+  private write(writer: MessageWriter, message: OutboundMessage): void {
+    // An encoded message's buffer goes back to its pool once the transport is done with it.
+    const ok = isEncodedMessage(message)
+      ? writer.write(message, () => message.release())
+      : writer.write(message);
+    if (ok) return;
     this.waitingForDrain = true;
     writer.once("drain", () => {
       if (this.writer !== writer) return;
@@ -70,7 +84,12 @@ export class Outbox {
 
   private pump(): void {
     const writer = this.writer;
-    while (writer !== undefined && this.writer === writer && !this.waitingForDrain && this.head < this.queue.length) {
+    while (
+      writer !== undefined &&
+      this.writer === writer &&
+      !this.waitingForDrain &&
+      this.head < this.queue.length
+    ) {
       const message = this.queue[this.head]!;
       this.queue[this.head++] = undefined; // written: let it be collected
       this.write(writer, message);

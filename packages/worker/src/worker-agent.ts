@@ -133,7 +133,10 @@ export class WorkerAgent {
         );
         this.sessionId = res.sessionId || this.sessionId;
         if (res.heartbeatIntervalMs > 0) this.heartbeatMs = res.heartbeatIntervalMs;
-        this.logger.info({ workerId: this.config.workerId, resumed: attempt > 0 }, "registered with the control plane");
+        this.logger.info(
+          { workerId: this.config.workerId, resumed: attempt > 0 },
+          "registered with the control plane",
+        );
         const openedAt = Date.now();
         const ending = await this.serveStream(this.client);
         if (Date.now() - openedAt >= STABLE_STREAM_MS) attempt = 0;
@@ -145,16 +148,26 @@ export class WorkerAgent {
         if (this.stopping) return;
         if (link.isAuthFailure(err)) {
           if (!this.sessionId) {
-            throw new HodeiError("OTP_INVALID", `the control plane refused HODEI_OTP_TOKEN (${link.describeError(err)})`, { cause: err });
+            throw new HodeiError(
+              "OTP_INVALID",
+              `the control plane refused HODEI_OTP_TOKEN (${link.describeError(err)})`,
+              { cause: err },
+            );
           }
-          this.logger.warn({ err: link.describeError(err) }, "session refused; registering again with the token");
+          this.logger.warn(
+            { err: link.describeError(err) },
+            "session refused; registering again with the token",
+          );
           this.sessionId = "";
         } else {
           this.logger.warn({ err: link.describeError(err), attempt }, "cannot reach the control plane");
         }
       }
       if (this.stopping) return;
-      await link.delay(backoffDelayMs(attempt++, RECONNECT_BASE_MS, this.config.maxReconnectDelayMs), this.abort.signal);
+      await link.delay(
+        backoffDelayMs(attempt++, RECONNECT_BASE_MS, this.config.maxReconnectDelayMs),
+        this.abort.signal,
+      );
     }
   }
 
@@ -163,8 +176,14 @@ export class WorkerAgent {
     return new Promise((resolve) => {
       const stream = link.openWorkerStream(client);
       this.stream = stream;
-      const hello = { workerId: this.config.workerId, sessionId: this.sessionId, runningJobIds: this.runningJobIds() };
-      stream.write(link.workerMessage({ case: "hello", value: { $typeName: "hodei.WorkerHello", ...hello } }));
+      const hello = {
+        workerId: this.config.workerId,
+        sessionId: this.sessionId,
+        runningJobIds: this.runningJobIds(),
+      };
+      stream.write(
+        link.workerMessage({ case: "hello", value: { $typeName: "hodei.WorkerHello", ...hello } }),
+      );
       this.outbox.attach(stream);
       const heartbeat = setInterval(() => this.sendHeartbeat(stream), this.heartbeatMs);
       this.resolveConnected();
@@ -176,7 +195,8 @@ export class WorkerAgent {
         this.execution?.pauseOutput();
         if (this.stream === stream) this.stream = undefined;
         const clean = status.code === 0;
-        if (!this.stopping) this.logger.warn({ code: status.code, details: status.details }, "worker stream ended");
+        if (!this.stopping)
+          this.logger.warn({ code: status.code, details: status.details }, "worker stream ended");
         resolve(clean ? "closed" : "broken");
       });
     });
@@ -230,7 +250,7 @@ export class WorkerAgent {
     const exec = new JobExecution(msg.jobRequestFrom(run), {
       batchSize: this.config.logBatchSize,
       flushIntervalMs: this.config.logFlushIntervalMs,
-      emitLogs: (lines) => this.outbox.send(msg.logBatchMessage(jobId, executionId, lines)),
+      emitLogs: (message) => this.outbox.send(message),
       baseEnv: this.jobEnv,
       logger: this.logger,
       ...(this.options.killGraceMs !== undefined ? { killGraceMs: this.options.killGraceMs } : {}),
@@ -238,7 +258,10 @@ export class WorkerAgent {
     this.execution = exec;
     this.jobFinished = exec.start().then((outcome) => {
       this.outbox.send(msg.resultMessage(outcome));
-      this.logger.info({ jobId, executionId, exitCode: outcome.exitCode, status: outcome.status }, "job finished");
+      this.logger.info(
+        { jobId, executionId, exitCode: outcome.exitCode, status: outcome.status },
+        "job finished",
+      );
       this.execution = undefined;
       this.armIdleTimer();
     });

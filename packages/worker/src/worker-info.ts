@@ -25,7 +25,12 @@ export function describeWorker(config: WorkerConfig): WorkerInfo {
     workerId: config.workerId,
     hostname: hostname(),
     provider: config.provider,
-    capacity: { cpuCores: cpus().length, memoryBytes: BigInt(totalmem()), gpuCount: 0, architecture: architectureName() },
+    capacity: {
+      cpuCores: cpus().length,
+      memoryBytes: BigInt(totalmem()),
+      gpuCount: 0,
+      architecture: architectureName(),
+    },
     labels: config.labels,
     version: WORKER_VERSION,
     pid: process.pid,

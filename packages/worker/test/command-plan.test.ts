@@ -14,7 +14,11 @@ test("a plain command runs under bash -c with its arguments shell-quoted, shown 
 });
 
 test("a script runs from a file with its interpreter, shown as a heredoc header", () => {
-  const plan = planCommand({ command: "", arguments: ["x"], script: { interpreter: "python3", content: "print(1)\nprint(2)\n" } });
+  const plan = planCommand({
+    command: "",
+    arguments: ["x"],
+    script: { interpreter: "python3", content: "print(1)\nprint(2)\n" },
+  });
   assert.equal(plan.kind, "script");
   if (plan.kind !== "script") return;
   assert.equal(plan.program, "python3");

@@ -28,6 +28,8 @@ export interface HarnessOptions {
   heartbeatIntervalMs?: number;
   /** Keep log lines (false: only count them, for volume tests). */
   keepLines?: boolean;
+  /** Stop reading a stream for this long after its first log batch (a slow control plane). */
+  stallAfterFirstBatchMs?: number;
 }
 
 export class HarnessControlPlane {
@@ -37,10 +39,13 @@ export class HarnessControlPlane {
   logLineCount = 0;
   private waiters: (() => void)[] = [];
 
-  private constructor(
-    private readonly server: grpc.Server,
-    readonly port: number,
-  ) {}
+  private portNumber = 0;
+
+  private constructor(private readonly server: grpc.Server) {}
+
+  get port(): number {
+    return this.portNumber;
+  }
 
   get address(): string {
     return `127.0.0.1:${this.port}`;
@@ -48,39 +53,50 @@ export class HarnessControlPlane {
 
   static async start(opts: HarnessOptions = {}): Promise<HarnessControlPlane> {
     const server = new grpc.Server();
-    let harness: HarnessControlPlane | undefined;
+    const harness = new HarnessControlPlane(server);
     addService(
       server,
       WorkerAgentService,
       {
         register: async (req) => {
-          harness!.registrations.push(req);
-          harness!.notify();
+          harness.registrations.push(req);
+          harness.notify();
           const ok = opts.acceptToken ? opts.acceptToken(req.authToken, req.sessionId) : req.authToken !== "";
           if (!ok) throw Object.assign(new Error("bad token"), { code: grpc.status.UNAUTHENTICATED });
           return {
             success: true,
             workerId: req.workerInfo?.workerId ?? "",
-            sessionId: req.sessionId || `session-${harness!.registrations.length}`,
+            sessionId: req.sessionId || `session-${harness.registrations.length}`,
             heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 60_000,
           };
         },
         workerStream: (call) => {
-          harness!.streams.push(call);
-          call.on("data", (m: WorkerMessage) => harness!.record(m, opts.keepLines ?? true));
+          harness.streams.push(call);
+          let stalled = false;
+          call.on("data", (m: WorkerMessage) => {
+            harness.record(m, opts.keepLines ?? true);
+            if (opts.stallAfterFirstBatchMs && !stalled && m.payload.case === "logBatch") {
+              stalled = true;
+              call.pause();
+              setTimeout(() => call.resume(), opts.stallAfterFirstBatchMs);
+            }
+          });
           call.on("error", () => {});
           call.on("end", () => call.end());
-          harness!.notify();
+          harness.notify();
         },
       },
-      (err) => ({ code: (err as { code?: grpc.status }).code ?? grpc.status.INTERNAL, details: (err as Error).message }),
+      (err) => ({
+        code: (err as { code?: grpc.status }).code ?? grpc.status.INTERNAL,
+        details: (err as Error).message,
+      }),
     );
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`127.0.0.1:${opts.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
         err ? reject(err) : resolve(p),
       ),
     );
-    harness = new HarnessControlPlane(server, port);
+    harness.portNumber = port;
     return harness;
   }
 

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { JobStatus, type LogLine } from "@hodei/api";
+import { fromBinary } from "@bufbuild/protobuf";
+import { JobStatus, WorkerMessageSchema, type LogLine } from "@hodei/api";
 import { JobExecution, type JobOutcome, type JobRequest } from "../src/job-execution.js";
 import { silentLogger } from "../src/logger.js";
 import { liveGroupMembers } from "../src/process-group.js";
@@ -16,14 +17,27 @@ function run(req: Partial<JobRequest>, opts: { killGraceMs?: number } = {}): Run
   const lines: LogLine[] = [];
   const waiters: (() => void)[] = [];
   const execution = new JobExecution(
-    { jobId: "j1", executionId: "e1", command: "", arguments: [], environment: {}, secrets: {}, workingDir: "", stdin: "", timeoutMs: 0, ...req },
+    {
+      jobId: "j1",
+      executionId: "e1",
+      command: "",
+      arguments: [],
+      environment: {},
+      secrets: {},
+      workingDir: "",
+      stdin: "",
+      timeoutMs: 0,
+      ...req,
+    },
     {
       batchSize: 64,
       flushIntervalMs: 2,
       baseEnv: { PATH: process.env.PATH, HODEI_OTP_TOKEN: undefined },
       logger: silentLogger,
-      emitLogs: (batch) => {
-        lines.push(...batch);
+      emitLogs: (message) => {
+        const m = fromBinary(WorkerMessageSchema, message.bytes);
+        message.release();
+        if (m.payload.case === "logBatch") lines.push(...m.payload.value.lines);
         for (const w of waiters.splice(0)) w();
         return true;
       },
@@ -69,7 +83,10 @@ test("stdout and stderr lines come with the $ header and contiguous sequences", 
   assert.equal(r.lines[0]!.line, "$ echo out; echo err >&2; printf 'no newline'");
   assert.deepEqual(new Set(text(r).slice(1)), new Set(["out", "err", "no newline"]));
   assert.equal(r.lines.find((l) => l.line === "err")!.isStderr, true);
-  assert.deepEqual(r.lines.map((l) => Number(l.sequence)), [1, 2, 3, 4]);
+  assert.deepEqual(
+    r.lines.map((l) => Number(l.sequence)),
+    [1, 2, 3, 4],
+  );
   assert.equal(o.lastSequence, 4);
   assert.ok(o.finishedAtMs >= o.startedAtMs);
 });
@@ -116,7 +133,11 @@ test("a missing interpreter fails with 127", async () => {
 });
 
 test("scripts run with their interpreter and show a heredoc header", async () => {
-  const r = run({ command: "", arguments: ["world"], script: { interpreter: "bash", content: 'echo "hello $1"\n' } });
+  const r = run({
+    command: "",
+    arguments: ["world"],
+    script: { interpreter: "bash", content: 'echo "hello $1"\n' },
+  });
   assert.equal((await r.outcome).status, JobStatus.COMPLETED);
   assert.deepEqual(text(r), ["$ bash -c << 'EOF'", 'echo "hello $1"', "EOF", "hello world"]);
   const n = run({ command: "#!/usr/bin/env node\nconsole.log(6 * 7)" });

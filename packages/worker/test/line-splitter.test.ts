@@ -1,10 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { isUtf8 } from "node:buffer";
 import { LineSplitter, MAX_LINE_BYTES } from "../src/line-splitter.js";
 
 function split(chunks: (string | Buffer)[], maxLineBytes?: number): string[] {
   const lines: string[] = [];
-  const splitter = new LineSplitter((l) => lines.push(l), maxLineBytes);
+  const splitter = new LineSplitter(
+    (buf, start, end) => lines.push(buf.toString("utf8", start, end)),
+    maxLineBytes,
+  );
   for (const c of chunks) splitter.push(typeof c === "string" ? Buffer.from(c) : c);
   splitter.end();
   return lines;
@@ -34,7 +38,17 @@ test("a multi-byte character split between chunks is decoded whole", () => {
   assert.deepEqual(split([bytes.subarray(0, 2), bytes.subarray(2, 6), bytes.subarray(6)]), ["año ✓"]);
 });
 
-test("invalid UTF-8 and binary output become replacement characters, never an exception", () => {
+test("invalid UTF-8 and binary output become replacement characters (valid UTF-8 out), never an exception", () => {
+  const raw: Buffer[] = [];
+  const s = new LineSplitter((buf, start, end) => raw.push(Buffer.from(buf.subarray(start, end))));
+  s.push(Buffer.from([0x41, 0xff, 0x0a, 0x42, 0xc3]));
+  s.push(Buffer.from([0x28, 0x0a]));
+  s.end();
+  assert.ok(raw.every((b) => isUtf8(b)));
+  assert.deepEqual(
+    raw.map((b) => b.toString()),
+    ["A\ufffd", "B\ufffd("],
+  );
   const lines = split([Buffer.from([0xff, 0xfe, 0x41, 0x0a, 0xc3]), Buffer.from([0x00, 0x80, 0x0a])]);
   assert.equal(lines.length, 2);
   assert.equal(lines[0], "\ufffd\ufffdA");
@@ -50,7 +64,10 @@ test("a 10 MB line without newline is cut into pieces of at most 1 MiB, nothing 
     const lines = split(chunks);
     const pieces = lines.slice(0, 10);
     assert.ok(pieces.every((l) => l.length <= MAX_LINE_BYTES));
-    assert.equal(pieces.reduce((n, l) => n + l.length, 0), big.length);
+    assert.equal(
+      pieces.reduce((n, l) => n + l.length, 0),
+      big.length,
+    );
   }
 });
 
@@ -63,7 +80,11 @@ test("a line of exactly the cap stays one line; cuts never split a UTF-8 charact
 test("each chunk's lines carry the time the chunk arrived", () => {
   const stamps: number[] = [];
   let clock = 100;
-  const splitter = new LineSplitter((_l, ts) => stamps.push(ts), MAX_LINE_BYTES, () => clock);
+  const splitter = new LineSplitter(
+    (_b, _s, _e, ts) => stamps.push(ts),
+    MAX_LINE_BYTES,
+    () => clock,
+  );
   splitter.push(Buffer.from("a\nb"));
   clock = 200;
   splitter.push(Buffer.from("\nc\n"));

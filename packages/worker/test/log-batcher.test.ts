@@ -1,30 +1,94 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { LogLine } from "@hodei/api";
-import { LogBatcher, secretRedactor } from "../src/log-batcher.js";
+import { fromBinary } from "@bufbuild/protobuf";
+import { WorkerMessageSchema, type LogBatch } from "@hodei/api";
+import { LogBatcher, secretRedactor, type LogBatcherOptions } from "../src/log-batcher.js";
 
-test("a batch is emitted when it reaches the batch size", () => {
-  const batches: LogLine[][] = [];
-  const b = new LogBatcher({ batchSize: 3, flushIntervalMs: 60_000, emit: (l) => batches.push(l) });
-  for (let i = 1; i <= 7; i++) b.add(`line ${i}`, i % 2 === 0, 1000 + i);
+/** The batcher writes wire format by hand: protobuf-es must read it back as the message it means. */
+function decode(message: Buffer): LogBatch {
+  const m = fromBinary(WorkerMessageSchema, message);
+  assert.equal(m.payload.case, "logBatch");
+  return m.payload.value as LogBatch;
+}
+
+function batcher(opts: Partial<LogBatcherOptions>, batches: LogBatch[]): LogBatcher {
+  return new LogBatcher({
+    jobId: "job-1",
+    executionId: "exec-1",
+    batchSize: 3,
+    flushIntervalMs: 60_000,
+    emit: (message, count) => {
+      const b = decode(message.bytes);
+      message.release();
+      assert.equal(b.lines.length, count);
+      batches.push(b);
+    },
+    ...opts,
+  });
+}
+
+test("a batch is emitted when it reaches the batch size, encoded as WorkerMessage.log_batch", () => {
+  const batches: LogBatch[] = [];
+  const b = batcher({}, batches);
+  const ts = 1_763_900_000_123; // beyond 32 bits: varints must not overflow
+  for (let i = 1; i <= 7; i++) b.addText(`line ${i}`, i % 2 === 0, ts + i);
   assert.deepEqual(
-    batches.map((x) => x.length),
+    batches.map((x) => x.lines.length),
     [3, 3],
   );
   b.flush();
   assert.deepEqual(
-    batches.flat().map((l) => [l.line, l.isStderr, Number(l.sequence), Number(l.timestampMs)]),
-    [1, 2, 3, 4, 5, 6, 7].map((i) => [`line ${i}`, i % 2 === 0, i, 1000 + i]),
+    batches.map((x) => [x.jobId, x.executionId]),
+    [
+      ["job-1", "exec-1"],
+      ["job-1", "exec-1"],
+      ["job-1", "exec-1"],
+    ],
+  );
+  assert.deepEqual(
+    batches
+      .flatMap((x) => x.lines)
+      .map((l) => [l.line, l.isStderr, Number(l.sequence), Number(l.timestampMs)]),
+    [1, 2, 3, 4, 5, 6, 7].map((i) => [`line ${i}`, i % 2 === 0, i, ts + i]),
   );
   assert.equal(b.lastSequence, 7);
 });
 
+test("lines given as byte ranges, empty lines, non-ASCII and a 1 MiB line survive the encoding", () => {
+  const batches: LogBatch[] = [];
+  const b = batcher({ batchSize: 1000 }, batches);
+  const src = Buffer.from("xx año ✓ yy");
+  b.addBytes(src, 3, src.length - 3, false, 1);
+  b.addText("", true, 2);
+  const big = "z".repeat(1024 * 1024);
+  b.addText(big, false, 3);
+  b.addText("after", false, 4);
+  b.flush();
+  assert.equal(batches.length, 3, "a 1 MiB line travels in a batch of its own");
+  const lines = batches.flatMap((x) => x.lines);
+  assert.deepEqual(
+    lines.map((l) => [l.line.length > 100 ? `${l.line.length} z` : l.line, l.isStderr, Number(l.sequence)]),
+    [
+      ["año ✓", false, 1],
+      ["", true, 2],
+      [`${1024 * 1024} z`, false, 3],
+      ["after", false, 4],
+    ],
+  );
+});
+
 test("a partial batch is emitted the flush interval after its first line", async () => {
   const emitted: { at: number; n: number }[] = [];
-  const b = new LogBatcher({ batchSize: 100, flushIntervalMs: 20, emit: (l) => emitted.push({ at: Date.now(), n: l.length }) });
+  const b = new LogBatcher({
+    jobId: "j",
+    executionId: "e",
+    batchSize: 100,
+    flushIntervalMs: 20,
+    emit: (_m, n) => emitted.push({ at: Date.now(), n }),
+  });
   const start = Date.now();
-  b.add("a", false, start);
-  b.add("b", false, start);
+  b.addText("a", false, start);
+  b.addText("b", false, start);
   await new Promise<void>((resolve) => {
     const check = setInterval(() => {
       if (emitted.length > 0 || Date.now() - start > 2000) resolve(clearInterval(check));
@@ -35,12 +99,17 @@ test("a partial batch is emitted the flush interval after its first line", async
   assert.ok(emitted[0]!.at - start >= 15, `flushed after ${emitted[0]!.at - start}ms`);
 });
 
-test("secret values are redacted, longest first", () => {
+test("secret values are redacted, longest first, in text and byte lines", () => {
   const redact = secretRedactor({ A: "hunter2", B: "hunter2-extended", C: "" })!;
   assert.equal(redact("pw=hunter2-extended and hunter2"), "pw=*** and ***");
   assert.equal(secretRedactor({}), undefined);
-  const lines: LogLine[] = [];
-  const b = new LogBatcher({ batchSize: 1, flushIntervalMs: 5, emit: (l) => lines.push(...l), redact });
-  b.add("token hunter2", false, 0);
-  assert.equal(lines[0]!.line, "token ***");
+  const batches: LogBatch[] = [];
+  const b = batcher({ batchSize: 1, redact }, batches);
+  b.addText("token hunter2", false, 0);
+  b.addBytes(Buffer.from("bytes hunter2!"), 0, 14, false, 0);
+  b.addBytes(Buffer.from("clean"), 0, 5, false, 0);
+  assert.deepEqual(
+    batches.map((x) => x.lines[0]!.line),
+    ["token ***", "bytes ***!", "clean"],
+  );
 });

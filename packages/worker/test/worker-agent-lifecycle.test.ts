@@ -26,7 +26,9 @@ function config(address: string, over: Partial<WorkerConfig> = {}): WorkerConfig
   };
 }
 
-async function harness(opts: Parameters<typeof HarnessControlPlane.start>[0] = {}): Promise<HarnessControlPlane> {
+async function harness(
+  opts: Parameters<typeof HarnessControlPlane.start>[0] = {},
+): Promise<HarnessControlPlane> {
   const cp = await HarnessControlPlane.start(opts);
   cleanups.push(() => cp.kill());
   return cp;
@@ -40,7 +42,10 @@ function agentFor(cp: HarnessControlPlane, over: Partial<WorkerConfig> = {}): Wo
 
 function settled(p: Promise<unknown>, deadlineMs: number): Promise<"resolved" | "rejected" | "pending"> {
   return Promise.race([
-    p.then(() => "resolved" as const, () => "rejected" as const),
+    p.then(
+      () => "resolved" as const,
+      () => "rejected" as const,
+    ),
     new Promise<"pending">((r) => setTimeout(() => r("pending"), deadlineMs)),
   ]);
 }
@@ -58,8 +63,20 @@ test("against a harness control plane: after a server restart the worker re-regi
   const agent = agentFor(cp1);
   await agent.start();
   await cp1.waitFor(() => cp1.messages("hello")[0], "hello");
-  cp1.send({ payload: { case: "runJob", value: { jobId: "survivor", executionId: "x1", command: "echo before; sleep 1; echo after" } } });
-  await cp1.waitFor(() => cp1.messages("logBatch").flatMap((b) => b.lines).find((l) => l.line === "before"), "before");
+  cp1.send({
+    payload: {
+      case: "runJob",
+      value: { jobId: "survivor", executionId: "x1", command: "echo before; sleep 1; echo after" },
+    },
+  });
+  await cp1.waitFor(
+    () =>
+      cp1
+        .messages("logBatch")
+        .flatMap((b) => b.lines)
+        .find((l) => l.line === "before"),
+    "before",
+  );
   cp1.kill();
   const cp2 = await harness({ port: cp1.port });
   const hello = await cp2.waitFor(() => cp2.messages("hello")[0], "hello after restart");
@@ -72,7 +89,10 @@ test("against a harness control plane: after a server restart the worker re-regi
   const lines = [...cp1.messages("logBatch"), ...cp2.messages("logBatch")].flatMap((b) => b.lines);
   assert.ok(lines.some((l) => l.line === "after"));
   const seqs = lines.map((l) => Number(l.sequence));
-  assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!), `sequences ${seqs}`);
+  assert.ok(
+    seqs.every((s, i) => i === 0 || s > seqs[i - 1]!),
+    `sequences ${seqs}`,
+  );
 });
 
 test("against a harness control plane: the worker keeps retrying while the server is down, then registers", async () => {
@@ -113,7 +133,9 @@ test("against a harness control plane: stop() cancels the running job, reports i
   const agent = agentFor(cp);
   await agent.start();
   await cp.waitFor(() => cp.messages("hello")[0], "hello");
-  cp.send({ payload: { case: "runJob", value: { jobId: "long", executionId: "l1", command: "sleep 1000" } } });
+  cp.send({
+    payload: { case: "runJob", value: { jobId: "long", executionId: "l1", command: "sleep 1000" } },
+  });
   await cp.waitFor(() => cp.messages("ack")[0], "ack");
   await agent.stop("maintenance");
   const result = await cp.resultFor("long");
@@ -129,7 +151,10 @@ test("against a harness control plane: heartbeats carry usage and the running jo
   await agent.start();
   await cp.waitFor(() => cp.messages("hello")[0], "hello");
   cp.send({ payload: { case: "runJob", value: { jobId: "hb", executionId: "h1", command: "sleep 0.3" } } });
-  const hb = await cp.waitFor(() => cp.messages("heartbeat").find((h) => h.runningJobIds.includes("hb")), "heartbeat");
+  const hb = await cp.waitFor(
+    () => cp.messages("heartbeat").find((h) => h.runningJobIds.includes("hb")),
+    "heartbeat",
+  );
   assert.equal(hb.workerId, "worker-life");
   assert.ok((hb.usage?.rssBytes ?? 0n) > 0n);
   await cp.resultFor("hb");

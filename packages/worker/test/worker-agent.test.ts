@@ -27,7 +27,9 @@ function config(address: string, over: Partial<WorkerConfig> = {}): WorkerConfig
   };
 }
 
-async function setup(over: Partial<WorkerConfig> = {}): Promise<{ cp: HarnessControlPlane; agent: WorkerAgent }> {
+async function setup(
+  over: Partial<WorkerConfig> = {},
+): Promise<{ cp: HarnessControlPlane; agent: WorkerAgent }> {
   const cp = await HarnessControlPlane.start();
   cleanups.push(() => cp.kill());
   const agent = new WorkerAgent(config(cp.address, over), silentLogger);
@@ -37,7 +39,12 @@ async function setup(over: Partial<WorkerConfig> = {}): Promise<{ cp: HarnessCon
   return { cp, agent };
 }
 
-function runJob(cp: HarnessControlPlane, jobId: string, command: string, extra: { timeoutMs?: bigint } = {}): void {
+function runJob(
+  cp: HarnessControlPlane,
+  jobId: string,
+  command: string,
+  extra: { timeoutMs?: bigint } = {},
+): void {
   cp.send({ payload: { case: "runJob", value: { jobId, executionId: `${jobId}-e1`, command, ...extra } } });
 }
 
@@ -45,7 +52,8 @@ function linesOf(cp: HarnessControlPlane, jobId: string): { line: LogLine; at: n
   const out: { line: LogLine; at: number }[] = [];
   for (const r of cp.received) {
     const p = r.message.payload;
-    if (p.case === "logBatch" && p.value.jobId === jobId) for (const line of p.value.lines) out.push({ line, at: r.at });
+    if (p.case === "logBatch" && p.value.jobId === jobId)
+      for (const line of p.value.lines) out.push({ line, at: r.at });
   }
   return out;
 }
@@ -76,7 +84,11 @@ test("against a harness control plane: output streams live, line by line, before
   const lines = linesOf(cp, "live");
   assert.deepEqual(
     lines.map((l) => [l.line.line, Number(l.line.sequence)]),
-    [["$ echo 'Step 1' && sleep 1 && echo 'Step 2'", 1], ["Step 1", 2], ["Step 2", 3]],
+    [
+      ["$ echo 'Step 1' && sleep 1 && echo 'Step 2'", 1],
+      ["Step 1", 2],
+      ["Step 2", 3],
+    ],
   );
   const gap = lines[2]!.at - lines[1]!.at;
   assert.ok(gap >= 800, `Step 2 arrived ${gap} ms after Step 1: not streamed live`);
@@ -89,13 +101,22 @@ test("against a harness control plane: a failing command reports FAILED with its
   const result = await cp.resultFor("fails");
   assert.equal(result.status, JobStatus.FAILED);
   assert.equal(result.exitCode, 42);
-  assert.deepEqual(linesOf(cp, "fails").map((l) => [l.line.line, l.line.isStderr]), [["$ echo bad >&2; exit 42", false], ["bad", true]]);
+  assert.deepEqual(
+    linesOf(cp, "fails").map((l) => [l.line.line, l.line.isStderr]),
+    [
+      ["$ echo bad >&2; exit 42", false],
+      ["bad", true],
+    ],
+  );
 });
 
 test("against a harness control plane: cancel kills every process of the job and reports CANCELLED", async () => {
   const { cp } = await setup();
   runJob(cp, "cancel-me", "echo $$; sleep 1000 & sleep 1000; wait");
-  const pidLine = await cp.waitFor(() => linesOf(cp, "cancel-me").find((l) => /^\d+$/.test(l.line.line)), "pid line");
+  const pidLine = await cp.waitFor(
+    () => linesOf(cp, "cancel-me").find((l) => /^\d+$/.test(l.line.line)),
+    "pid line",
+  );
   const pgid = Number(pidLine.line.line);
   assert.ok((await liveGroupMembers(pgid)).length >= 2);
   cp.send({ payload: { case: "cancel", value: { jobId: "cancel-me", reason: "user pressed cancel" } } });
@@ -104,7 +125,8 @@ test("against a harness control plane: cancel kills every process of the job and
   assert.equal(result.errorMessage, "user pressed cancel");
   // Zombies do not count: this sandbox's PID 1 does not reap orphans, so kill(-pgid, 0) would still succeed.
   const deadline = Date.now() + 1000;
-  while ((await liveGroupMembers(pgid)).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  while ((await liveGroupMembers(pgid)).length > 0 && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(await liveGroupMembers(pgid), []);
 });
 
@@ -130,7 +152,8 @@ test("against a harness control plane: seq 200000 delivers every line in order w
   assert.equal(lines.length, 200_001);
   for (let i = 1; i < lines.length; i++) {
     const l = lines[i]!.line;
-    if (l.line !== String(i) || Number(l.sequence) !== i + 1) assert.fail(`line ${i}: ${l.line} seq ${l.sequence}`);
+    if (l.line !== String(i) || Number(l.sequence) !== i + 1)
+      assert.fail(`line ${i}: ${l.line} seq ${l.sequence}`);
   }
   assert.equal(Number(result.lastSequence), 200_001);
   t.diagnostic(`seq 200000: ${ms} ms, ${Math.round(200_000 / (ms / 1000))} lines/s`);
@@ -140,7 +163,10 @@ test("against a harness control plane: a second run_job while busy is refused", 
   const { cp } = await setup();
   runJob(cp, "first", "sleep 0.5");
   runJob(cp, "second", "echo no");
-  const refused = await cp.waitFor(() => cp.messages("ack").find((a) => a.jobId === "second"), "ack of second");
+  const refused = await cp.waitFor(
+    () => cp.messages("ack").find((a) => a.jobId === "second"),
+    "ack of second",
+  );
   assert.equal(refused.accepted, false);
   assert.equal((await cp.resultFor("first")).status, JobStatus.COMPLETED);
   assert.equal(cp.messages("result").length, 1);

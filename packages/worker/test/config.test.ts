@@ -1,0 +1,80 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { hostname } from "node:os";
+import { workerConfigFromEnv } from "../src/config.js";
+
+test("defaults: only the OTP is required", () => {
+  const c = workerConfigFromEnv({ HODEI_OTP_TOKEN: "tok" });
+  assert.equal(c.serverAddress, "127.0.0.1:50051");
+  assert.equal(c.otpToken, "tok");
+  assert.equal(c.workerId, `${hostname()}-${process.pid}`);
+  assert.equal(c.logBatchSize, 256);
+  assert.equal(c.logFlushIntervalMs, 5);
+  assert.equal(c.provider, "local");
+  assert.deepEqual(c.labels, {});
+  assert.equal(c.idleTimeoutMs, 0);
+  assert.equal(c.tls, undefined);
+});
+
+test("every variable is read", () => {
+  const c = workerConfigFromEnv({
+    HODEI_OTP_TOKEN: "tok",
+    HODEI_SERVER_ADDRESS: "http://control:50051",
+    HODEI_WORKER_ID: "w-1",
+    HODEI_LOG_BATCH_SIZE: "1000",
+    HODEI_LOG_FLUSH_INTERVAL: "20",
+    HODEI_WORKER_PROVIDER: "docker",
+    HODEI_WORKER_LABELS: "zone=eu, gpu=none ,",
+    HODEI_WORKER_IDLE_TIMEOUT: "60000",
+  });
+  assert.equal(c.serverAddress, "control:50051");
+  assert.equal(c.workerId, "w-1");
+  assert.equal(c.logBatchSize, 1000);
+  assert.equal(c.logFlushIntervalMs, 20);
+  assert.equal(c.provider, "docker");
+  assert.deepEqual(c.labels, { zone: "eu", gpu: "none" });
+  assert.equal(c.idleTimeoutMs, 60000);
+});
+
+test("TLS: https:// or certificate paths turn it on; cert and key go together", () => {
+  assert.deepEqual(
+    workerConfigFromEnv({ HODEI_OTP_TOKEN: "t", HODEI_SERVER_ADDRESS: "https://cp:443" }).tls,
+    {
+      caCertPath: undefined,
+      certPath: undefined,
+      keyPath: undefined,
+    },
+  );
+  const c = workerConfigFromEnv({
+    HODEI_OTP_TOKEN: "t",
+    HODEI_CA_CERT_PATH: "/ca.pem",
+    HODEI_CLIENT_CERT_PATH: "/c.pem",
+    HODEI_CLIENT_KEY_PATH: "/k.pem",
+  });
+  assert.deepEqual(c.tls, { caCertPath: "/ca.pem", certPath: "/c.pem", keyPath: "/k.pem" });
+  assert.throws(
+    () => workerConfigFromEnv({ HODEI_OTP_TOKEN: "t", HODEI_CLIENT_CERT_PATH: "/c.pem" }),
+    /HODEI_CLIENT_KEY_PATH/,
+  );
+});
+
+test("errors name the variable", () => {
+  assert.throws(() => workerConfigFromEnv({}), /HODEI_OTP_TOKEN.*required/);
+  assert.throws(() => workerConfigFromEnv({ HODEI_OTP_TOKEN: "  " }), /HODEI_OTP_TOKEN/);
+  assert.throws(
+    () => workerConfigFromEnv({ HODEI_OTP_TOKEN: "t", HODEI_LOG_BATCH_SIZE: "lots" }),
+    /HODEI_LOG_BATCH_SIZE: expected a whole number/,
+  );
+  assert.throws(
+    () => workerConfigFromEnv({ HODEI_OTP_TOKEN: "t", HODEI_LOG_BATCH_SIZE: "0" }),
+    /HODEI_LOG_BATCH_SIZE: must be between/,
+  );
+  assert.throws(
+    () => workerConfigFromEnv({ HODEI_OTP_TOKEN: "t", HODEI_LOG_FLUSH_INTERVAL: "-1" }),
+    /HODEI_LOG_FLUSH_INTERVAL/,
+  );
+  assert.throws(
+    () => workerConfigFromEnv({ HODEI_OTP_TOKEN: "t", HODEI_WORKER_LABELS: "novalue" }),
+    /HODEI_WORKER_LABELS: expected key=value/,
+  );
+});

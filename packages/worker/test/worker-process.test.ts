@@ -1,0 +1,80 @@
+import { test, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { JobStatus } from "@hodei/api";
+import { runWorkerMain } from "../src/index.js";
+import { silentLogger } from "../src/logger.js";
+import { HarnessControlPlane } from "./harness-control-plane.js";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const entry = new URL("../src/index.js", import.meta.url).href;
+const script = `
+import { runWorkerMain } from ${JSON.stringify(entry)};
+const log = (level) => (o, m) => process.stderr.write(JSON.stringify({ level, ...(typeof o === "string" ? { msg: o } : { ...o, msg: m }) }) + "\\n");
+const code = await runWorkerMain(process.env, { info: log("info"), warn: log("warn"), error: log("error"), debug: () => {} });
+process.exit(code);
+`;
+
+/** `hodei worker` as its own process, as a provider starts it. */
+function startWorkerProcess(env: Record<string, string>): {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+} {
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  cleanups.push(() => {
+    if (child.exitCode === null) child.kill("SIGKILL");
+  });
+  return { child, exited, stderr: () => stderr };
+}
+
+async function peakRssBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+test("runWorkerMain without HODEI_OTP_TOKEN exits 2 without connecting anywhere", async () => {
+  const messages: string[] = [];
+  const logger = { ...silentLogger, error: (o: object | string) => messages.push(String(o)) };
+  assert.equal(await runWorkerMain({}, logger), 2);
+  assert.match(messages.join("\n"), /HODEI_OTP_TOKEN/);
+});
+
+test("hodei worker process against a harness control plane: seq 1000000 through a stalling server stays under 100 MB, SIGTERM stops it cleanly", async (t) => {
+  const cp = await HarnessControlPlane.start({ keepLines: false, stallAfterFirstBatchMs: 1000 });
+  cleanups.push(() => cp.kill());
+  const worker = startWorkerProcess({
+    HODEI_SERVER_ADDRESS: cp.address,
+    HODEI_OTP_TOKEN: "otp-proc",
+    HODEI_WORKER_ID: "proc-1",
+  });
+  await cp.waitFor(() => cp.messages("hello")[0], "hello", 15_000);
+  assert.equal(cp.registrations[0]!.authToken, "otp-proc");
+  const started = Date.now();
+  cp.send({
+    payload: { case: "runJob", value: { jobId: "million", executionId: "m1", command: "seq 1000000" } },
+  });
+  const result = await cp.waitFor(() => cp.messages("result")[0], "result", 60_000);
+  const ms = Date.now() - started;
+  assert.equal(result.status, JobStatus.COMPLETED);
+  assert.equal(cp.logLineCount, 1_000_001);
+  assert.equal(Number(result.lastSequence), 1_000_001);
+  const peak = await peakRssBytes(worker.child.pid!);
+  t.diagnostic(`seq 1000000 (with a 1 s stall): ${ms} ms; worker peak RSS ${Math.round(peak / 1048576)} MiB`);
+  assert.ok(peak < 100 * 1024 * 1024, `worker peak RSS ${Math.round(peak / 1048576)} MiB`);
+  worker.child.kill("SIGTERM");
+  assert.equal(await worker.exited, 0, worker.stderr());
+  const bye = await cp.waitFor(() => cp.messages("selfTerminate")[0], "self_terminate");
+  assert.equal(bye.reason, "signal SIGTERM");
+});
