@@ -10,25 +10,45 @@ export interface MessageWriter {
   once(event: "drain", listener: () => void): unknown;
 }
 
+/** How much encoded log a job may produce while there is no stream before it is paused. */
+export const DEFAULT_BACKLOG_BYTES = 8 * 1024 * 1024;
+
+/** A queued encoded message keeps only its bytes: the pooled buffer goes back at once. */
+function compact(m: OutboundMessage): OutboundMessage {
+  if (!isEncodedMessage(m)) return m;
+  const bytes = Buffer.from(m.bytes);
+  m.release();
+  return { bytes, release: () => {} };
+}
+
+const sizeOf = (m: OutboundMessage): number => (isEncodedMessage(m) ? m.bytes.length : 64);
+
 /**
- * Messages for the control plane, in order, surviving a broken stream: they wait here while there
- * is no stream or the stream asks to wait (`write()` returned false), and go out once it drains or a
- * new stream is attached. It is `blocked` meanwhile, which producers must honour (the job's output
- * is paused), so it never grows by more than what a producer had already read.
+ * Messages for the control plane, in order, surviving a broken stream. While connected, a message
+ * waits here only when the stream asks to (`write()` returned false) and the outbox is `blocked`
+ * until it drains. With no stream, messages wait for the next one, and the outbox is `blocked` once
+ * `backlogBytes` are queued. Producers honour `blocked` (the job's output is paused), so the queue
+ * never grows by more than what a producer had already read.
  */
 export class Outbox {
   private queue: (OutboundMessage | undefined)[] = [];
   private head = 0;
+  private queuedBytes = 0;
   private writer: MessageWriter | undefined;
   private waitingForDrain = false;
 
-  /** `onUnblocked` runs each time the outbox goes from blocked to able to send. */
-  constructor(private readonly onUnblocked: () => void) {}
+  /** `onUnblocked` runs each time the outbox may have gone from blocked to able to take more. */
+  constructor(
+    private readonly onUnblocked: () => void,
+    private readonly backlogBytes = DEFAULT_BACKLOG_BYTES,
+  ) {}
 
   get blocked(): boolean {
-    return this.writer === undefined || this.waitingForDrain || this.head < this.queue.length;
+    if (this.writer === undefined) return this.queuedBytes >= this.backlogBytes;
+    return this.waitingForDrain || this.head < this.queue.length;
   }
 
+  /** Messages waiting for a stream. */
   get size(): number {
     return this.queue.length - this.head;
   }
@@ -46,26 +66,16 @@ export class Outbox {
     this.waitingForDrain = false;
   }
 
-  /** Queues a message; returns false if the outbox is now blocked (the caller should pause). */
+  /** Sends or queues a message; returns false if the outbox is now blocked (the caller should pause). */
   send(message: OutboundMessage): boolean {
     if (this.writer !== undefined && !this.waitingForDrain && this.head === this.queue.length) {
       this.write(this.writer, message);
     } else {
-      this.queue.push(message);
+      const queued = compact(message);
+      this.queue.push(queued);
+      this.queuedBytes += sizeOf(queued);
     }
     return !this.blocked;
-  }
-
-  /** Drops queued messages matching `predicate` (e.g. heartbeats made stale by a reconnect). */
-  discard(predicate: (m: OutboundMessage) => boolean): void {
-    const kept: OutboundMessage[] = [];
-    for (const m of this.queue.slice(this.head)) {
-      if (m === undefined) continue;
-      if (!predicate(m)) kept.push(m);
-      else if (isEncodedMessage(m)) m.release();
-    }
-    this.queue = kept;
-    this.head = 0;
   }
 
   private write(writer: MessageWriter, message: OutboundMessage): void {
@@ -92,6 +102,7 @@ export class Outbox {
     ) {
       const message = this.queue[this.head]!;
       this.queue[this.head++] = undefined; // written: let it be collected
+      this.queuedBytes -= sizeOf(message);
       this.write(writer, message);
     }
     if (this.head === this.queue.length) {

@@ -127,6 +127,7 @@ export class WorkerAgent {
     let attempt = 0;
     while (!this.stopping) {
       try {
+        const resuming = this.sessionId !== "";
         const res = await link.unlessAborted(
           link.register(this.client, this.config.otpToken, this.workerInfo, this.sessionId),
           this.abort.signal,
@@ -134,7 +135,7 @@ export class WorkerAgent {
         this.sessionId = res.sessionId || this.sessionId;
         if (res.heartbeatIntervalMs > 0) this.heartbeatMs = res.heartbeatIntervalMs;
         this.logger.info(
-          { workerId: this.config.workerId, resumed: attempt > 0 },
+          { workerId: this.config.workerId, resumed: resuming },
           "registered with the control plane",
         );
         const openedAt = Date.now();
@@ -192,7 +193,6 @@ export class WorkerAgent {
       stream.on("status", (status: grpc.StatusObject) => {
         clearInterval(heartbeat);
         this.outbox.detach();
-        this.execution?.pauseOutput();
         if (this.stream === stream) this.stream = undefined;
         const clean = status.code === 0;
         if (!this.stopping)
@@ -238,6 +238,11 @@ export class WorkerAgent {
   }
 
   private runJob(run: RunJob): void {
+    if (this.execution?.request.executionId === run.executionId && run.executionId !== "") {
+      // Sent again after a reconnect: it is this very execution, already under way.
+      this.outbox.send(msg.ackMessage(run.jobId, run.executionId, true, "already running"));
+      return;
+    }
     if (this.execution || this.stopping) {
       const why = this.execution ? `busy with job ${this.execution.jobId}` : "worker stopping";
       this.outbox.send(msg.ackMessage(run.jobId, run.executionId, false, why));

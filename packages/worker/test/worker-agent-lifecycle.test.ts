@@ -58,26 +58,24 @@ test("against a harness control plane: a refused OTP with no session ends the wo
   assert.equal(cp.registrations.length, 1);
 });
 
-test("against a harness control plane: after a server restart the worker re-registers with its session and finishes the job", async () => {
+test("against a harness control plane: across a server restart the job keeps running, its output is kept and the worker resumes its session", async () => {
   const cp1 = await harness();
   const agent = agentFor(cp1);
   await agent.start();
   await cp1.waitFor(() => cp1.messages("hello")[0], "hello");
-  cp1.send({
-    payload: {
-      case: "runJob",
-      value: { jobId: "survivor", executionId: "x1", command: "echo before; sleep 1; echo after" },
-    },
-  });
+  const command = "for i in $(seq 1 30); do echo line-$i; sleep 0.05; done";
+  cp1.send({ payload: { case: "runJob", value: { jobId: "survivor", executionId: "x1", command } } });
   await cp1.waitFor(
     () =>
       cp1
         .messages("logBatch")
         .flatMap((b) => b.lines)
-        .find((l) => l.line === "before"),
-    "before",
+        .find((l) => l.line === "line-3"),
+    "line-3",
   );
   cp1.kill();
+  await new Promise((r) => setTimeout(r, 400)); // a deliberate outage: the job goes on printing meanwhile
+  const cp2StartedAt = Date.now();
   const cp2 = await harness({ port: cp1.port });
   const hello = await cp2.waitFor(() => cp2.messages("hello")[0], "hello after restart");
   assert.deepEqual(hello.runningJobIds, ["survivor"]);
@@ -86,13 +84,18 @@ test("against a harness control plane: after a server restart the worker re-regi
   assert.equal(reg.authToken, "otp-xyz");
   const result = await cp2.resultFor("survivor");
   assert.equal(result.status, JobStatus.COMPLETED);
-  const lines = [...cp1.messages("logBatch"), ...cp2.messages("logBatch")].flatMap((b) => b.lines);
-  assert.ok(lines.some((l) => l.line === "after"));
-  const seqs = lines.map((l) => Number(l.sequence));
+  const after = cp2.messages("logBatch").flatMap((b) => b.lines);
   assert.ok(
-    seqs.every((s, i) => i === 0 || s > seqs[i - 1]!),
-    `sequences ${seqs}`,
+    after.some((l) => Number(l.timestampMs) < cp2StartedAt),
+    "lines printed during the outage are delivered after it",
   );
+  assert.equal(after.at(-1)!.line, "line-30");
+  const seqs = after.map((l) => Number(l.sequence));
+  assert.ok(
+    seqs.every((s, i) => i === 0 || s === seqs[i - 1]! + 1),
+    `contiguous after reconnect: ${seqs}`,
+  );
+  assert.equal(Number(result.lastSequence), 31);
 });
 
 test("against a harness control plane: the worker keeps retrying while the server is down, then registers", async () => {
