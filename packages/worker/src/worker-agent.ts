@@ -1,13 +1,13 @@
 import type * as grpc from "@grpc/grpc-js";
-import { timestampFromMs, type RunJob, type ServerMessage, type WorkerInfo } from "@hodei/api";
-import { HodeiError, backoffDelayMs } from "@hodei/core";
+import type { RunJob, ServerMessage } from "@hodei/api";
 import type { WorkerConfig } from "./config.js";
-import * as link from "./control-link.js";
+import { createControlClient, type WorkerStream } from "./control-link.js";
+import { ControlSession } from "./control-session.js";
 import { JobExecution } from "./job-execution.js";
 import * as msg from "./job-messages.js";
 import type { Logger } from "./logger.js";
 import { Outbox } from "./outbox.js";
-import { UsageSampler, describeWorker } from "./worker-info.js";
+import { describeWorker } from "./worker-info.js";
 
 export interface WorkerAgentOptions {
   /** The environment jobs inherit (HODEI_OTP_TOKEN is always removed); default process.env. */
@@ -16,9 +16,6 @@ export interface WorkerAgentOptions {
   killGraceMs?: number;
 }
 
-const RECONNECT_BASE_MS = 100;
-/** A stream that lived this long was a real connection: the reconnect backoff starts over. */
-const STABLE_STREAM_MS = 1_000;
 const STOP_FLUSH_MS = 2_000;
 
 /**
@@ -38,15 +35,12 @@ export class WorkerAgent {
   private stopPromise: Promise<void> | undefined;
   private readonly abort = new AbortController();
   private client: grpc.Client | undefined;
-  private stream: link.WorkerStream | undefined;
-  private sessionId = "";
-  private heartbeatMs: number;
+  private stream: WorkerStream | undefined;
+  private readonly session: ControlSession;
   private execution: JobExecution | undefined;
   private jobFinished: Promise<void> = Promise.resolve();
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly outbox = new Outbox(() => this.execution?.resumeOutput());
-  private readonly usage = new UsageSampler();
-  private readonly workerInfo: WorkerInfo;
   private readonly jobEnv: NodeJS.ProcessEnv;
 
   constructor(
@@ -54,8 +48,17 @@ export class WorkerAgent {
     private readonly logger: Logger,
     private readonly options: WorkerAgentOptions = {},
   ) {
-    this.heartbeatMs = config.heartbeatIntervalMs;
-    this.workerInfo = describeWorker(config);
+    this.session = new ControlSession(
+      config,
+      describeWorker(config),
+      {
+        runningJobIds: () => (this.execution ? [this.execution.jobId] : []),
+        onStream: (stream) => this.onStream(stream),
+        onMessage: (m) => this.onServerMessage(m),
+        reconnectAfterCleanEnd: () => this.execution !== undefined,
+      },
+      logger,
+    );
     const { HODEI_OTP_TOKEN: _otp, ...jobEnv } = options.jobEnv ?? process.env;
     this.jobEnv = jobEnv;
     this.done = new Promise((resolve, reject) => {
@@ -123,98 +126,18 @@ export class WorkerAgent {
   }
 
   private async run(): Promise<void> {
-    this.client = await link.createControlClient(this.config);
-    let attempt = 0;
-    while (!this.stopping) {
-      try {
-        const resuming = this.sessionId !== "";
-        const res = await link.unlessAborted(
-          link.register(this.client, this.config.otpToken, this.workerInfo, this.sessionId),
-          this.abort.signal,
-        );
-        this.sessionId = res.sessionId || this.sessionId;
-        if (res.heartbeatIntervalMs > 0) this.heartbeatMs = res.heartbeatIntervalMs;
-        this.logger.info(
-          { workerId: this.config.workerId, resumed: resuming },
-          "registered with the control plane",
-        );
-        const openedAt = Date.now();
-        const ending = await this.serveStream(this.client);
-        if (Date.now() - openedAt >= STABLE_STREAM_MS) attempt = 0;
-        if (ending === "closed" && !this.execution && !this.stopping) {
-          this.logger.info("the control plane closed the stream while idle: stopping");
-          return;
-        }
-      } catch (err) {
-        if (this.stopping) return;
-        if (link.isAuthFailure(err)) {
-          if (!this.sessionId) {
-            throw new HodeiError(
-              "OTP_INVALID",
-              `the control plane refused HODEI_OTP_TOKEN (${link.describeError(err)})`,
-              { cause: err },
-            );
-          }
-          this.logger.warn(
-            { err: link.describeError(err) },
-            "session refused; registering again with the token",
-          );
-          this.sessionId = "";
-        } else {
-          this.logger.warn({ err: link.describeError(err), attempt }, "cannot reach the control plane");
-        }
-      }
-      if (this.stopping) return;
-      await link.delay(
-        backoffDelayMs(attempt++, RECONNECT_BASE_MS, this.config.maxReconnectDelayMs),
-        this.abort.signal,
-      );
-    }
+    this.client = await createControlClient(this.config);
+    await this.session.run(this.client, this.abort.signal);
   }
 
-  /** Holds one stream open; resolves "closed" when the server ended it cleanly, "broken" otherwise. */
-  private serveStream(client: grpc.Client): Promise<"closed" | "broken"> {
-    return new Promise((resolve) => {
-      const stream = link.openWorkerStream(client);
-      this.stream = stream;
-      const hello = {
-        workerId: this.config.workerId,
-        sessionId: this.sessionId,
-        runningJobIds: this.runningJobIds(),
-      };
-      stream.write(
-        link.workerMessage({ case: "hello", value: { $typeName: "hodei.WorkerHello", ...hello } }),
-      );
+  private onStream(stream: WorkerStream | undefined): void {
+    this.stream = stream;
+    if (stream) {
       this.outbox.attach(stream);
-      const heartbeat = setInterval(() => this.sendHeartbeat(stream), this.heartbeatMs);
       this.resolveConnected();
-      stream.on("data", (m: ServerMessage) => this.onServerMessage(m));
-      stream.on("error", (err) => this.logger.debug({ err: link.describeError(err) }, "worker stream error"));
-      stream.on("status", (status: grpc.StatusObject) => {
-        clearInterval(heartbeat);
-        this.outbox.detach();
-        if (this.stream === stream) this.stream = undefined;
-        const clean = status.code === 0;
-        if (!this.stopping)
-          this.logger.warn({ code: status.code, details: status.details }, "worker stream ended");
-        resolve(clean ? "closed" : "broken");
-      });
-    });
-  }
-
-  private runningJobIds(): string[] {
-    return this.execution ? [this.execution.jobId] : [];
-  }
-
-  private sendHeartbeat(stream: link.WorkerStream): void {
-    const value = {
-      $typeName: "hodei.Heartbeat" as const,
-      workerId: this.config.workerId,
-      timestamp: timestampFromMs(Date.now()),
-      usage: this.usage.sample(),
-      runningJobIds: this.runningJobIds(),
-    };
-    stream.write(link.workerMessage({ case: "heartbeat", value })); // small and periodic: not queued
+    } else {
+      this.outbox.detach();
+    }
   }
 
   private onServerMessage(m: ServerMessage): void {
