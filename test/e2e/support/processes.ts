@@ -38,6 +38,11 @@ export function environOf(pid: number): Map<string, string> | undefined {
   return env;
 }
 
+/** The command line of `pid`, arguments separated by spaces. */
+export function readCmdline(pid: number): string {
+  return (read(`/proc/${pid}/cmdline`) ?? "").split("\0").join(" ").trim();
+}
+
 export function isAlive(pid: number): boolean {
   const stat = read(`/proc/${pid}/stat`);
   if (!stat) return false;

@@ -6,7 +6,8 @@ export interface WaitOptions {
   timeoutMs: number;
   /** Pause between probes; probes are cheap local calls. */
   intervalMs?: number;
-  what: string;
+  /** What is awaited, for the timeout message; a function is asked at the timeout. */
+  what: string | (() => string);
 }
 
 /** Resolves with the first truthy value `probe` returns; rejects once `timeoutMs` has passed. */
@@ -25,7 +26,8 @@ export async function waitFor<T>(
     }
     if (Date.now() >= deadline) {
       const why = lastError ? ` (last error: ${(lastError as Error).message ?? String(lastError)})` : "";
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
+      const described = typeof what === "function" ? what() : what;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${described}${why}`);
     }
     await delay(intervalMs);
   }
