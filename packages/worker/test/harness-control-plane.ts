@@ -30,6 +30,8 @@ export interface HarnessOptions {
   keepLines?: boolean;
   /** Stop reading a stream for this long after its first log batch (a slow control plane). */
   stallAfterFirstBatchMs?: number;
+  /** TLS / mTLS; default plaintext. */
+  credentials?: grpc.ServerCredentials;
 }
 
 export class HarnessControlPlane {
@@ -92,8 +94,10 @@ export class HarnessControlPlane {
       }),
     );
     const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`127.0.0.1:${opts.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(err) : resolve(p),
+      server.bindAsync(
+        `127.0.0.1:${opts.port ?? 0}`,
+        opts.credentials ?? grpc.ServerCredentials.createInsecure(),
+        (err, p) => (err ? reject(err) : resolve(p)),
       ),
     );
     harness.portNumber = port;
