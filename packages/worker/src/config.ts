@@ -81,7 +81,7 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): WorkerConfig {
   if (otpToken === "") {
     throw configError(
       "HODEI_OTP_TOKEN",
-      "is required: the one-time token the control plane issued to this worker",
+      "required, not set (the one-time token the control plane issues to each worker)",
     );
   }
   const certPath = optional(env, "HODEI_CLIENT_CERT_PATH");

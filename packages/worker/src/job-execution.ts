@@ -6,6 +6,7 @@ import type { EncodedMessage } from "./encoded-message.js";
 import { LineSplitter } from "./line-splitter.js";
 import { LogBatcher, secretRedactor } from "./log-batcher.js";
 import type { Logger } from "./logger.js";
+import { guardAgainstOrphans } from "./orphan-guard.js";
 import { KILL_GRACE_MS, killGroup, liveGroupMembers, signalExitCode } from "./process-group.js";
 
 /** One attempt at running a job, as the worker needs it. */
@@ -87,6 +88,10 @@ export class JobExecution {
     });
   }
 
+  private get grace(): number {
+    return this.opts.killGraceMs ?? KILL_GRACE_MS;
+  }
+
   get jobId(): string {
     return this.request.jobId;
   }
@@ -126,7 +131,7 @@ export class JobExecution {
 
   private kill(): void {
     const pid = this.child?.pid;
-    if (pid !== undefined) killGroup(pid, this.opts.killGraceMs ?? KILL_GRACE_MS);
+    if (pid !== undefined) killGroup(pid, this.grace);
   }
 
   private async run(): Promise<JobOutcome> {
@@ -180,6 +185,8 @@ export class JobExecution {
         stdio: [stdin, "pipe", "pipe"],
       });
       this.child = child;
+      const guard =
+        child.pid !== undefined ? guardAgainstOrphans(child.pid, this.grace, this.opts.logger) : undefined;
       let spawnError: NodeJS.ErrnoException | undefined;
       child.on("error", (err: NodeJS.ErrnoException) => {
         if (child.pid === undefined) spawnError ??= err;
@@ -192,6 +199,7 @@ export class JobExecution {
       }
       child.on("exit", () => this.onExit(child));
       child.on("close", (code: number | null, signal: NodeJS.Signals | null) => {
+        guard?.release();
         if (spawnError) {
           const msg = `cannot start ${prepared.file}: ${spawnError.message}`;
           resolve(this.failToStart(spawnError.code === "ENOENT" ? 127 : 126, msg));
@@ -226,7 +234,7 @@ export class JobExecution {
     this.exited = true;
     const pid = child.pid;
     if (pid === undefined) return;
-    const grace = this.opts.killGraceMs ?? KILL_GRACE_MS;
+    const grace = this.grace;
     if (this.cancelReason === undefined && !this.timedOut) {
       void liveGroupMembers(pid).then((live) => {
         if (live.length === 0) return;
