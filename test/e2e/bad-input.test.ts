@@ -12,7 +12,7 @@ import {
   type Priority,
   type QueueJobRequestSchema,
 } from "@hodei/api";
-import { startPlatform, type Platform } from "./support/platform.js";
+import { startPlatform, stopCleanly, type Platform } from "./support/platform.js";
 
 type QueueInit = MessageInitShape<typeof QueueJobRequestSchema>;
 
@@ -123,7 +123,7 @@ describe("bad input is refused and changes nothing", () => {
     platform = await startPlatform();
     totalBefore = await totalJobs(platform);
   });
-  after(() => platform?.stop());
+  after(() => stopCleanly(platform));
 
   for (const c of GRPC_CASES) {
     test(`gRPC: ${c.name}`, () => expectRefused(platform, c));

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { JobExecutionService, unary } from "@hodei/api";
 import { runCli, type CliResult } from "./support/cli.js";
 import { jobStatus } from "./support/jobs.js";
-import { freePort, startPlatform, type Platform } from "./support/platform.js";
+import { freePort, startPlatform, stopCleanly, type Platform } from "./support/platform.js";
 
 const LINE = /^(\d\d:\d\d:\d\d\.\d{3}) \[(OUT|ERR)\] (.*)$/;
 
@@ -23,7 +23,7 @@ describe("hodei CLI end to end", () => {
   before(async () => {
     platform = await startPlatform();
   });
-  after(() => platform?.stop());
+  after(() => stopCleanly(platform));
 
   test("job run streams each line as the job prints it and exits 0", async () => {
     const command = "echo 'Step 1' && sleep 1 && echo 'Step 2' | grep Step";
@@ -48,7 +48,7 @@ describe("hodei CLI end to end", () => {
     const [, step1, step2] = logLines;
     const gapMs = step2!.atMs - step1!.atMs;
     assert.ok(gapMs >= 800, `Step 2 arrived ${gapMs.toFixed(0)} ms after Step 1: not live`);
-    assert.ok(gapMs < 5_000, `Step 2 arrived ${gapMs.toFixed(0)} ms after Step 1: far too late`);
+    assert.ok(gapMs < 10_000, `Step 2 arrived ${gapMs.toFixed(0)} ms after Step 1: far too late`);
   });
 
   test("a failing command: the CLI exits with the job's code and the job is FAILED with it", async () => {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import type { ClientReadableStream } from "@grpc/grpc-js";
 import { JobExecutionService, serverStream, unary, type ExecutionEvent } from "@hodei/api";
 import { logLines, queueJob, TERMINAL } from "./support/jobs.js";
-import { startPlatform, type Platform } from "./support/platform.js";
+import { startPlatform, stopCleanly, type Platform } from "./support/platform.js";
 import { withDeadline } from "./support/wait.js";
 
 const JOBS = 50;
@@ -49,7 +49,7 @@ describe("many jobs at once", () => {
   before(async () => {
     platform = await startPlatform();
   });
-  after(() => platform?.stop());
+  after(() => stopCleanly(platform));
 
   test(`${JOBS} jobs queued concurrently all complete exactly once`, async () => {
     const log = new EventLog(

@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { protoDir } from "./support/paths.js";
-import { startPlatform, type Platform } from "./support/platform.js";
+import { startPlatform, stopCleanly, type Platform } from "./support/platform.js";
 import { waitFor, withDeadline } from "./support/wait.js";
 
 const LOADER_OPTIONS: protoLoader.Options = {
@@ -62,7 +62,7 @@ describe("a standard gRPC client built from the .proto files at run time", () =>
   after(async () => {
     jobs?.close();
     logs?.close();
-    await platform?.stop();
+    await stopCleanly(platform);
   });
 
   test("the README's QueueJob, then GetJobStatus until COMPLETED, then GetLogs", async () => {

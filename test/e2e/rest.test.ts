@@ -3,7 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { startPlatform, type Platform } from "./support/platform.js";
+import { startPlatform, stopCleanly, type Platform } from "./support/platform.js";
 import { waitFor, withDeadline } from "./support/wait.js";
 
 interface Reply {
@@ -16,7 +16,7 @@ describe("REST API end to end", () => {
   before(async () => {
     platform = await startPlatform();
   });
-  after(() => platform?.stop());
+  after(() => stopCleanly(platform));
 
   async function http(method: string, path: string, body?: unknown, raw?: string): Promise<Reply> {
     const res = await fetch(`${platform.httpUrl}${path}`, {

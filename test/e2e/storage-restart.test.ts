@@ -9,7 +9,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { JobExecutionService, unary } from "@hodei/api";
 import { logLines, queueJob, waitForJobEnd } from "./support/jobs.js";
-import { startPlatform, type Platform } from "./support/platform.js";
+import { startPlatform, stopCleanly, type Platform } from "./support/platform.js";
 
 async function runOneJob(platform: Platform, id: string): Promise<void> {
   await queueJob(platform.client, { jobId: { value: id }, name: id, command: `echo stored by ${id}` });
@@ -25,7 +25,7 @@ describe("storage", () => {
     try {
       platform = await startPlatform({ dataDir });
       await runOneJob(platform, "survivor");
-      await platform.stop();
+      await stopCleanly(platform);
 
       platform = await startPlatform({ dataDir });
       const { job } = await unary(platform.client, JobExecutionService.method.getJob, {
@@ -43,6 +43,7 @@ describe("storage", () => {
       await runOneJob(platform, "after-restart");
       const listed = await unary(platform.client, JobExecutionService.method.listJobs, {});
       assert.deepEqual(listed.jobs.map((j) => j.jobId?.value).sort(), ["after-restart", "survivor"]);
+      await stopCleanly(platform);
     } finally {
       await platform?.stop();
       rmSync(dataDir, { recursive: true, force: true });
@@ -83,6 +84,7 @@ describe("storage", () => {
         } finally {
           await direct.end();
         }
+        await stopCleanly(platform);
       } finally {
         await platform?.stop();
         await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);

@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { JobExecutionService, unary } from "@hodei/api";
 import { jobStatus, queueJob, waitForJobEnd } from "./support/jobs.js";
-import { startPlatform, type Platform } from "./support/platform.js";
+import { startPlatform, stopCleanly, type Platform } from "./support/platform.js";
 import { childrenOf, environOf, isAlive, kill, processesWithEnv, readCmdline } from "./support/processes.js";
 import { waitFor } from "./support/wait.js";
 
@@ -34,7 +34,7 @@ describe("workers", () => {
       },
     });
   });
-  after(() => platform?.stop());
+  after(() => stopCleanly(platform));
 
   async function workers(): Promise<WorkerView[]> {
     const res = await fetch(`${platform.httpUrl}/api/workers`);

@@ -16,7 +16,7 @@ import { waitFor, withDeadline } from "./wait.js";
 
 export const MARKER_ENV = "HODEI_E2E_PLATFORM";
 const READY_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 15_000;
 const STDERR_LIMIT = 1024 * 1024;
 
 export interface PlatformOptions {
@@ -43,7 +43,16 @@ export interface Platform {
   stderr(): string;
   /** True while the server process runs. */
   alive(): boolean;
-  stop(): Promise<void>;
+  /** Stops the server and everything it started; idempotent. */
+  stop(): Promise<StopResult>;
+}
+
+export interface StopResult {
+  /** The server's exit code, or null when a signal ended it. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** True when it did not exit on SIGTERM within the stop timeout and was killed. */
+  forced: boolean;
 }
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
@@ -126,7 +135,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   }
 
   const client = connectClient(`127.0.0.1:${grpcPort}`);
-  let stopping: Promise<void> | undefined;
+  let stopping: Promise<StopResult> | undefined;
   return {
     pid: child.pid ?? -1,
     grpcPort,
@@ -141,7 +150,9 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       stopping ??= (async () => {
         client.close();
         child.kill("SIGTERM");
+        let forced = false;
         await withDeadline(exited, STOP_TIMEOUT_MS, "the server to exit on SIGTERM").catch(() => {
+          forced = true;
           child.kill("SIGKILL");
           return exited;
         });
@@ -154,8 +165,19 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
         });
         running.delete(killNow);
         if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
+        return { code: child.exitCode, signal: child.signalCode, forced };
       })();
       return stopping;
     },
   };
+}
+
+/** Stops `platform` (when it was started) and fails unless the server exited 0 on SIGTERM. */
+export async function stopCleanly(platform: Platform | undefined): Promise<void> {
+  if (!platform) return;
+  const r = await platform.stop();
+  if (r.code !== 0 || r.forced) {
+    const tail = platform.stderr().split("\n").slice(-20).join("\n");
+    throw new Error(`the server did not stop cleanly: ${JSON.stringify(r)}\n--- stderr (tail) ---\n${tail}`);
+  }
 }
