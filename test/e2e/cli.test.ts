@@ -78,6 +78,43 @@ describe("hodei CLI end to end", () => {
     assert.equal((await jobStatus(platform.client, jobId)).exitCode, 3);
   });
 
+  test("job queue, then logs --follow prints the whole log and returns when the job ends; job get --output json", async () => {
+    const queued = await runCli([
+      "--server",
+      platform.grpcAddress,
+      "job",
+      "queue",
+      "--id",
+      "cli-follow",
+      "--command",
+      "echo one; sleep 1; echo two",
+    ]);
+    assert.equal(queued.code, 0, queued.stderr);
+    assert.match(queued.stdout, /cli-follow/);
+
+    const followed = await runCli(["--server", platform.grpcAddress, "logs", "cli-follow", "--follow"]);
+    assert.equal(followed.code, 0, followed.stderr);
+    assert.deepEqual(
+      logOf(followed).map((l) => l.text),
+      ["$ echo one; sleep 1; echo two", "one", "two"],
+    );
+
+    const got = await runCli([
+      "--server",
+      platform.grpcAddress,
+      "--output",
+      "json",
+      "job",
+      "get",
+      "cli-follow",
+    ]);
+    assert.equal(got.code, 0, got.stderr);
+    const parsed = JSON.parse(got.stdout);
+    const job = parsed.job ?? parsed;
+    assert.equal(job.jobId?.value, "cli-follow", got.stdout);
+    assert.equal(job.statusName, "SUCCEEDED", got.stdout);
+  });
+
   test("job get of an unknown id fails with a not-found message", async () => {
     const r = await runCli(["--server", platform.grpcAddress, "job", "get", "no-such-job-42"]);
     assert.notEqual(r.code, 0);
