@@ -32,10 +32,13 @@ function call(client: AnyClient, method: string, req: unknown): Promise<any> {
 }
 
 function loadHodei(): grpc.GrpcObject {
-  const def = protoLoader.loadSync(["hodei/job_execution.proto", "hodei/log_stream.proto"], {
-    ...LOADER_OPTIONS,
-    includeDirs: [protoDir],
-  });
+  const def = protoLoader.loadSync(
+    ["hodei/job_execution.proto", "hodei/log_stream.proto", "hodei/scheduler.proto"],
+    {
+      ...LOADER_OPTIONS,
+      includeDirs: [protoDir],
+    },
+  );
   return grpc.loadPackageDefinition(def);
 }
 
@@ -49,6 +52,7 @@ describe("a standard gRPC client built from the .proto files at run time", () =>
   let platform: Platform;
   let jobs: AnyClient;
   let logs: AnyClient;
+  let scheduler: AnyClient;
 
   before(async () => {
     platform = await startPlatform();
@@ -58,10 +62,13 @@ describe("a standard gRPC client built from the .proto files at run time", () =>
     const creds = grpc.credentials.createInsecure();
     jobs = new JobExecutionService(platform.grpcAddress, creds) as AnyClient;
     logs = new LogStreamService(platform.grpcAddress, creds) as AnyClient;
+    const SchedulerService = hodei.SchedulerService as grpc.ServiceClientConstructor;
+    scheduler = new SchedulerService(platform.grpcAddress, creds) as AnyClient;
   });
   after(async () => {
     jobs?.close();
     logs?.close();
+    scheduler?.close();
     await stopCleanly(platform);
   });
 
@@ -115,6 +122,25 @@ describe("a standard gRPC client built from the .proto files at run time", () =>
         ["1", "$ echo 'Hello from Hodei!'", false, "my-first-job"],
         ["2", "Hello from Hodei!", false, "my-first-job"],
       ],
+    );
+  });
+
+  test("GetQueueStatus counts the finished job", async () => {
+    const q = await call(scheduler, "GetQueueStatus", { scheduler_name: "default" });
+    assert.equal(q.scheduler_name, "default");
+    assert.equal(q.completed_jobs, "1", JSON.stringify(q));
+    assert.equal(q.total_jobs, "1", JSON.stringify(q));
+    assert.equal(q.pending_jobs, "0");
+  });
+
+  test("an RPC not built yet answers UNIMPLEMENTED with a message naming its area", async () => {
+    await assert.rejects(
+      call(jobs, "RetryJob", { job_id: { value: "my-first-job" } }),
+      (err: grpc.ServiceError) => {
+        assert.equal(err.code, grpc.status.UNIMPLEMENTED);
+        assert.match(err.details, /retr/i);
+        return true;
+      },
     );
   });
 
