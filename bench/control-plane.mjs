@@ -210,12 +210,14 @@ export async function startControlPlane({
 /**
  * Follows ExecutionEventStream for every job. `waitTerminal(id)` resolves to { status, at } (at:
  * performance.now() when the event arrived) the first time a terminal event for `id` is seen;
- * later terminal events for the same job are counted in `duplicates`, never twice.
+ * later terminal events for the same job are counted in `duplicates` (and kept in `later`, by job),
+ * never twice.
  */
 export function trackTerminalEvents(client) {
   const terminal = new Map();
   const waiters = new Map();
   const state = { duplicates: 0, events: 0, error: undefined };
+  const later = new Map();
   const call = serverStream(client, JobExecutionService.method.executionEventStream, {});
   call.on("data", (ev) => {
     state.events += 1;
@@ -223,9 +225,10 @@ export function trackTerminalEvents(client) {
     const id = ev.jobId?.value ?? "";
     if (terminal.has(id)) {
       state.duplicates += 1;
+      later.set(id, [...(later.get(id) ?? []), describe(ev)]);
       return;
     }
-    const seen = { status: ev.status, at: performance.now(), exitCode: ev.exitCode, message: ev.message };
+    const seen = { status: ev.status, at: performance.now(), exitCode: ev.exitCode, message: ev.message, ev };
     terminal.set(id, seen);
     waiters.get(id)?.(seen);
     waiters.delete(id);
@@ -236,6 +239,7 @@ export function trackTerminalEvents(client) {
   return {
     state,
     terminal,
+    later,
     waitTerminal(id, timeoutMs = 60_000) {
       const seen = terminal.get(id);
       if (seen) return Promise.resolve(seen);
@@ -256,6 +260,16 @@ export function trackTerminalEvents(client) {
     },
     close: () => call.cancel(),
   };
+}
+
+/** One event, for a human: `FAILED exit=1 worker=w-1 "message"`. */
+export function describe(ev) {
+  const parts = [JobStatus[ev.status] ?? String(ev.status)];
+  if (ev.exitCode !== undefined) parts.push(`exit=${ev.exitCode}`);
+  if (ev.workerId) parts.push(`worker=${ev.workerId}`);
+  if (ev.executionId) parts.push(`exec=${ev.executionId}`);
+  if (ev.message) parts.push(JSON.stringify(ev.message));
+  return parts.join(" ");
 }
 
 export function percentile(xs, p) {

@@ -11,6 +11,7 @@ import { JobExecutionService, JobStatus, LogStreamService, serverStream, unary }
 import { startPgCluster } from "../scripts/pg-cluster.mjs";
 import {
   createDatabase,
+  describe,
   killAllControlPlanes,
   median,
   percentile,
@@ -154,6 +155,16 @@ export async function warmAndThroughput({
     }
     const duplicates = tracker.state.duplicates - duplicatesBefore;
     if (duplicates) problems.push(`${duplicates} duplicate terminal events`);
+    const odd = ids.filter(
+      (id) => tracker.later.has(id) || tracker.terminal.get(id)?.status !== JobStatus.COMPLETED,
+    );
+    for (const id of odd.slice(0, 5)) {
+      const first = tracker.terminal.get(id);
+      const rest = tracker.later.get(id) ?? [];
+      problems.push(
+        `  ${id}: ${first ? describe(first.ev) : "no terminal event"}${rest.map((e) => ` → then ${e}`).join("")}`,
+      );
+    }
     return {
       serverStartMs: cp.startMs,
       workersWarm: warmWorkers,
