@@ -40,7 +40,9 @@ export class LocalProvider implements Provider {
         HODEI_WORKER_ID: spec.workerId,
         HODEI_WORKER_PROVIDER: "local",
         // The server ends idle workers; the worker's own idle exit is only a fallback for a vanished server.
-        HODEI_WORKER_IDLE_TIMEOUT: String(this.opts.idleTimeoutMs > 0 ? this.opts.idleTimeoutMs * 2 + 5_000 : 0),
+        HODEI_WORKER_IDLE_TIMEOUT: String(
+          this.opts.idleTimeoutMs > 0 ? this.opts.idleTimeoutMs * 2 + 5_000 : 0,
+        ),
       },
       stdio: ["ignore", this.opts.workerOutput, this.opts.workerOutput],
     });
