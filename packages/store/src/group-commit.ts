@@ -1,3 +1,4 @@
+import { HodeiError, canTransition, isTerminal, type JobState } from "@hodei/core";
 import type { Database } from "./database.js";
 import type { AuditEvent, JobRecord } from "./records.js";
 import type { ClaimResult } from "./write-batch.js";
@@ -38,7 +39,9 @@ export class GroupCommitWriter {
   markRunning(input: MarkRunning): Promise<boolean> {
     return this.push(this.batch.running, input);
   }
+  /** A RUNNING (or ASSIGNED) execution ends; the target must be a state the job machine allows. */
   finish(input: Finish): Promise<JobRecord | null> {
+    if (!isTerminal(input.status)) return Promise.reject(transitionError("RUNNING", input.status));
     return this.push(this.batch.finishes, input);
   }
   requeue(input: Requeue): Promise<boolean> {
@@ -91,4 +94,9 @@ export class GroupCommitWriter {
     this.flushing = false;
     for (const w of this.idleWaiters.splice(0)) w();
   }
+}
+
+function transitionError(from: JobState, to: JobState): HodeiError {
+  if (canTransition(from, to)) return new HodeiError("INTERNAL", `unexpected transition ${from} → ${to}`);
+  return new HodeiError("ILLEGAL_TRANSITION", `a ${from} job cannot become ${to}`, { details: { from, to } });
 }

@@ -241,3 +241,22 @@ test("the embedded database keeps its jobs across a restart", async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the writer refuses a result that the job state machine does not allow", async () => {
+  const db = await openPglite(null);
+  await migrate(db);
+  const w = new GroupCommitWriter(db);
+  await assert.rejects(
+    w.finish({
+      jobId: "x",
+      executionId: "e",
+      status: "PENDING",
+      exitCode: null,
+      message: "",
+      atMs: 0,
+      actor: "t",
+    }),
+    /cannot become PENDING/,
+  );
+  await db.close();
+});
