@@ -1,4 +1,4 @@
-import { HodeiError, canTransition, isTerminal, type JobState } from "@hodei/core";
+import { HodeiError, TERMINAL_STATES, isTerminal, type JobState } from "@hodei/core";
 import type { Database } from "./database.js";
 import type { AuditEvent, JobRecord } from "./records.js";
 import type { ClaimResult } from "./write-batch.js";
@@ -97,6 +97,11 @@ export class GroupCommitWriter {
 }
 
 function transitionError(from: JobState, to: JobState): HodeiError {
-  if (canTransition(from, to)) return new HodeiError("INTERNAL", `unexpected transition ${from} → ${to}`);
-  return new HodeiError("ILLEGAL_TRANSITION", `a ${from} job cannot become ${to}`, { details: { from, to } });
+  return new HodeiError(
+    "ILLEGAL_TRANSITION",
+    `a ${from} execution can only finish in ${TERMINAL_STATES.join(", ")}, not ${to}`,
+    {
+      details: { from, to },
+    },
+  );
 }

@@ -256,7 +256,7 @@ test("the writer refuses a result that the job state machine does not allow", as
       atMs: 0,
       actor: "t",
     }),
-    /cannot become PENDING/,
+    /can only finish in SUCCEEDED, FAILED, CANCELLED, TIMEOUT, not PENDING/,
   );
   await db.close();
 });
