@@ -15,6 +15,7 @@ import {
   maxLogSequence,
   updateWorker,
   type Database,
+  type FinishedJob,
   type GroupCommitWriter,
   type JobRecord,
   type LogLineRecord,
@@ -83,9 +84,9 @@ export class Dispatcher {
     for (const w of idle) w.reserved = true;
     const executionIds = idle.map(() => randomUUID());
     this.d.writer.claim({ workerIds: idle.map((w) => w.id), executionIds }).then(
-      ({ jobs, epoch }) => {
+      ({ jobs, epoch, more }) => {
         for (const w of idle) w.reserved = false;
-        if (jobs.length < idle.length) this.emptyAsOf = Math.max(this.emptyAsOf, epoch);
+        if (!more) this.emptyAsOf = Math.max(this.emptyAsOf, epoch);
         for (const job of jobs) void this.dispatch(job);
         this.wake();
       },
@@ -278,7 +279,7 @@ export class Dispatcher {
       });
   }
 
-  private emit(job: JobRecord, status: JobState, previous: JobState | null): void {
+  private emit(job: FinishedJob | JobRecord, status: JobState, previous: JobState | null): void {
     this.d.bus.emitJob({
       jobId: job.id,
       status,

@@ -2,6 +2,7 @@ import { HodeiError, TERMINAL_STATES, isTerminal, type JobState } from "@hodei/c
 import type { Database } from "./database.js";
 import type { AuditEvent, JobRecord } from "./records.js";
 import type { ClaimResult } from "./write-batch.js";
+import type { FinishedJob } from "./rows.js";
 import {
   WriteBatch,
   type AppendLogs,
@@ -40,7 +41,7 @@ export class GroupCommitWriter {
     return this.push(this.batch.running, input);
   }
   /** A RUNNING (or ASSIGNED) execution ends; the target must be a state the job machine allows. */
-  finish(input: Finish): Promise<JobRecord | null> {
+  finish(input: Finish): Promise<FinishedJob | null> {
     if (!isTerminal(input.status)) return Promise.reject(transitionError("RUNNING", input.status));
     return this.push(this.batch.finishes, input);
   }

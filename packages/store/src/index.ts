@@ -6,3 +6,4 @@ export * from "./records.js";
 export * from "./group-commit.js";
 export * from "./queries.js";
 export type { ClaimResult, CreateJob, Finish } from "./write-batch.js";
+export type { FinishedJob } from "./rows.js";

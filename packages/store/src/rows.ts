@@ -47,6 +47,36 @@ export function jobFromRow(r: JobRow): JobRecord {
   };
 }
 
+/** The columns a finished job's event needs (no spec to decode on the hot path). */
+export interface FinishedRow {
+  id: string;
+  status: string;
+  exit_code: number | null;
+  message: string;
+  worker_id: string | null;
+  execution_id: string | null;
+}
+
+export interface FinishedJob {
+  id: string;
+  status: JobState;
+  exitCode: number | null;
+  message: string;
+  workerId: string | null;
+  executionId: string | null;
+}
+
+export function finishedFromRow(r: FinishedRow): FinishedJob {
+  return {
+    id: r.id,
+    status: r.status as JobState,
+    exitCode: r.exit_code,
+    message: r.message,
+    workerId: r.worker_id,
+    executionId: r.execution_id,
+  };
+}
+
 export interface ExecutionRow {
   id: string;
   job_id: string;

@@ -2,7 +2,14 @@
 import { PRIORITY_RANK, type JobSpec, type JobState } from "@hodei/core";
 import type { Queryable } from "./database.js";
 import type { AuditEvent, JobRecord, LogLineRecord } from "./records.js";
-import { JOB_COLUMNS, jobFromRow, type JobRow } from "./rows.js";
+import {
+  JOB_COLUMNS,
+  finishedFromRow,
+  jobFromRow,
+  type FinishedJob,
+  type FinishedRow,
+  type JobRow,
+} from "./rows.js";
 
 export interface CreateJob {
   spec: JobSpec;
@@ -47,6 +54,8 @@ export interface ClaimResult {
   jobs: JobRecord[];
   /** Writes up to this epoch were visible to the claim. */
   epoch: number;
+  /** Whether claimable jobs were left after this claim. */
+  more: boolean;
 }
 
 export interface Op<I, R> {
@@ -55,13 +64,23 @@ export interface Op<I, R> {
   reject: (e: unknown) => void;
 }
 
+/**
+ * A `VALUES` list of typed parameters. Unlike a JSON record set, its row count is exact, so the planner
+ * joins it to the primary-key index instead of scanning the table.
+ */
+function values(rows: unknown[][], types: string[], params: unknown[]): string {
+  return rows.map((row) => `(${row.map((v, i) => `$${params.push(v)}::${types[i]}`).join(", ")})`).join(", ");
+}
+
+const FINISHED_COLUMNS = "j.id, j.status, j.exit_code, j.message, j.worker_id, j.execution_id";
+
 export class WriteBatch {
   readonly creates: Op<CreateJob, boolean>[] = [];
   readonly claims: Op<Claim, ClaimResult>[] = [];
   /** The writer's epoch when this batch began to flush. */
   epoch = 0;
   readonly running: Op<MarkRunning, boolean>[] = [];
-  readonly finishes: Op<Finish, JobRecord | null>[] = [];
+  readonly finishes: Op<Finish, FinishedJob | null>[] = [];
   readonly requeues: Op<Requeue, boolean>[] = [];
   readonly cancels: Op<CancelPending, JobRecord | null>[] = [];
   readonly logs: Op<AppendLogs, void>[] = [];
@@ -201,28 +220,29 @@ export class WriteBatch {
 
   private async applyRunning(tx: Queryable): Promise<void> {
     if (this.running.length === 0) return;
-    const rows = this.running.map((o) => ({
-      id: o.input.jobId,
-      exec: o.input.executionId,
-      at: o.input.atMs,
-    }));
+    const rows = this.running.map((o) => [o.input.jobId, o.input.executionId, o.input.atMs]);
+    const types = ["text", "text", "float8"];
+    const p1: unknown[] = [];
     const r = await tx.query<{ id: string; worker_id: string }>(
       `UPDATE jobs j SET status = 'RUNNING', started_at = to_timestamp(x.at / 1000.0), updated_at = now()
-       FROM jsonb_to_recordset($1::jsonb) AS x(id text, exec text, at float8)
+       FROM (VALUES ${values(rows, types, p1)}) AS x(id, exec, at)
        WHERE j.id = x.id AND j.execution_id = x.exec AND j.status = 'ASSIGNED' RETURNING j.id, j.worker_id`,
-      [JSON.stringify(rows)],
+      p1,
     );
+    const p2: unknown[] = [];
     await tx.query(
       `UPDATE job_executions e SET status = 'RUNNING', started_at = to_timestamp(x.at / 1000.0)
-       FROM jsonb_to_recordset($1::jsonb) AS x(id text, exec text, at float8)
+       FROM (VALUES ${values(rows, types, p2)}) AS x(id, exec, at)
        WHERE e.id = x.exec AND e.status = 'ASSIGNED'`,
-      [JSON.stringify(rows)],
+      p2,
     );
     const applied = new Map(r.rows.map((x) => [x.id, x.worker_id]));
     for (const op of this.running) {
-      const ok = applied.has(op.input.jobId);
+      // One transition per job, however many times it was asked for.
+      const ok = applied.delete(op.input.jobId) || false;
+      const workerId = r.rows.find((x) => x.id === op.input.jobId)?.worker_id;
       if (ok) {
-        this.event("JobStatusChanged", `worker:${applied.get(op.input.jobId)}`, op.input.jobId, {
+        this.event("JobStatusChanged", `worker:${workerId}`, op.input.jobId, {
           from: "ASSIGNED",
           to: "RUNNING",
           execution_id: op.input.executionId,
@@ -234,36 +254,38 @@ export class WriteBatch {
 
   private async applyFinishes(tx: Queryable): Promise<void> {
     if (this.finishes.length === 0) return;
-    const rows = this.finishes.map((o) => ({
-      id: o.input.jobId,
-      exec: o.input.executionId,
-      status: o.input.status,
-      exit_code: o.input.exitCode,
-      message: o.input.message,
-      at: o.input.atMs,
-    }));
-    const json = JSON.stringify(rows);
-    const r = await tx.query<JobRow & { previous: string }>(
+    const rows = this.finishes.map((o) => [
+      o.input.jobId,
+      o.input.executionId,
+      o.input.status,
+      o.input.exitCode,
+      o.input.message,
+      o.input.atMs,
+    ]);
+    const types = ["text", "text", "text", "int4", "text", "float8"];
+    const p1: unknown[] = [];
+    const r = await tx.query<FinishedRow>(
       `UPDATE jobs j SET status = x.status, exit_code = x.exit_code, message = x.message,
          finished_at = to_timestamp(x.at / 1000.0), updated_at = now(),
          started_at = coalesce(j.started_at, to_timestamp(x.at / 1000.0))
-       FROM jsonb_to_recordset($1::jsonb) AS x(id text, exec text, status text, exit_code int, message text, at float8)
+       FROM (VALUES ${values(rows, types, p1)}) AS x(id, exec, status, exit_code, message, at)
        WHERE j.id = x.id AND j.execution_id = x.exec AND j.status IN ('ASSIGNED', 'RUNNING')
-       RETURNING ${JOB_COLUMNS.split(", ")
-         .map((c) => "j." + c)
-         .join(", ")}`,
-      [json],
+       RETURNING ${FINISHED_COLUMNS}`,
+      p1,
     );
+    const p2: unknown[] = [];
     await tx.query(
       `UPDATE job_executions e SET status = x.status, exit_code = x.exit_code, error_message = x.message,
          finished_at = to_timestamp(x.at / 1000.0), started_at = coalesce(e.started_at, to_timestamp(x.at / 1000.0))
-       FROM jsonb_to_recordset($1::jsonb) AS x(id text, exec text, status text, exit_code int, message text, at float8)
+       FROM (VALUES ${values(rows, types, p2)}) AS x(id, exec, status, exit_code, message, at)
        WHERE e.id = x.exec AND e.status IN ('ASSIGNED', 'RUNNING')`,
-      [json],
+      p2,
     );
-    const applied = new Map(r.rows.map((x) => [x.id, jobFromRow(x)]));
+    const applied = new Map(r.rows.map((x) => [x.id, finishedFromRow(x)]));
     for (const op of this.finishes) {
+      // One result per job, however many times it was reported.
       const job = applied.get(op.input.jobId) ?? null;
+      applied.delete(op.input.jobId);
       if (job) {
         this.event("JobStatusChanged", op.input.actor, job.id, {
           to: job.status,
@@ -297,36 +319,46 @@ export class WriteBatch {
   private async applyClaims(tx: Queryable): Promise<void> {
     const wanted = this.claims.reduce((n, o) => n + o.input.workerIds.length, 0);
     if (wanted === 0) {
-      for (const op of this.claims) this.settle.push(() => op.resolve({ jobs: [], epoch: this.epoch }));
+      for (const op of this.claims)
+        this.settle.push(() => op.resolve({ jobs: [], epoch: this.epoch, more: true }));
       return;
     }
-    const picked = await tx.query<{ id: string }>(
+    // One row more than wanted tells whether jobs are left waiting, without another query.
+    const found = await tx.query<{ id: string }>(
       `SELECT id FROM jobs WHERE status = 'PENDING' ORDER BY priority DESC, seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
-      [wanted],
+      [wanted + 1],
     );
+    const more = found.rows.length > wanted;
+    const picked = { rows: found.rows.slice(0, wanted) };
     const slots = this.claims.flatMap((o) =>
       o.input.workerIds.map((w, i) => ({ op: o, worker: w, exec: o.input.executionIds[i]! })),
     );
     const rows = picked.rows.map((p, i) => ({ id: p.id, worker: slots[i]!.worker, exec: slots[i]!.exec }));
     const byOp = new Map<Op<Claim, ClaimResult>, JobRecord[]>(this.claims.map((o) => [o, []]));
     if (rows.length > 0) {
-      const json = JSON.stringify(rows);
+      const p1: unknown[] = [];
       const r = await tx.query<JobRow>(
         `UPDATE jobs j SET status = 'ASSIGNED', worker_id = x.worker, execution_id = x.exec, attempt = j.attempt + 1,
            exit_code = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
-         FROM jsonb_to_recordset($1::jsonb) AS x(id text, worker text, exec text)
+         FROM (VALUES ${values(
+           rows.map((x) => [x.id, x.worker, x.exec]),
+           ["text", "text", "text"],
+           p1,
+         )}) AS x(id, worker, exec)
          WHERE j.id = x.id RETURNING ${JOB_COLUMNS.split(", ")
            .map((c) => "j." + c)
            .join(", ")}`,
-        [json],
-      );
-      await tx.query(
-        `INSERT INTO job_executions (id, job_id, attempt, worker_id, status)
-         SELECT x.exec, x.id, j.attempt, x.worker, 'ASSIGNED'
-         FROM jsonb_to_recordset($1::jsonb) AS x(id text, worker text, exec text) JOIN jobs j ON j.id = x.id`,
-        [json],
+        p1,
       );
       const jobs = new Map(r.rows.map((row) => [row.id, jobFromRow(row)]));
+      const p2: unknown[] = [];
+      const executions = [...jobs.values()].map((j) => [j.executionId, j.id, j.attempt, j.workerId]);
+      await tx.query(
+        `INSERT INTO job_executions (id, job_id, attempt, worker_id, status)
+         SELECT x.id, x.job_id, x.attempt, x.worker_id, 'ASSIGNED'
+         FROM (VALUES ${values(executions, ["text", "text", "int4", "text"], p2)}) AS x(id, job_id, attempt, worker_id)`,
+        p2,
+      );
       picked.rows.forEach((p, i) => {
         const job = jobs.get(p.id);
         if (!job) return;
@@ -339,7 +371,7 @@ export class WriteBatch {
       });
     }
     for (const op of this.claims)
-      this.settle.push(() => op.resolve({ jobs: byOp.get(op)!, epoch: this.epoch }));
+      this.settle.push(() => op.resolve({ jobs: byOp.get(op)!, epoch: this.epoch, more }));
   }
 
   private async applyLogs(tx: Queryable): Promise<void> {

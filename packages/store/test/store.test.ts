@@ -87,8 +87,15 @@ for (const backend of backends()) {
           ["w4", "ASSIGNED", 1],
         ],
       );
+      assert.equal(c1.more, false, "nothing is left after claiming every job");
       const again = await w.claim({ workerIds: ["w6"], executionIds: ["e6"] });
       assert.equal(again.jobs.length, 0);
+      await w.createJob({ spec: spec("m1"), queuedBy: "t", actor: "t" });
+      await w.createJob({ spec: spec("m2"), queuedBy: "t", actor: "t" });
+      const one = await w.claim({ workerIds: ["w7"], executionIds: ["e7"] });
+      assert.deepEqual([one.jobs.map((j) => j.id), one.more], [["m1"], true]);
+      const last = await w.claim({ workerIds: ["w8"], executionIds: ["e8"] });
+      assert.deepEqual([last.jobs.map((j) => j.id), last.more], [["m2"], false]);
       await db.close();
     });
 

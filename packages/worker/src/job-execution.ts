@@ -6,8 +6,8 @@ import type { EncodedMessage } from "./encoded-message.js";
 import { LineSplitter } from "./line-splitter.js";
 import { LogBatcher, secretRedactor } from "./log-batcher.js";
 import type { Logger } from "./logger.js";
-import { guardAgainstOrphans } from "./orphan-guard.js";
-import { KILL_GRACE_MS, killGroup, liveGroupMembers, signalExitCode } from "./process-group.js";
+import { orphanGuard } from "./orphan-guard.js";
+import { KILL_GRACE_MS, groupExists, killGroup, liveGroupMembers, signalExitCode } from "./process-group.js";
 
 /** One attempt at running a job, as the worker needs it. */
 export interface JobRequest extends CommandSpec {
@@ -186,7 +186,7 @@ export class JobExecution {
       });
       this.child = child;
       const guard =
-        child.pid !== undefined ? guardAgainstOrphans(child.pid, this.grace, this.opts.logger) : undefined;
+        child.pid !== undefined ? orphanGuard(this.grace, this.opts.logger).watch(child.pid) : undefined;
       let spawnError: NodeJS.ErrnoException | undefined;
       child.on("error", (err: NodeJS.ErrnoException) => {
         if (child.pid === undefined) spawnError ??= err;
@@ -235,7 +235,8 @@ export class JobExecution {
     const pid = child.pid;
     if (pid === undefined) return;
     const grace = this.grace;
-    if (this.cancelReason === undefined && !this.timedOut) {
+    // Usually the group ended with its leader; only look through /proc when something is left.
+    if (this.cancelReason === undefined && !this.timedOut && groupExists(pid)) {
       void liveGroupMembers(pid).then((live) => {
         if (live.length === 0) return;
         this.opts.logger.debug(

@@ -1,36 +1,70 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import type { Logger } from "./logger.js";
 
-// Waits for end-of-file on stdin, which comes only when the worker is gone (killed, crashed):
-// nothing is ever written to it. Then it ends the job's process group, SIGKILL after the grace.
-// dash's `kill` takes `-<pgid>` after the signal, without `--`.
-const GUARD_SCRIPT = 'read _; kill -TERM -"$1" 2>/dev/null; sleep "$2"; kill -KILL -"$1" 2>/dev/null';
+// Reads `add <pgid>` / `del <pgid>` lines; end-of-file comes only when the worker is gone (killed,
+// crashed). Then it ends every group still listed: SIGTERM, and SIGKILL after the grace ($1 seconds).
+const GUARD_SCRIPT = `declare -A groups
+while read -r op pgid; do
+  case "$op" in add) groups[$pgid]=1 ;; del) unset "groups[$pgid]" ;; esac
+done
+for g in "\${!groups[@]}"; do kill -TERM -- "-$g" 2>/dev/null; done
+[ \${#groups[@]} -gt 0 ] && sleep "$1"
+for g in "\${!groups[@]}"; do kill -KILL -- "-$g" 2>/dev/null; done`;
 
 /**
  * Makes sure a job does not outlive its worker. Jobs run in their own process group (so they can
  * be killed as a whole), which also means nothing kills them when the worker dies, and Node has no
- * PR_SET_PDEATHSIG. So a tiny `sh` watches a pipe from the worker and ends the group when that
- * pipe closes. `release()` when the job is over dismisses it.
+ * PR_SET_PDEATHSIG. So one small bash per worker, started at the first job, watches a pipe from the
+ * worker and ends the listed groups when that pipe closes. One process per worker, not per job:
+ * a spawn from Node costs milliseconds, and every job would pay it.
  */
-export function guardAgainstOrphans(pgid: number, graceMs: number, logger: Logger): { release(): void } {
-  const guard = spawn(
-    "/bin/sh",
-    ["-c", GUARD_SCRIPT, "hodei-orphan-guard", String(pgid), String(graceMs / 1000)],
-    {
+export class OrphanGuard {
+  private proc: ChildProcess | null = null;
+
+  constructor(
+    private readonly graceMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Lists the group with the guard; `release()` when the job is over. */
+  watch(pgid: number): { release(): void } {
+    const proc = this.running();
+    proc.stdin?.write(`add ${pgid}\n`);
+    return {
+      release: () => {
+        if (proc.exitCode === null && proc.signalCode === null) proc.stdin?.write(`del ${pgid}\n`);
+      },
+    };
+  }
+
+  /** Dismisses the guard without killing anything (the worker's own orderly stop). */
+  close(): void {
+    this.proc?.kill("SIGKILL");
+    this.proc = null;
+  }
+
+  private running(): ChildProcess {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) return this.proc;
+    const proc = spawn("/bin/bash", ["-c", GUARD_SCRIPT, "hodei-orphan-guard", String(this.graceMs / 1000)], {
       stdio: ["pipe", "ignore", "ignore"],
       detached: true, // its own group: a signal to the worker's group must not take it along
       env: { PATH: "/usr/bin:/bin" },
-    },
-  );
-  guard.on("error", (err) => logger.warn({ err, pgid }, "cannot start the orphan guard of a job"));
-  guard.stdin?.on("error", () => {});
-  // Neither the guard nor its pipe may keep the worker's event loop alive.
-  guard.unref();
-  (guard.stdin as Socket | null)?.unref();
-  return {
-    release: () => {
-      if (guard.exitCode === null && guard.signalCode === null) guard.kill("SIGKILL");
-    },
-  };
+    });
+    proc.on("error", (err) => this.logger.warn({ err }, "cannot start the orphan guard"));
+    proc.stdin?.on("error", () => {});
+    // Neither the guard nor its pipe may keep the worker's event loop alive.
+    proc.unref();
+    (proc.stdin as Socket | null)?.unref();
+    this.proc = proc;
+    return proc;
+  }
+}
+
+let shared: OrphanGuard | null = null;
+
+/** The worker process's guard (one per process). */
+export function orphanGuard(graceMs: number, logger: Logger): OrphanGuard {
+  shared ??= new OrphanGuard(graceMs, logger);
+  return shared;
 }
