@@ -12,7 +12,14 @@ import {
   providers,
 } from "@hodei/api";
 import { addReflection } from "@hodei/api/reflection";
-import { GroupCommitWriter, migrate, openPglite, openPostgres, type Database } from "@hodei/store";
+import {
+  GroupCommitWriter,
+  activeJobs,
+  migrate,
+  openPglite,
+  openPostgres,
+  type Database,
+} from "@hodei/store";
 import { LocalProvider } from "@hodei/providers";
 import type { FastifyInstance } from "fastify";
 import { loadServerConfig, type ServerConfig } from "./config.js";
@@ -56,6 +63,8 @@ export async function startControlPlane(
   const db = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.dataDir);
   const applied = await migrate(db);
   if (applied.length) logger.info({ applied }, "migrations applied");
+  // Only executions that were already running before this start can be orphans.
+  const leftover = await activeJobs(db);
   const writer = new GroupCommitWriter(db);
   const bus = new EventBus();
   const registry = new WorkerRegistry();
@@ -102,10 +111,8 @@ export async function startControlPlane(
   const sweep = setInterval(() => dispatcher.sweep(), config.sweepIntervalMs);
   sweep.unref();
   const orphans = setTimeout(() => {
-    dispatcher.failOrphanedJobs().then(
-      (n) => n > 0 && logger.warn({ jobs: n }, "failed jobs whose workers did not return after a restart"),
-      (err: unknown) => logger.error({ err }, "could not check for orphaned jobs"),
-    );
+    const n = dispatcher.failOrphanedJobs(leftover);
+    if (n > 0) logger.warn({ jobs: n }, "failed jobs whose workers did not return after a restart");
   }, config.heartbeatTimeoutMs);
   orphans.unref();
   dispatcher.wake();

@@ -11,7 +11,6 @@ import {
 import { isTerminal, type JobState } from "@hodei/core";
 import {
   createWorker,
-  activeJobs,
   maxLogSequence,
   updateWorker,
   type Database,
@@ -356,14 +355,15 @@ export class Dispatcher {
   }
 
   /**
-   * Jobs left ASSIGNED or RUNNING by a previous run of the control plane: their workers had a heartbeat
-   * timeout to come back; those that did not are lost, and so are their jobs.
+   * Jobs left ASSIGNED or RUNNING by a previous run of the control plane (`leftover`, read at start,
+   * before anything was dispatched): their workers had a heartbeat timeout to come back; the
+   * executions that no worker took up again are lost.
    */
-  async failOrphanedJobs(): Promise<number> {
+  failOrphanedJobs(leftover: JobRecord[]): number {
     let failed = 0;
-    for (const job of await activeJobs(this.d.db)) {
+    for (const job of leftover) {
       const w = job.workerId ? this.d.registry.get(job.workerId) : undefined;
-      if (w?.job?.jobId === job.id) continue;
+      if (w?.job?.executionId === job.executionId) continue;
       failed++;
       this.finish(
         job.id,
