@@ -15,6 +15,9 @@ import {
   type Requeue,
 } from "./write-batch.js";
 
+/** How long writes nobody waits on may wait for company (ms). */
+const LINGER_MS = { running: 10, logs: 2, audit: 10 };
+
 /**
  * Group commit: every write is queued; one transaction is in flight at a time and carries everything
  * queued since the previous one. A caller's promise settles only after its transaction commits.
@@ -23,6 +26,8 @@ export class GroupCommitWriter {
   private batch = new WriteBatch();
   private flushing = false;
   private scheduled = false;
+  private lingering: NodeJS.Timeout | null = null;
+  private lingerUntil = Infinity;
   private idleWaiters: (() => void)[] = [];
   /** Bumped by every write that may add claimable jobs; lets the scheduler know when the queue may be empty. */
   epoch = 0;
@@ -37,8 +42,9 @@ export class GroupCommitWriter {
   claim(input: Claim): Promise<ClaimResult> {
     return this.push(this.batch.claims, input);
   }
+  /** Lingers: a short job's start and end usually commit together. */
   markRunning(input: MarkRunning): Promise<boolean> {
-    return this.push(this.batch.running, input);
+    return this.push(this.batch.running, input, LINGER_MS.running);
   }
   /** A RUNNING (or ASSIGNED) execution ends; the target must be a state the job machine allows. */
   finish(input: Finish): Promise<FinishedJob | null> {
@@ -52,11 +58,13 @@ export class GroupCommitWriter {
   cancelPending(input: CancelPending): Promise<JobRecord | null> {
     return this.push(this.batch.cancels, input);
   }
+  /** Lingers briefly: a job's last lines and its result arrive a moment apart and commit together. */
   appendLogs(input: AppendLogs): Promise<void> {
-    return this.push(this.batch.logs, input);
+    return this.push(this.batch.logs, input, LINGER_MS.logs);
   }
+  /** Lingers: audit-only writes ride with the next transaction. */
   audit(events: AuditEvent[]): Promise<void> {
-    return this.push(this.batch.audits, events);
+    return this.push(this.batch.audits, events, LINGER_MS.audit);
   }
 
   /** Resolves once everything queued so far has been committed. */
@@ -65,19 +73,42 @@ export class GroupCommitWriter {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private push<I, R>(list: Op<I, R>[], input: I): Promise<R> {
+  /**
+   * Queues an operation. With `lingerMs` 0 the transaction starts once the current tick is done;
+   * otherwise it may wait that long for other writes (any write that cannot wait starts it at once).
+   */
+  private push<I, R>(list: Op<I, R>[], input: I, lingerMs = 0): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       list.push({ input, resolve, reject });
-      if (!this.flushing && !this.scheduled) {
+      if (this.flushing || this.scheduled) return;
+      if (lingerMs === 0) {
         this.scheduled = true;
+        this.stopLingering();
         // Let the current tick add its writes to the same transaction.
         setImmediate(() => void this.flush());
+        return;
       }
+      const until = performance.now() + lingerMs;
+      if (until >= this.lingerUntil) return;
+      this.stopLingering();
+      this.lingerUntil = until;
+      this.lingering = setTimeout(() => {
+        this.lingering = null;
+        this.lingerUntil = Infinity;
+        if (!this.flushing && !this.scheduled) void this.flush();
+      }, lingerMs);
     });
+  }
+
+  private stopLingering(): void {
+    if (this.lingering) clearTimeout(this.lingering);
+    this.lingering = null;
+    this.lingerUntil = Infinity;
   }
 
   private async flush(): Promise<void> {
     this.scheduled = false;
+    this.stopLingering();
     if (this.flushing) return;
     this.flushing = true;
     while (this.batch.size > 0) {

@@ -21,9 +21,14 @@ export async function getJob(q: Queryable, id: string): Promise<JobRecord | null
 }
 
 export async function getExecutions(q: Queryable, jobId: string): Promise<ExecutionRecord[]> {
-  const r = await q.query<ExecutionRow>(`SELECT * FROM job_executions WHERE job_id = $1 ORDER BY attempt`, [
-    jobId,
-  ]);
+  // The attempt under way is written once, when it ends; until then the job row tells its state.
+  const r = await q.query<ExecutionRow>(
+    `SELECT e.id, e.job_id, e.attempt, e.worker_id, e.assigned_at, e.finished_at, e.exit_code, e.error_message,
+       CASE WHEN e.finished_at IS NULL AND j.execution_id = e.id THEN j.status ELSE e.status END AS status,
+       coalesce(e.started_at, CASE WHEN j.execution_id = e.id THEN j.started_at END) AS started_at
+     FROM job_executions e JOIN jobs j ON j.id = e.job_id WHERE e.job_id = $1 ORDER BY e.attempt`,
+    [jobId],
+  );
   return r.rows.map(executionFromRow);
 }
 

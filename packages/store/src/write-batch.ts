@@ -229,13 +229,6 @@ export class WriteBatch {
        WHERE j.id = x.id AND j.execution_id = x.exec AND j.status = 'ASSIGNED' RETURNING j.id, j.worker_id`,
       p1,
     );
-    const p2: unknown[] = [];
-    await tx.query(
-      `UPDATE job_executions e SET status = 'RUNNING', started_at = to_timestamp(x.at / 1000.0)
-       FROM (VALUES ${values(rows, types, p2)}) AS x(id, exec, at)
-       WHERE e.id = x.exec AND e.status = 'ASSIGNED'`,
-      p2,
-    );
     const applied = new Map(r.rows.map((x) => [x.id, x.worker_id]));
     for (const op of this.running) {
       // One transition per job, however many times it was asked for.
@@ -276,7 +269,8 @@ export class WriteBatch {
     const p2: unknown[] = [];
     await tx.query(
       `UPDATE job_executions e SET status = x.status, exit_code = x.exit_code, error_message = x.message,
-         finished_at = to_timestamp(x.at / 1000.0), started_at = coalesce(e.started_at, to_timestamp(x.at / 1000.0))
+         finished_at = to_timestamp(x.at / 1000.0),
+         started_at = coalesce(e.started_at, (SELECT j.started_at FROM jobs j WHERE j.id = x.id), to_timestamp(x.at / 1000.0))
        FROM (VALUES ${values(rows, types, p2)}) AS x(id, exec, status, exit_code, message, at)
        WHERE e.id = x.exec AND e.status IN ('ASSIGNED', 'RUNNING')`,
       p2,

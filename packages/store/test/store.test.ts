@@ -9,6 +9,7 @@ import {
   auditByCorrelation,
   consumeToken,
   createWorker,
+  getExecutions,
   getJob,
   getLogs,
   listJobs,
@@ -106,6 +107,11 @@ for (const backend of backends()) {
       const { jobs } = await w.claim({ workerIds: ["w1"], executionIds: ["x1"] });
       assert.equal(jobs[0]?.id, "j");
       assert.equal(await w.markRunning({ jobId: "j", executionId: "x1", atMs: Date.now() }), true);
+      const [running] = await getExecutions(db, "j");
+      assert.deepEqual(
+        [running?.status, running?.workerId, running?.startedAt instanceof Date],
+        ["RUNNING", "w1", true],
+      );
       const done = await w.finish({
         jobId: "j",
         executionId: "x1",
@@ -129,6 +135,11 @@ for (const backend of backends()) {
           actor: "x",
         }),
         null,
+      );
+      const [ended] = await getExecutions(db, "j");
+      assert.deepEqual(
+        [ended?.status, ended?.exitCode, ended?.startedAt instanceof Date],
+        ["FAILED", 3, true],
       );
       const events = (await auditByCorrelation(db, "j")).map(
         (e) => `${e.eventType}:${String(e.payload.to ?? "")}`,
