@@ -83,12 +83,12 @@ export function addService<S extends GenService<GenServiceMethods>>(
   server.addService(grpcServiceDefinition(service), impl);
 }
 
-type UnaryMethod<I extends DescMessage, O extends DescMessage> = DescMethod & {
+export type UnaryMethod<I extends DescMessage, O extends DescMessage> = DescMethod & {
   methodKind: "unary";
   input: I;
   output: O;
 };
-type StreamMethod<I extends DescMessage, O extends DescMessage> = DescMethod & {
+export type StreamMethod<I extends DescMessage, O extends DescMessage> = DescMethod & {
   methodKind: "server_streaming";
   input: I;
   output: O;

@@ -1,22 +1,17 @@
 /** The CLI's one connection to the control plane: unary calls with a deadline and mapped errors. */
 import * as grpc from "@grpc/grpc-js";
 import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import { connectClient, serverStream, unary } from "@hodei/api";
+import {
+  connectClient,
+  serverStream,
+  unary,
+  type StreamMethod as ServerStreaming,
+  type UnaryMethod as Unary,
+} from "@hodei/api";
 import { toCliError } from "./errors.js";
 
 export const DEFAULT_SERVER_ADDRESS = "127.0.0.1:50051";
 export const DEFAULT_DEADLINE_MS = 10_000;
-
-type Unary<I extends DescMessage, O extends DescMessage> = DescMethod & {
-  methodKind: "unary";
-  input: I;
-  output: O;
-};
-type ServerStreaming<I extends DescMessage, O extends DescMessage> = DescMethod & {
-  methodKind: "server_streaming";
-  input: I;
-  output: O;
-};
 
 export interface ServerTarget {
   /** host:port as grpc-js wants it. */
