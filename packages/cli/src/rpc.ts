@@ -1,6 +1,6 @@
 /** The CLI's one connection to the control plane: unary calls with a deadline and mapped errors. */
 import * as grpc from "@grpc/grpc-js";
-import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import {
   connectClient,
   serverStream,
