@@ -1,0 +1,16 @@
+// Bundles the worker agent into one file: a provisioned worker then loads one script instead of
+// hundreds of modules, which is most of its start-up time.
+import { build } from "esbuild";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+await build({
+  entryPoints: [`${root}packages/worker/dist/src/main.js`],
+  outfile: `${root}packages/worker/dist/hodei-worker.cjs`,
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "cjs",
+  logLevel: "warning",
+  legalComments: "none",
+});
