@@ -8,7 +8,7 @@ import {
   type LogBatch,
   type WorkerAck,
 } from "@hodei/api";
-import { isTerminal, type JobState } from "@hodei/core";
+import { isTerminal, type JobSpec, type JobState } from "@hodei/core";
 import {
   createWorker,
   maxLogSequence,
@@ -27,6 +27,11 @@ import type { WorkerEntry, WorkerRegistry } from "./worker-registry.js";
 
 const PAUSE_LOG_BYTES = 8 * 1024 * 1024;
 const RESUME_LOG_BYTES = 2 * 1024 * 1024;
+
+export interface Assignment {
+  workerId: string;
+  executionId: string;
+}
 
 export interface DispatcherDeps {
   db: Database;
@@ -146,7 +151,51 @@ export class Dispatcher {
     }
   }
 
-  private async dispatch(job: JobRecord): Promise<void> {
+  /**
+   * An idle worker for a new job to start on at once, reserved; null when an older job waits
+   * (queue order comes first) or no worker is idle.
+   */
+  takeIdleWorker(): Assignment | null {
+    if (this.mayHavePending()) return null;
+    const w = this.d.registry.idle()[0];
+    if (!w) return null;
+    w.reserved = true;
+    return { workerId: w.id, executionId: randomUUID() };
+  }
+
+  /** Sends a job created with `assign` to its worker without waiting for the creation to commit. */
+  dispatchNew(spec: JobSpec, queuedBy: string, assign: Assignment): void {
+    const now = new Date();
+    void this.dispatch(
+      {
+        id: spec.id,
+        name: spec.name,
+        status: "ASSIGNED",
+        priority: spec.priority,
+        spec,
+        queuedBy,
+        workerId: assign.workerId,
+        executionId: assign.executionId,
+        attempt: 1,
+        exitCode: null,
+        message: "",
+        createdAt: now,
+        startedAt: null,
+        finishedAt: null,
+        updatedAt: now,
+      },
+      false,
+    );
+  }
+
+  /** The creation of a job sent with `dispatchNew` did not commit: stop it on its worker. */
+  abandon(jobId: string, assign: Assignment, reason: string): void {
+    const w = this.d.registry.get(assign.workerId);
+    if (w?.job?.executionId === assign.executionId) this.cancelRunning(jobId, reason);
+    this.secrets.delete(jobId);
+  }
+
+  private async dispatch(job: JobRecord, announce = true): Promise<void> {
     const w = job.workerId ? this.d.registry.get(job.workerId) : undefined;
     const executionId = job.executionId ?? "";
     if (!w || !w.stream || w.state !== "READY" || w.job) {
@@ -160,7 +209,8 @@ export class Dispatcher {
     }
     w.job = { jobId: job.id, executionId, logBase: 0, started: false };
     w.state = "BUSY";
-    this.emit(job, "ASSIGNED", "PENDING");
+    w.reserved = false;
+    if (announce) this.emit(job, "ASSIGNED", "PENDING");
     if (job.attempt > 1) w.job.logBase = await maxLogSequence(this.d.db, job.id);
     const s = job.spec;
     w.stream.write(

@@ -38,9 +38,9 @@ function bounded(n: number, field: string, fallback: number, max: number): numbe
 export function jobHandlers(jobs: JobService, bus: EventBus): GrpcHandlers<typeof JobExecutionService> {
   return {
     async queueJob(req, call) {
-      const { spec, secrets } = specFromDefinition(req.jobDefinition);
+      const parsed = specFromDefinition(req.jobDefinition);
       const queuedBy = req.queuedBy || actorOf(call.metadata, "anonymous");
-      const job = await jobs.queue(spec, secrets, queuedBy, actorOf(call.metadata, queuedBy));
+      const job = await jobs.queue(parsed, queuedBy, actorOf(call.metadata, queuedBy));
       return {
         success: true,
         message: `job ${job.id} queued`,

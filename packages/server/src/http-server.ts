@@ -110,9 +110,8 @@ export function buildHttpServer(
 
   app.post("/api/jobs", async (req, reply) => {
     const { def, queuedBy } = parseDefinition(req.body);
-    const { spec, secrets } = specFromDefinition(def);
     const user = (req.headers["x-user-id"] as string | undefined) || queuedBy || "anonymous";
-    const job = await jobs.queue(spec, secrets, queuedBy || user, user);
+    const job = await jobs.queue(specFromDefinition(def), queuedBy || user, user);
     return reply
       .status(201)
       .send({ job_id: job.id, status: job.status, queued_at: job.createdAt.toISOString() });

@@ -34,6 +34,8 @@ function durationMs(d: Duration | undefined, field: string, fallback: number): n
 export interface ParsedDefinition {
   spec: JobSpec;
   secrets: Record<string, string>;
+  /** The id was made here, so no other job can have it. */
+  idGenerated: boolean;
 }
 
 /** Validates a wire definition; every error names the offending field. */
@@ -88,7 +90,7 @@ export function specFromDefinition(def: JobDefinition | undefined): ParsedDefini
     maxRetries: def.maxRetries,
     stdin: def.stdin,
   };
-  return { spec: validateJobSpec(spec), secrets: { ...def.secrets } };
+  return { spec: validateJobSpec(spec), secrets: { ...def.secrets }, idGenerated: !def.jobId?.value };
 }
 
 function durationFromMs(ms: number): Duration {

@@ -1,5 +1,5 @@
 // What every entry point (gRPC, REST, CLI) can do with jobs; protocol-neutral.
-import { HodeiError, isTerminal, type JobSpec, type JobState } from "@hodei/core";
+import { HodeiError, isTerminal, type JobState } from "@hodei/core";
 import {
   countJobsByStatus,
   getExecutions,
@@ -12,6 +12,7 @@ import {
 } from "@hodei/store";
 import type { Dispatcher } from "./dispatcher.js";
 import type { EventBus } from "./events.js";
+import type { ParsedDefinition } from "./job-mapper.js";
 
 export interface JobServiceDeps {
   db: Database;
@@ -34,12 +35,8 @@ export class JobService {
     this.pendingEstimate = (await countJobsByStatus(this.d.db)).PENDING;
   }
 
-  async queue(
-    spec: JobSpec,
-    secrets: Record<string, string>,
-    queuedBy: string,
-    actor: string,
-  ): Promise<JobRecord> {
+  async queue(def: ParsedDefinition, queuedBy: string, actor: string): Promise<JobRecord> {
+    const { spec, secrets } = def;
     if (this.pendingEstimate >= this.d.maxQueueSize) {
       this.pendingEstimate = (await countJobsByStatus(this.d.db)).PENDING;
       if (this.pendingEstimate >= this.d.maxQueueSize) {
@@ -49,10 +46,24 @@ export class JobService {
         );
       }
     }
-    if (Object.keys(secrets).length > 0) this.d.dispatcher.secrets.set(spec.id, secrets);
-    const created = this.d.writer.createJob({ spec, queuedBy, actor });
-    this.d.dispatcher.wake();
-    if (!(await created)) {
+    const dispatcher = this.d.dispatcher;
+    if (Object.keys(secrets).length > 0) dispatcher.secrets.set(spec.id, secrets);
+    // A job whose id was made here cannot be a duplicate: when a worker is idle and nothing older
+    // waits, it starts at once and its creation commits meanwhile (its result commits after it).
+    const assign = def.idGenerated ? dispatcher.takeIdleWorker() : null;
+    const created = this.d.writer.createJob({ spec, queuedBy, actor, ...(assign ? { assign } : {}) });
+    if (assign) dispatcher.dispatchNew(spec, queuedBy, assign);
+    dispatcher.wake();
+    let ok: boolean;
+    try {
+      ok = await created;
+    } catch (err) {
+      if (assign) dispatcher.abandon(spec.id, assign, "the job could not be stored");
+      throw err;
+    }
+    if (!ok) {
+      if (assign) dispatcher.abandon(spec.id, assign, "duplicate job id");
+      dispatcher.secrets.delete(spec.id);
       throw new HodeiError(
         "JOB_ALREADY_EXISTS",
         `job_definition.job_id: a job with id ${JSON.stringify(spec.id)} already exists`,
@@ -60,27 +71,22 @@ export class JobService {
     }
     this.pendingEstimate++;
     const now = new Date();
-    this.d.bus.emitJob({
-      jobId: spec.id,
-      status: "PENDING",
-      previous: null,
-      atMs: now.getTime(),
-      workerId: null,
-      executionId: null,
-      exitCode: null,
-      message: "",
-    });
-    this.d.dispatcher.wake();
+    const event = { jobId: spec.id, atMs: now.getTime(), exitCode: null, message: "" };
+    this.d.bus.emitJob({ ...event, status: "PENDING", previous: null, workerId: null, executionId: null });
+    if (assign) {
+      this.d.bus.emitJob({ ...event, status: "ASSIGNED", previous: "PENDING", ...assign });
+    }
+    dispatcher.wake();
     return {
       id: spec.id,
       name: spec.name,
-      status: "PENDING",
+      status: assign ? "ASSIGNED" : "PENDING",
       priority: spec.priority,
       spec,
       queuedBy,
-      workerId: null,
-      executionId: null,
-      attempt: 0,
+      workerId: assign?.workerId ?? null,
+      executionId: assign?.executionId ?? null,
+      attempt: assign ? 1 : 0,
       exitCode: null,
       message: "",
       createdAt: now,

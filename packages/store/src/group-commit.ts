@@ -36,7 +36,8 @@ export class GroupCommitWriter {
   constructor(private readonly db: Database) {}
 
   createJob(input: CreateJob): Promise<boolean> {
-    this.epoch++;
+    // A job handed straight to a worker is nothing a claim could take.
+    if (!input.assign) this.epoch++;
     return this.push(this.batch.creates, input);
   }
   claim(input: Claim): Promise<ClaimResult> {

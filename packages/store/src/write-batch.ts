@@ -15,6 +15,8 @@ export interface CreateJob {
   spec: JobSpec;
   queuedBy: string;
   actor: string;
+  /** Stored already ASSIGNED to this worker (a new job handed straight to an idle worker). */
+  assign?: { workerId: string; executionId: string };
 }
 export interface Claim {
   /** One worker per job to claim; the same index of `executionIds` names the attempt. */
@@ -105,11 +107,12 @@ export class WriteBatch {
   async apply(tx: Queryable): Promise<void> {
     await this.applyCreates(tx);
     await this.applyCancels(tx);
+    // Lines before results: a job's last lines reach its followers before its end does.
+    await this.applyLogs(tx);
     await this.applyRunning(tx);
     await this.applyFinishes(tx);
     await this.applyRequeues(tx);
     await this.applyClaims(tx);
-    await this.applyLogs(tx);
     for (const op of this.audits) {
       for (const e of op.input) this.audit.push({ ...e, at: Date.now() });
       this.settle.push(() => op.resolve());
@@ -171,19 +174,24 @@ export class WriteBatch {
         priority: PRIORITY_RANK[s.priority],
         spec: s,
         queued_by: op.input.queuedBy,
+        worker: op.input.assign?.workerId ?? null,
+        exec: op.input.assign?.executionId ?? null,
         ord: rows.length,
       });
     }
     const r = await tx.query<{ id: string }>(
-      `INSERT INTO jobs (id, name, status, priority, spec, queued_by)
-       SELECT x.id, x.name, 'PENDING', x.priority, x.spec, x.queued_by
-       FROM jsonb_to_recordset($1::jsonb) AS x(id text, name text, priority smallint, spec jsonb, queued_by text, ord int)
+      `INSERT INTO jobs (id, name, status, priority, spec, queued_by, worker_id, execution_id, attempt)
+       SELECT x.id, x.name, CASE WHEN x.worker IS NULL THEN 'PENDING' ELSE 'ASSIGNED' END, x.priority, x.spec,
+         x.queued_by, x.worker, x.exec, CASE WHEN x.worker IS NULL THEN 0 ELSE 1 END
+       FROM jsonb_to_recordset($1::jsonb)
+         AS x(id text, name text, priority smallint, spec jsonb, queued_by text, worker text, exec text, ord int)
        ORDER BY x.ord
        ON CONFLICT (id) DO NOTHING RETURNING id`,
       [JSON.stringify(rows)],
     );
     const created = new Set(r.rows.map((x) => x.id));
     const claimed = new Set<string>();
+    const assigned: unknown[][] = [];
     for (const op of this.creates) {
       const s = op.input.spec;
       const ok = created.has(s.id) && !claimed.has(s.id);
@@ -194,9 +202,30 @@ export class WriteBatch {
           priority: s.priority,
           queued_by: op.input.queuedBy,
         });
+        const a = op.input.assign;
+        if (a) {
+          assigned.push([a.executionId, s.id, 1, a.workerId]);
+          this.event("JobAssigned", "scheduler", s.id, {
+            worker_id: a.workerId,
+            execution_id: a.executionId,
+            attempt: 1,
+          });
+        }
       }
       this.settle.push(() => op.resolve(ok));
     }
+    if (assigned.length > 0) await this.insertExecutions(tx, assigned);
+  }
+
+  /** Rows of [execution id, job id, attempt, worker id]. */
+  private async insertExecutions(tx: Queryable, rows: unknown[][]): Promise<void> {
+    const params: unknown[] = [];
+    await tx.query(
+      `INSERT INTO job_executions (id, job_id, attempt, worker_id, status)
+       SELECT x.id, x.job_id, x.attempt, x.worker_id, 'ASSIGNED'
+       FROM (VALUES ${values(rows, ["text", "text", "int4", "text"], params)}) AS x(id, job_id, attempt, worker_id)`,
+      params,
+    );
   }
 
   private async applyCancels(tx: Queryable): Promise<void> {
@@ -345,13 +374,9 @@ export class WriteBatch {
         p1,
       );
       const jobs = new Map(r.rows.map((row) => [row.id, jobFromRow(row)]));
-      const p2: unknown[] = [];
-      const executions = [...jobs.values()].map((j) => [j.executionId, j.id, j.attempt, j.workerId]);
-      await tx.query(
-        `INSERT INTO job_executions (id, job_id, attempt, worker_id, status)
-         SELECT x.id, x.job_id, x.attempt, x.worker_id, 'ASSIGNED'
-         FROM (VALUES ${values(executions, ["text", "text", "int4", "text"], p2)}) AS x(id, job_id, attempt, worker_id)`,
-        p2,
+      await this.insertExecutions(
+        tx,
+        [...jobs.values()].map((j) => [j.executionId, j.id, j.attempt, j.workerId]),
       );
       picked.rows.forEach((p, i) => {
         const job = jobs.get(p.id);

@@ -153,6 +153,26 @@ for (const backend of backends()) {
       await db.close();
     });
 
+    test("a new job handed straight to a worker is stored ASSIGNED with its attempt, and no claim can take it", async () => {
+      const db = await backend.open();
+      const w = new GroupCommitWriter(db);
+      const epoch = w.epoch;
+      const assign = { workerId: "w1", executionId: "x1" };
+      assert.equal(await w.createJob({ spec: spec("direct"), queuedBy: "t", actor: "t", assign }), true);
+      assert.equal(w.epoch, epoch, "nothing claimable was added");
+      const job = await getJob(db, "direct");
+      assert.deepEqual(
+        [job?.status, job?.workerId, job?.executionId, job?.attempt],
+        ["ASSIGNED", "w1", "x1", 1],
+      );
+      assert.equal((await w.claim({ workerIds: ["w2"], executionIds: ["x2"] })).jobs.length, 0);
+      const [execution] = await getExecutions(db, "direct");
+      assert.deepEqual([execution?.id, execution?.workerId, execution?.attempt], ["x1", "w1", 1]);
+      const events = (await auditByCorrelation(db, "direct")).map((e) => e.eventType);
+      assert.deepEqual(events, ["JobCreated", "JobAssigned"]);
+      await db.close();
+    });
+
     test("a pending job can be cancelled; a claimed one is not cancelled as pending", async () => {
       const db = await backend.open();
       const w = new GroupCommitWriter(db);
