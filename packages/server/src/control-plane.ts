@@ -27,14 +27,9 @@ import { Dispatcher } from "./dispatcher.js";
 import { toGrpcStatus } from "./error-map.js";
 import { EventBus } from "./events.js";
 import { jobHandlers, logHandlers } from "./grpc-jobs.js";
-import {
-  auditHandlers,
-  healthHandlers,
-  metricsHandlers,
-  providerHandlers,
-  schedulerHandlers,
-} from "./grpc-misc.js";
+import { healthHandlers, metricsHandlers, providerHandlers, schedulerHandlers } from "./grpc-misc.js";
 import { workerHandlers } from "./grpc-workers.js";
+import { auditHandlers } from "./grpc-audit.js";
 import { buildHttpServer } from "./http-server.js";
 import { JobService } from "./job-service.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -98,7 +93,7 @@ export async function startControlPlane(
     toGrpcStatus,
   );
   addService(server, MetricsService, metricsHandlers(), toGrpcStatus);
-  addService(server, AuditService, auditHandlers(), toGrpcStatus);
+  addService(server, AuditService, auditHandlers(db), toGrpcStatus);
   addService(server, providers.ProviderManagementService, providerHandlers(provider), toGrpcStatus);
   addService(server, health.Health, healthHandlers(), toGrpcStatus);
   addReflection(server);

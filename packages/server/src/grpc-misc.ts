@@ -1,13 +1,6 @@
 // SchedulerService, health, and the RPCs that answer UNIMPLEMENTED until their work lands.
 import type { DescService } from "@bufbuild/protobuf";
-import {
-  AuditService,
-  MetricsService,
-  SchedulerService,
-  health,
-  providers,
-  type GrpcHandlers,
-} from "@hodei/api";
+import { MetricsService, SchedulerService, health, providers, type GrpcHandlers } from "@hodei/api";
 import { HodeiError } from "@hodei/core";
 import { countJobsByStatus, type Database } from "@hodei/store";
 import type { Provider } from "@hodei/providers";
@@ -80,12 +73,6 @@ function allUnimplemented<S extends DescService>(
 export function metricsHandlers(): GrpcHandlers<typeof MetricsService> {
   return allUnimplemented(MetricsService, "the metrics work") as unknown as GrpcHandlers<
     typeof MetricsService
-  >;
-}
-
-export function auditHandlers(): GrpcHandlers<typeof AuditService> {
-  return allUnimplemented(AuditService, "the audit work (job features)") as unknown as GrpcHandlers<
-    typeof AuditService
   >;
 }
 

@@ -3,7 +3,14 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { JobDefinitionSchema, JobSchema, QueueJobRequestSchema, type JobDefinition } from "@hodei/api";
 import { HodeiError, coerceError, invalid, validateJobId, type JobState } from "@hodei/core";
-import { countJobsByStatus, getJob, getLogs, type Database, type LogLineRecord } from "@hodei/store";
+import {
+  countJobsByStatus,
+  getJob,
+  getLogs,
+  listAudit,
+  type Database,
+  type LogLineRecord,
+} from "@hodei/store";
 import { toHttp } from "./error-map.js";
 import type { EventBus } from "./events.js";
 import { jobToWire, specFromDefinition } from "./job-mapper.js";
@@ -179,6 +186,30 @@ export function buildHttpServer(
       }
     },
   );
+
+  app.get<{ Querystring: Record<string, string | undefined> }>("/api/audit-logs", async (req) => {
+    const q = req.query;
+    const limit = intParam(q.limit, "limit", 100, 1000) || 100;
+    const offset = intParam(q.offset, "offset", 0, Number.MAX_SAFE_INTEGER);
+    const { logs, total } = await listAudit(db, {
+      limit,
+      offset,
+      eventType: q.event_type || undefined,
+      correlationId: q.correlation_id || undefined,
+    });
+    return {
+      logs: logs.map((a) => ({
+        id: a.id,
+        occurred_at: a.occurredAt.toISOString(),
+        event_type: a.eventType,
+        actor: a.actor,
+        correlation_id: a.correlationId,
+        payload: a.payload,
+      })),
+      total,
+      has_more: offset + logs.length < total,
+    };
+  });
 
   app.get("/api/queue", async () => {
     const c = await countJobsByStatus(db);

@@ -148,6 +148,49 @@ export async function auditByCorrelation(q: Queryable, correlationId: string): P
   return r.rows.map(auditFromRow);
 }
 
+export interface AuditFilter {
+  eventType?: string;
+  correlationId?: string;
+  sinceMs?: number;
+  untilMs?: number;
+  limit: number;
+  offset: number;
+}
+
+/** Oldest first, as a history reads. */
+export async function listAudit(
+  q: Queryable,
+  f: AuditFilter,
+): Promise<{ logs: AuditRecord[]; total: number }> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: string, v: unknown) => {
+    params.push(v);
+    where.push(sql.replace("?", `$${params.length}`));
+  };
+  if (f.eventType) add("event_type = ?", f.eventType);
+  if (f.correlationId) add("correlation_id = ?", f.correlationId);
+  if (f.sinceMs !== undefined) add("occurred_at >= to_timestamp(? / 1000.0)", f.sinceMs);
+  if (f.untilMs !== undefined) add("occurred_at < to_timestamp(? / 1000.0)", f.untilMs);
+  const cond = where.length ? `WHERE ${where.join(" AND ")}` : "";
+  const total = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_logs ${cond}`, params);
+  const rows = await q.query<AuditRow>(
+    `SELECT * FROM audit_logs ${cond} ORDER BY id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+    [...params, f.limit, f.offset],
+  );
+  return { logs: rows.rows.map(auditFromRow), total: total.rows[0]?.n ?? 0 };
+}
+
+/** How many events of each type, since `sinceMs` (all when undefined). */
+export async function auditEventCounts(q: Queryable, sinceMs?: number): Promise<Record<string, number>> {
+  const r = await q.query<{ event_type: string; n: number }>(
+    `SELECT event_type, count(*)::int AS n FROM audit_logs
+     ${sinceMs === undefined ? "" : "WHERE occurred_at >= to_timestamp($1 / 1000.0)"} GROUP BY event_type`,
+    sinceMs === undefined ? [] : [sinceMs],
+  );
+  return Object.fromEntries(r.rows.map((row) => [row.event_type, row.n]));
+}
+
 export function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }

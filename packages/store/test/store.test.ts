@@ -7,6 +7,8 @@ import type { JobSpec, PriorityName } from "@hodei/core";
 import {
   GroupCommitWriter,
   auditByCorrelation,
+  auditEventCounts,
+  listAudit,
   consumeToken,
   createWorker,
   getExecutions,
@@ -185,6 +187,24 @@ for (const backend of backends()) {
       await w.claim({ workerIds: ["w"], executionIds: ["e"] });
       assert.equal(await w.cancelPending({ jobId: "q", reason: "x", actor: "t" }), null);
       assert.equal((await countJobsByStatus(db)).CANCELLED, 1);
+      await db.close();
+    });
+
+    test("the audit log filters by type, correlation and time, pages, and counts by type", async () => {
+      const db = await backend.open();
+      const w = new GroupCommitWriter(db);
+      for (const id of ["a1", "a2", "a3"])
+        await w.createJob({ spec: spec(id), queuedBy: "t", actor: "alice" });
+      await w.claim({ workerIds: ["w1"], executionIds: ["x1"] });
+      const created = await listAudit(db, { eventType: "JobCreated", limit: 2, offset: 0 });
+      assert.deepEqual([created.total, created.logs.map((l) => l.correlationId)], [3, ["a1", "a2"]]);
+      const a1 = await listAudit(db, { correlationId: "a1", limit: 10, offset: 0 });
+      assert.deepEqual(
+        a1.logs.map((l) => l.eventType),
+        ["JobCreated", "JobAssigned"],
+      );
+      assert.equal((await listAudit(db, { sinceMs: Date.now() + 60_000, limit: 10, offset: 0 })).total, 0);
+      assert.deepEqual(await auditEventCounts(db), { JobCreated: 3, JobAssigned: 1 });
       await db.close();
     });
 
