@@ -135,10 +135,10 @@ describe("a standard gRPC client built from the .proto files at run time", () =>
 
   test("an RPC not built yet answers UNIMPLEMENTED with a message naming its area", async () => {
     await assert.rejects(
-      call(jobs, "RetryJob", { job_id: { value: "my-first-job" } }),
+      call(scheduler, "GetSchedulingDecision", { job_id: { value: "my-first-job" } }),
       (err: grpc.ServiceError) => {
         assert.equal(err.code, grpc.status.UNIMPLEMENTED);
-        assert.match(err.details, /retr/i);
+        assert.match(err.details, /placement/i);
         return true;
       },
     );

@@ -5,3 +5,4 @@ export * from "./command-line.js";
 export * from "./priority.js";
 export * from "./backoff.js";
 export * from "./job-spec.js";
+export * from "./retry-policy.js";

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  retryDelayMs,
   HodeiError,
   backoffDelayMs,
   commandLine,
@@ -114,4 +115,15 @@ test("backoff grows exponentially, is capped and jittered", () => {
     backoffDelayMs(5, 100, 5000, () => 0),
     0,
   );
+});
+
+test("retries follow failures, timeouts and lost workers while attempts remain, never a cancel", () => {
+  const half = () => 0.5;
+  const policy = { baseMs: 1000, capMs: 60_000 };
+  assert.equal(retryDelayMs("FAILED", 1, 2, policy, half), 500);
+  assert.equal(retryDelayMs("TIMEOUT", 2, 2, policy, half), 1000);
+  assert.equal(retryDelayMs("FAILED", 3, 2, policy, half), null, "the third attempt was the last");
+  assert.equal(retryDelayMs("CANCELLED", 1, 5, policy, half), null);
+  assert.equal(retryDelayMs("SUCCEEDED", 1, 5, policy, half), null);
+  assert.equal(retryDelayMs("FAILED", 1, 0, policy, half), null, "no retries by default");
 });

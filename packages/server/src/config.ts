@@ -1,5 +1,6 @@
 // Environment → a frozen, typed config. The only place below main that reads process.env.
 import { existsSync } from "node:fs";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "@hodei/core";
 import { fileURLToPath } from "node:url";
 
 export interface ServerConfig {
@@ -20,6 +21,7 @@ export interface ServerConfig {
   sweepIntervalMs: number;
   logLevel: string;
   workerCommand: string[];
+  retryPolicy: RetryPolicy;
 }
 
 /** Every variable the control plane reads, with its default and meaning (the README table). */
@@ -38,6 +40,8 @@ export const SERVER_ENV: readonly [name: string, fallback: string, meaning: stri
   ["HODEI_PROVISIONING_TIMEOUT", "30000", "ms a new worker has to register before it is destroyed"],
   ["HODEI_HEARTBEAT_INTERVAL", "5000", "ms between worker heartbeats"],
   ["HODEI_HEARTBEAT_TIMEOUT", "20000", "ms without a heartbeat before a worker is declared lost"],
+  ["HODEI_RETRY_BACKOFF_BASE", "1000", "ms: a retry waits a random time below base·2^(attempt-1)"],
+  ["HODEI_RETRY_BACKOFF_MAX", "60000", "ms: the longest wait before a retry"],
   ["LOG_LEVEL", "info", "server log level (trace, debug, info, warn, error)"],
 ];
 
@@ -84,6 +88,10 @@ export function loadServerConfig(
     sweepIntervalMs: 2_000,
     logLevel: env.LOG_LEVEL || (devMode ? "debug" : "info"),
     workerCommand: DEFAULT_WORKER_COMMAND,
+    retryPolicy: {
+      baseMs: int(env, "HODEI_RETRY_BACKOFF_BASE", DEFAULT_RETRY_POLICY.baseMs, 1),
+      capMs: int(env, "HODEI_RETRY_BACKOFF_MAX", DEFAULT_RETRY_POLICY.capMs, 1),
+    },
     ...overrides,
   };
   return Object.freeze(config);

@@ -8,7 +8,7 @@ import {
   type LogBatch,
   type WorkerAck,
 } from "@hodei/api";
-import { isTerminal, type JobSpec, type JobState } from "@hodei/core";
+import { isTerminal, retryDelayMs, type JobSpec, type JobState } from "@hodei/core";
 import {
   createWorker,
   maxLogSequence,
@@ -23,7 +23,7 @@ import type { Provider } from "@hodei/providers";
 import type { ServerConfig } from "./config.js";
 import type { EventBus } from "./events.js";
 import type { Logger } from "./logger.js";
-import type { WorkerEntry, WorkerRegistry } from "./worker-registry.js";
+import type { Attempt, WorkerEntry, WorkerRegistry } from "./worker-registry.js";
 
 const PAUSE_LOG_BYTES = 8 * 1024 * 1024;
 const RESUME_LOG_BYTES = 2 * 1024 * 1024;
@@ -110,7 +110,8 @@ export class Dispatcher {
     try {
       const covered = registry.provisioning();
       const r = await db.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM (SELECT 1 FROM jobs WHERE status = 'PENDING' LIMIT $1) s`,
+        `SELECT count(*)::int AS n FROM (
+           SELECT 1 FROM jobs WHERE status = 'PENDING' AND (run_after IS NULL OR run_after <= now()) LIMIT $1) s`,
         [room + covered],
       );
       const wanted = Math.min(room, (r.rows[0]?.n ?? 0) - covered);
@@ -207,7 +208,14 @@ export class Dispatcher {
       this.wake();
       return;
     }
-    w.job = { jobId: job.id, executionId, logBase: 0, started: false };
+    w.job = {
+      jobId: job.id,
+      executionId,
+      attempt: job.attempt,
+      maxRetries: job.spec.maxRetries,
+      logBase: 0,
+      started: false,
+    };
     w.state = "BUSY";
     w.reserved = false;
     if (announce) this.emit(job, "ASSIGNED", "PENDING");
@@ -300,32 +308,38 @@ export class Dispatcher {
     if (w.state === "BUSY") w.state = "READY";
     w.idleSinceMs = Date.now();
     const status: JobState = jobStatusFromWire(r.status) ?? (r.exitCode === 0 ? "SUCCEEDED" : "FAILED");
-    this.finish(
-      job.jobId,
-      job.executionId,
-      isTerminal(status) ? status : "FAILED",
-      r.exitCode,
-      r.errorMessage,
-      `worker:${w.id}`,
-    );
+    this.finish(job, isTerminal(status) ? status : "FAILED", r.exitCode, r.errorMessage, `worker:${w.id}`);
     this.wake();
   }
 
+  /** An attempt ended: the job ends with it, or goes back to the queue for another attempt. */
   private finish(
-    jobId: string,
-    executionId: string,
+    run: Attempt,
     status: JobState,
     exitCode: number | null,
     message: string,
     actor: string,
   ): void {
+    const retryAfterMs =
+      retryDelayMs(status, run.attempt, run.maxRetries, this.d.config.retryPolicy) ?? undefined;
+    const { jobId, executionId } = run;
     void this.d.writer
-      .finish({ jobId, executionId, status, exitCode, message, atMs: Date.now(), actor })
+      .finish({ jobId, executionId, status, exitCode, message, atMs: Date.now(), actor, retryAfterMs })
       .then((job) => {
         if (!job) return;
-        this.secrets.delete(jobId);
-        this.emit(job, job.status, null);
+        if (retryAfterMs === undefined) this.secrets.delete(jobId);
+        this.emit(job, job.status, retryAfterMs === undefined ? null : status);
+        if (retryAfterMs !== undefined) this.wakeAfter(retryAfterMs);
       });
+  }
+
+  /** A retry becomes claimable later: wake then (the sweep would too, later). */
+  private wakeAfter(ms: number): void {
+    const t = setTimeout(() => {
+      this.forgetEmptyQueue();
+      this.wake();
+    }, ms + 1);
+    t.unref();
   }
 
   private emit(job: FinishedJob | JobRecord, status: JobState, previous: JobState | null): void {
@@ -364,7 +378,7 @@ export class Dispatcher {
     w.state = "TERMINATED";
     this.d.registry.remove(w.id);
     this.inflightLogBytes.delete(w.id);
-    if (job) this.finish(job.jobId, job.executionId, "FAILED", null, `worker lost: ${reason}`, "system");
+    if (job) this.finish(job, "FAILED", null, `worker lost: ${reason}`, "system");
     void updateWorker(this.d.db, w.id, { state: "TERMINATED", reason }).catch(() => undefined);
     void this.d.writer.audit([
       { eventType: "WorkerTerminated", actor: "system", correlationId: w.id, payload: { reason } },
@@ -416,8 +430,12 @@ export class Dispatcher {
       if (w?.job?.executionId === job.executionId) continue;
       failed++;
       this.finish(
-        job.id,
-        job.executionId ?? "",
+        {
+          jobId: job.id,
+          executionId: job.executionId ?? "",
+          attempt: job.attempt,
+          maxRetries: job.spec.maxRetries,
+        },
         "FAILED",
         null,
         "worker lost: the control plane restarted and the worker did not come back",

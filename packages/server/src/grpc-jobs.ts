@@ -86,11 +86,17 @@ export function jobHandlers(jobs: JobService, bus: EventBus): GrpcHandlers<typeo
       const r = await jobs.cancel(jobIdOf(req.jobId?.value), req.reason, actorOf(call.metadata, "anonymous"));
       return { success: true, message: r.message, status: jobStatusToWire(r.status) };
     },
-    async retryJob() {
-      throw new HodeiError(
-        "UNIMPLEMENTED",
-        "RetryJob is not implemented yet: it arrives with the job features (retries) work",
+    async retryJob(req, call) {
+      const job = await jobs.retry(
+        jobIdOf(req.jobId?.value),
+        req.reason,
+        actorOf(call.metadata, "anonymous"),
       );
+      return {
+        success: true,
+        message: `job ${job.id} queued again as attempt ${job.attempt + 1}`,
+        executionId: "",
+      };
     },
     executionEventStream(call) {
       const only = call.request.jobId?.value;

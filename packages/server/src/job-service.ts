@@ -5,6 +5,7 @@ import {
   getExecutions,
   getJob,
   listJobs,
+  rerunJob,
   type Database,
   type ExecutionRecord,
   type GroupCommitWriter,
@@ -28,6 +29,7 @@ export class JobService {
   constructor(private readonly d: JobServiceDeps) {
     d.bus.onJob((e) => {
       if (e.previous === "PENDING") this.pendingEstimate = Math.max(0, this.pendingEstimate - 1);
+      else if (e.status === "PENDING" && e.previous !== null) this.pendingEstimate++; // a retry
     });
   }
 
@@ -110,6 +112,33 @@ export class JobService {
 
   list(filter: { status?: JobState; search?: string; limit: number; offset: number }) {
     return listJobs(this.d.db, filter);
+  }
+
+  /** A finished job runs again as a new attempt; its earlier attempts stay recorded. */
+  async retry(id: string, reason: string, actor: string): Promise<JobRecord> {
+    const why = reason || `retried by ${actor}`;
+    const job = await rerunJob(this.d.db, id, why, actor);
+    if (!job) {
+      const current = await this.status(id);
+      throw new HodeiError(
+        "FAILED_PRECONDITION",
+        `job ${id} is ${current.status}; only a finished job can be retried (cancel it first)`,
+      );
+    }
+    this.d.bus.emitJob({
+      jobId: id,
+      status: "PENDING",
+      previous: null,
+      atMs: Date.now(),
+      workerId: null,
+      executionId: null,
+      exitCode: null,
+      message: why,
+    });
+    this.pendingEstimate++;
+    this.d.dispatcher.forgetEmptyQueue();
+    this.d.dispatcher.wake();
+    return job;
   }
 
   /** PENDING: cancelled at once. ASSIGNED/RUNNING: the worker kills it and reports CANCELLED. Finished: an error. */

@@ -3,9 +3,15 @@ import type { ServerMessage, WorkerMessage } from "@hodei/api";
 import type { WorkerState } from "@hodei/core";
 import type { WorkerHandle } from "@hodei/providers";
 
-export interface RunningJob {
+/** An attempt at a job, as much as deciding on a retry needs. */
+export interface Attempt {
   jobId: string;
   executionId: string;
+  attempt: number;
+  maxRetries: number;
+}
+
+export interface RunningJob extends Attempt {
   /** Added to the worker's per-execution sequence so a job's log stays one increasing sequence. */
   logBase: number;
   started: boolean;

@@ -50,6 +50,7 @@ export class GroupCommitWriter {
   /** A RUNNING (or ASSIGNED) execution ends; the target must be a state the job machine allows. */
   finish(input: Finish): Promise<FinishedJob | null> {
     if (!isTerminal(input.status)) return Promise.reject(transitionError("RUNNING", input.status));
+    if (input.retryAfterMs !== undefined) this.epoch++;
     return this.push(this.batch.finishes, input);
   }
   requeue(input: Requeue): Promise<boolean> {

@@ -1,7 +1,7 @@
 // Reads, and the few writes that are not on the hot path.
 import { createHash } from "node:crypto";
 import type { JobState } from "@hodei/core";
-import type { Queryable } from "./database.js";
+import type { Database, Queryable } from "./database.js";
 import type { AuditRecord, ExecutionRecord, JobRecord, LogLineRecord, WorkerRecord } from "./records.js";
 import {
   JOB_COLUMNS,
@@ -189,6 +189,34 @@ export async function auditEventCounts(q: Queryable, sinceMs?: number): Promise<
     sinceMs === undefined ? [] : [sinceMs],
   );
   return Object.fromEntries(r.rows.map((row) => [row.event_type, row.n]));
+}
+
+/**
+ * A finished job goes back to the queue for a new attempt (its earlier attempts stay recorded).
+ * Null when the job does not exist or has not finished.
+ */
+export async function rerunJob(
+  db: Database,
+  id: string,
+  reason: string,
+  actor: string,
+): Promise<JobRecord | null> {
+  return db.transaction(async (tx) => {
+    const r = await tx.query<JobRow>(
+      `UPDATE jobs SET status = 'PENDING', worker_id = NULL, execution_id = NULL, exit_code = NULL, message = $2,
+         started_at = NULL, finished_at = NULL, run_after = NULL, updated_at = now()
+       WHERE id = $1 AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMEOUT') RETURNING ${JOB_COLUMNS}`,
+      [id, reason],
+    );
+    const job = r.rows[0] ? jobFromRow(r.rows[0]) : null;
+    if (job) {
+      await tx.query(
+        `INSERT INTO audit_logs (event_type, actor, correlation_id, payload) VALUES ('JobStatusChanged', $1, $2, $3)`,
+        [actor, id, JSON.stringify({ to: "PENDING", reason, retry_of_attempt: job.attempt })],
+      );
+    }
+    return job;
+  });
 }
 
 export function hashToken(token: string): string {

@@ -50,6 +50,7 @@ export function jobFromRow(r: JobRow): JobRecord {
 /** The columns a finished job's event needs (no spec to decode on the hot path). */
 export interface FinishedRow {
   id: string;
+  attempt?: number;
   status: string;
   exit_code: number | null;
   message: string;

@@ -31,11 +31,14 @@ export interface MarkRunning {
 export interface Finish {
   jobId: string;
   executionId: string;
+  /** How the attempt ended. */
   status: JobState;
   exitCode: number | null;
   message: string;
   atMs: number;
   actor: string;
+  /** Set: the attempt is recorded, and the job goes back to PENDING, claimable after this many ms. */
+  retryAfterMs?: number;
 }
 export interface Requeue {
   jobId: string;
@@ -283,26 +286,33 @@ export class WriteBatch {
       o.input.exitCode,
       o.input.message,
       o.input.atMs,
+      o.input.retryAfterMs ?? null,
     ]);
-    const types = ["text", "text", "text", "int4", "text", "float8"];
-    const p1: unknown[] = [];
-    const r = await tx.query<FinishedRow>(
-      `UPDATE jobs j SET status = x.status, exit_code = x.exit_code, message = x.message,
-         finished_at = to_timestamp(x.at / 1000.0), updated_at = now(),
-         started_at = coalesce(j.started_at, to_timestamp(x.at / 1000.0))
-       FROM (VALUES ${values(rows, types, p1)}) AS x(id, exec, status, exit_code, message, at)
-       WHERE j.id = x.id AND j.execution_id = x.exec AND j.status IN ('ASSIGNED', 'RUNNING')
-       RETURNING ${FINISHED_COLUMNS}`,
-      p1,
-    );
+    const types = ["text", "text", "text", "int4", "text", "float8", "float8"];
+    // The attempt's record first, while the job row still names it.
     const p2: unknown[] = [];
     await tx.query(
       `UPDATE job_executions e SET status = x.status, exit_code = x.exit_code, error_message = x.message,
          finished_at = to_timestamp(x.at / 1000.0),
          started_at = coalesce(e.started_at, (SELECT j.started_at FROM jobs j WHERE j.id = x.id), to_timestamp(x.at / 1000.0))
-       FROM (VALUES ${values(rows, types, p2)}) AS x(id, exec, status, exit_code, message, at)
+       FROM (VALUES ${values(rows, types, p2)}) AS x(id, exec, status, exit_code, message, at, retry)
        WHERE e.id = x.exec AND e.status IN ('ASSIGNED', 'RUNNING')`,
       p2,
+    );
+    const p1: unknown[] = [];
+    const r = await tx.query<FinishedRow>(
+      `UPDATE jobs j SET
+         status = CASE WHEN x.retry IS NULL THEN x.status ELSE 'PENDING' END,
+         exit_code = x.exit_code, message = x.message, updated_at = now(),
+         finished_at = CASE WHEN x.retry IS NULL THEN to_timestamp(x.at / 1000.0) END,
+         started_at = CASE WHEN x.retry IS NULL THEN coalesce(j.started_at, to_timestamp(x.at / 1000.0)) END,
+         worker_id = CASE WHEN x.retry IS NULL THEN j.worker_id END,
+         execution_id = CASE WHEN x.retry IS NULL THEN j.execution_id END,
+         run_after = CASE WHEN x.retry IS NOT NULL THEN to_timestamp((x.at + x.retry) / 1000.0) END
+       FROM (VALUES ${values(rows, types, p1)}) AS x(id, exec, status, exit_code, message, at, retry)
+       WHERE j.id = x.id AND j.execution_id = x.exec AND j.status IN ('ASSIGNED', 'RUNNING')
+       RETURNING ${FINISHED_COLUMNS}, j.attempt`,
+      p1,
     );
     const applied = new Map(r.rows.map((x) => [x.id, finishedFromRow(x)]));
     for (const op of this.finishes) {
@@ -311,11 +321,18 @@ export class WriteBatch {
       applied.delete(op.input.jobId);
       if (job) {
         this.event("JobStatusChanged", op.input.actor, job.id, {
-          to: job.status,
+          to: op.input.status,
           exit_code: job.exitCode,
           execution_id: op.input.executionId,
           message: job.message,
         });
+        if (op.input.retryAfterMs !== undefined) {
+          this.event("JobStatusChanged", "scheduler", job.id, {
+            to: "PENDING",
+            reason: `retry after attempt ${r.rows.find((x) => x.id === job.id)?.attempt ?? "?"}`,
+            retry_after_ms: Math.round(op.input.retryAfterMs),
+          });
+        }
       }
       this.settle.push(() => op.resolve(job));
     }
@@ -348,7 +365,8 @@ export class WriteBatch {
     }
     // One row more than wanted tells whether jobs are left waiting, without another query.
     const found = await tx.query<{ id: string }>(
-      `SELECT id FROM jobs WHERE status = 'PENDING' ORDER BY priority DESC, seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      `SELECT id FROM jobs WHERE status = 'PENDING' AND (run_after IS NULL OR run_after <= now())
+       ORDER BY priority DESC, seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
       [wanted + 1],
     );
     const more = found.rows.length > wanted;
@@ -361,7 +379,7 @@ export class WriteBatch {
     if (rows.length > 0) {
       const p1: unknown[] = [];
       const r = await tx.query<JobRow>(
-        `UPDATE jobs j SET status = 'ASSIGNED', worker_id = x.worker, execution_id = x.exec, attempt = j.attempt + 1,
+        `UPDATE jobs j SET status = 'ASSIGNED', worker_id = x.worker, execution_id = x.exec, attempt = j.attempt + 1, run_after = NULL,
            exit_code = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
          FROM (VALUES ${values(
            rows.map((x) => [x.id, x.worker, x.exec]),
