@@ -73,6 +73,12 @@ describe("retries", () => {
     await waitForJobEnd(client, id);
     const job = await getJob(id);
     assert.deepEqual([job.statusName, job.attempt, job.executions.length], ["SUCCEEDED", 2, 2]);
+    // The same through REST.
+    const rest = await fetch(`${platform.httpUrl}/api/jobs/${id}/retry`, { method: "POST" });
+    assert.equal(rest.status, 200);
+    assert.equal(((await rest.json()) as { attempt: number }).attempt, 3);
+    await waitForJobEnd(client, id);
+    assert.equal((await getJob(id)).executions.length, 3);
 
     const running = await queueJob(client, { command: "sleep 30" });
     await assert.rejects(

@@ -133,6 +133,15 @@ export function buildHttpServer(
     },
   );
 
+  app.post<{ Params: { id: string }; Body: { reason?: string } | undefined }>(
+    "/api/jobs/:id/retry",
+    async (req) => {
+      const user = (req.headers["x-user-id"] as string | undefined) || "anonymous";
+      const job = await jobs.retry(validateJobId(req.params.id, "id"), req.body?.reason ?? "", user);
+      return { job_id: job.id, status: "PENDING", attempt: job.attempt + 1 };
+    },
+  );
+
   app.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>(
     "/api/jobs/:id/logs",
     async (req, reply) => {
