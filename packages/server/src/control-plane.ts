@@ -142,6 +142,8 @@ export async function startControlPlane(
 export async function runServerMain(env: NodeJS.ProcessEnv): Promise<void> {
   const config = loadServerConfig(env);
   const logger = createLogger(config.logLevel);
+  // A bug that leaves a promise unhandled is logged, never allowed to take the control plane down.
+  process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection"));
   const cp = await startControlPlane(config, logger);
   process.stderr.write(
     `Hodei Jobs control plane\n  gRPC  ${config.grpcHost}:${cp.grpcPort}\n  HTTP  http://localhost:${cp.httpPort}\n  database  ${cp.db.kind === "pglite" ? `embedded (${config.dataDir})` : "PostgreSQL"}\n  workers   local processes, up to ${config.localMaxWorkers}\n`,

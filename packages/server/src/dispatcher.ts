@@ -11,6 +11,7 @@ import {
 import { isTerminal, retryDelayMs, type JobSpec, type JobState } from "@hodei/core";
 import {
   createWorker,
+  expireOverdueJobs,
   maxLogSequence,
   updateWorker,
   type Database,
@@ -91,7 +92,7 @@ export class Dispatcher {
       ({ jobs, epoch, more }) => {
         for (const w of idle) w.reserved = false;
         if (!more) this.emptyAsOf = Math.max(this.emptyAsOf, epoch);
-        for (const job of jobs) void this.dispatch(job);
+        for (const job of jobs) this.dispatch(job).catch(this.failed(`could not dispatch job ${job.id}`));
         this.wake();
       },
       (err: unknown) => {
@@ -137,14 +138,16 @@ export class Dispatcher {
         env: {},
       });
       if (entry.state === "CREATING") entry.state = "CONNECTING";
-      void this.d.writer.audit([
-        {
-          eventType: "WorkerProvisioned",
-          actor: "scheduler",
-          correlationId: id,
-          payload: { provider: provider.name },
-        },
-      ]);
+      void this.d.writer
+        .audit([
+          {
+            eventType: "WorkerProvisioned",
+            actor: "scheduler",
+            correlationId: id,
+            payload: { provider: provider.name },
+          },
+        ])
+        .catch(this.failed("could not record a provisioned worker"));
       this.d.logger.debug({ workerId: id }, "worker provisioned");
     } catch (err) {
       this.d.logger.error({ err, workerId: id }, "could not create a worker");
@@ -186,7 +189,7 @@ export class Dispatcher {
         updatedAt: now,
       },
       false,
-    );
+    ).catch(this.failed(`could not dispatch job ${spec.id}`));
   }
 
   /** The creation of a job sent with `dispatchNew` did not commit: stop it on its worker. */
@@ -251,25 +254,26 @@ export class Dispatcher {
       w.state = "READY";
       void this.d.writer
         .requeue({ jobId: job.jobId, executionId: job.executionId, reason: `worker refused: ${ack.message}` })
-        .then(() => this.wake());
+        .then(() => this.wake(), this.failed(`could not requeue job ${job.jobId}`));
       return;
     }
     job.started = true;
-    void this.d.writer
-      .markRunning({ jobId: job.jobId, executionId: job.executionId, atMs: Date.now() })
-      .then((ok) => {
-        if (ok)
-          this.d.bus.emitJob({
-            jobId: job.jobId,
-            status: "RUNNING",
-            previous: "ASSIGNED",
-            atMs: Date.now(),
-            workerId: w.id,
-            executionId: job.executionId,
-            exitCode: null,
-            message: "",
-          });
-      });
+    void this.d.writer.markRunning({ jobId: job.jobId, executionId: job.executionId, atMs: Date.now() }).then(
+      (ok) => {
+        if (!ok) return;
+        this.d.bus.emitJob({
+          jobId: job.jobId,
+          status: "RUNNING",
+          previous: "ASSIGNED",
+          atMs: Date.now(),
+          workerId: w.id,
+          executionId: job.executionId,
+          exitCode: null,
+          message: "",
+        });
+      },
+      this.failed(`could not record that job ${job.jobId} started`),
+    );
   }
 
   onLogBatch(w: WorkerEntry, batch: LogBatch, pause: () => void, resume: () => void): void {
@@ -325,12 +329,15 @@ export class Dispatcher {
     const { jobId, executionId } = run;
     void this.d.writer
       .finish({ jobId, executionId, status, exitCode, message, atMs: Date.now(), actor, retryAfterMs })
-      .then((job) => {
-        if (!job) return;
-        if (retryAfterMs === undefined) this.secrets.delete(jobId);
-        this.emit(job, job.status, retryAfterMs === undefined ? null : status);
-        if (retryAfterMs !== undefined) this.wakeAfter(retryAfterMs);
-      });
+      .then(
+        (job) => {
+          if (!job) return;
+          if (retryAfterMs === undefined) this.secrets.delete(jobId);
+          this.emit(job, job.status, retryAfterMs === undefined ? null : status);
+          if (retryAfterMs !== undefined) this.wakeAfter(retryAfterMs);
+        },
+        this.failed(`could not record the result of job ${jobId}`),
+      );
   }
 
   /** A retry becomes claimable later: wake then (the sweep would too, later). */
@@ -380,16 +387,76 @@ export class Dispatcher {
     this.inflightLogBytes.delete(w.id);
     if (job) this.finish(job, "FAILED", null, `worker lost: ${reason}`, "system");
     void updateWorker(this.d.db, w.id, { state: "TERMINATED", reason }).catch(() => undefined);
-    void this.d.writer.audit([
-      { eventType: "WorkerTerminated", actor: "system", correlationId: w.id, payload: { reason } },
-    ]);
+    void this.d.writer
+      .audit([{ eventType: "WorkerTerminated", actor: "system", correlationId: w.id, payload: { reason } }])
+      .catch(this.failed("could not record a terminated worker"));
     this.d.logger.debug({ workerId: w.id, reason }, "worker terminated");
     this.forgetEmptyQueue();
     this.wake();
   }
 
+  private failed(what: string): (err: unknown) => void {
+    return (err) => this.d.logger.error({ err }, what);
+  }
+
+  /** Workers still starting that no waiting job needs any more (after a cancel, an expiry) are torn down. */
+  async trimProvisioning(): Promise<void> {
+    const starting = this.d.registry
+      .all()
+      .filter((w) => w.state === "CREATING" || w.state === "CONNECTING")
+      .sort((a, b) => b.createdAtMs - a.createdAtMs);
+    if (starting.length === 0) return;
+    let waiting: number;
+    try {
+      const r = await this.d.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM (
+           SELECT 1 FROM jobs WHERE status = 'PENDING' AND (run_after IS NULL OR run_after <= now()) LIMIT $1) s`,
+        [starting.length],
+      );
+      waiting = r.rows[0]?.n ?? 0;
+    } catch (err) {
+      this.d.logger.warn({ err }, "could not count waiting jobs; keeping the workers being started");
+      return;
+    }
+    const surplus = starting.length - waiting;
+    for (const w of starting.slice(0, Math.max(0, surplus))) {
+      if (w.state === "CREATING" || w.state === "CONNECTING")
+        this.destroy(w, "no waiting job needs it any more");
+    }
+  }
+
+  /** Jobs still waiting past their deadline end TIMEOUT. */
+  expireOverdue(): void {
+    void expireOverdueJobs(this.d.db).then(
+      (expired) => {
+        if (expired.length > 0) void this.trimProvisioning();
+        for (const { id, message } of expired) {
+          this.secrets.delete(id);
+          this.d.bus.emitJob({
+            jobId: id,
+            status: "TIMEOUT",
+            previous: "PENDING",
+            atMs: Date.now(),
+            workerId: null,
+            executionId: null,
+            exitCode: null,
+            message,
+          });
+        }
+      },
+      (err: unknown) => this.d.logger.error({ err }, "could not expire overdue jobs"),
+    );
+  }
+
+  /** Checks the job's deadline when it comes (the sweep checks too, every few seconds). */
+  watchDeadline(deadlineMs: number): void {
+    const t = setTimeout(() => this.expireOverdue(), Math.max(0, deadlineMs - Date.now()) + 1);
+    t.unref();
+  }
+
   /** The safety net: lost heartbeats, idle and never-registered workers, and a scheduling pass. */
   sweep(now = Date.now()): void {
+    this.expireOverdue();
     const { registry, config, provider } = this.d;
     for (const w of registry.all()) {
       const silentMs = now - w.lastSeenMs;

@@ -31,6 +31,11 @@ function durationMs(d: Duration | undefined, field: string, fallback: number): n
   return ms;
 }
 
+function futureMs(ms: number, field: string): number {
+  if (ms <= Date.now()) throw invalid(field, `is in the past (${new Date(ms).toISOString()})`);
+  return ms;
+}
+
 export interface ParsedDefinition {
   spec: JobSpec;
   secrets: Record<string, string>;
@@ -69,7 +74,7 @@ export function specFromDefinition(def: JobDefinition | undefined): ParsedDefini
     priority,
     preferredProvider: def.scheduling?.preferredProvider ?? "",
     requiredLabels: { ...(def.scheduling?.requiredLabels ?? {}), ...(def.selector?.matchLabels ?? {}) },
-    deadlineMs: deadline ? timestampMs(deadline) : null,
+    deadlineMs: deadline ? futureMs(timestampMs(deadline), "job_definition.scheduling.deadline") : null,
     executionTimeoutMs: durationMs(
       def.timeout?.executionTimeout,
       "job_definition.timeout.execution_timeout",

@@ -72,6 +72,7 @@ export class JobService {
       );
     }
     this.pendingEstimate++;
+    if (spec.deadlineMs !== null && !assign) dispatcher.watchDeadline(spec.deadlineMs);
     const now = new Date();
     const event = { jobId: spec.id, atMs: now.getTime(), exitCode: null, message: "" };
     this.d.bus.emitJob({ ...event, status: "PENDING", previous: null, workerId: null, executionId: null });
@@ -155,6 +156,7 @@ export class JobService {
       const cancelled = await this.d.writer.cancelPending({ jobId: id, reason: why, actor });
       if (cancelled) {
         this.d.dispatcher.secrets.delete(id);
+        void this.d.dispatcher.trimProvisioning();
         this.d.bus.emitJob({
           jobId: id,
           status: "CANCELLED",

@@ -219,6 +219,31 @@ export async function rerunJob(
   });
 }
 
+/** PENDING jobs past their deadline end TIMEOUT, with the reason and an audit event; their ids. */
+export async function expireOverdueJobs(
+  db: Database,
+  nowMs = Date.now(),
+): Promise<{ id: string; message: string }[]> {
+  return db.transaction(async (tx) => {
+    const r = await tx.query<{ id: string; message: string }>(
+      `UPDATE jobs SET status = 'TIMEOUT', finished_at = now(), updated_at = now(),
+         message = 'waited past its deadline (' || to_char(deadline_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ') for a worker'
+       WHERE status = 'PENDING' AND deadline_at IS NOT NULL AND deadline_at <= to_timestamp($1 / 1000.0)
+       RETURNING id, message`,
+      [nowMs],
+    );
+    if (r.rows.length > 0) {
+      await tx.query(
+        `INSERT INTO audit_logs (event_type, actor, correlation_id, payload)
+         SELECT 'JobStatusChanged', 'scheduler', id, '{"from":"PENDING","to":"TIMEOUT","reason":"deadline"}'::jsonb
+         FROM unnest($1::text[]) AS id`,
+        [r.rows.map((x) => x.id)],
+      );
+    }
+    return r.rows;
+  });
+}
+
 export function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }

@@ -179,15 +179,16 @@ export class WriteBatch {
         queued_by: op.input.queuedBy,
         worker: op.input.assign?.workerId ?? null,
         exec: op.input.assign?.executionId ?? null,
+        deadline: s.deadlineMs,
         ord: rows.length,
       });
     }
     const r = await tx.query<{ id: string }>(
-      `INSERT INTO jobs (id, name, status, priority, spec, queued_by, worker_id, execution_id, attempt)
+      `INSERT INTO jobs (id, name, status, priority, spec, queued_by, worker_id, execution_id, attempt, deadline_at)
        SELECT x.id, x.name, CASE WHEN x.worker IS NULL THEN 'PENDING' ELSE 'ASSIGNED' END, x.priority, x.spec,
-         x.queued_by, x.worker, x.exec, CASE WHEN x.worker IS NULL THEN 0 ELSE 1 END
+         x.queued_by, x.worker, x.exec, CASE WHEN x.worker IS NULL THEN 0 ELSE 1 END, to_timestamp(x.deadline / 1000.0)
        FROM jsonb_to_recordset($1::jsonb)
-         AS x(id text, name text, priority smallint, spec jsonb, queued_by text, worker text, exec text, ord int)
+         AS x(id text, name text, priority smallint, spec jsonb, queued_by text, worker text, exec text, deadline float8, ord int)
        ORDER BY x.ord
        ON CONFLICT (id) DO NOTHING RETURNING id`,
       [JSON.stringify(rows)],
