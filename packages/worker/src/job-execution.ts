@@ -1,13 +1,21 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { open, stat } from "node:fs/promises";
+import { open, stat, unlink } from "node:fs/promises";
 import { JobStatus } from "@hodei/api";
-import { planCommand, prepareCommand, type CommandSpec, type PreparedCommand } from "./command-plan.js";
+import {
+  planCommand,
+  prepareCommand,
+  type CommandPlan,
+  type CommandSpec,
+  type PreparedCommand,
+} from "./command-plan.js";
 import type { EncodedMessage } from "./encoded-message.js";
-import { LineSplitter } from "./line-splitter.js";
-import { LogBatcher, secretRedactor } from "./log-batcher.js";
+import { LineSplitter, MAX_LINE_BYTES } from "./line-splitter.js";
+import { LogBatcher } from "./log-batcher.js";
 import type { Logger } from "./logger.js";
 import { orphanGuard } from "./orphan-guard.js";
 import { KILL_GRACE_MS, groupExists, killGroup, liveGroupMembers, signalExitCode } from "./process-group.js";
+import { deliverSecrets, planSecretDelivery, type DeliveredSecrets } from "./secret-delivery.js";
+import { keepSecretsTogether, secretRedactor, type CutGuard } from "./secret-redaction.js";
 
 /** One attempt at running a job, as the worker needs it. */
 export interface JobRequest extends CommandSpec {
@@ -40,7 +48,7 @@ export interface JobExecutionOptions {
    * output to be paused until `resumeOutput()`.
    */
   emitLogs: (message: EncodedMessage, lineCount: number) => boolean;
-  /** The environment the job's own `environment` and secrets are laid over (worker secrets removed). */
+  /** The environment the job's own `environment` is laid over (worker secrets removed). */
   baseEnv: NodeJS.ProcessEnv;
   logger: Logger;
   killGraceMs?: number;
@@ -56,6 +64,8 @@ const MAX_TIMER_MS = 2_147_483_647;
 export class JobExecution {
   private child: ChildProcess | undefined;
   private readonly batcher: LogBatcher;
+  private readonly redact: (text: string) => string;
+  private readonly guardCut: CutGuard | undefined;
   private startedAtMs = 0;
   private cancelReason: string | undefined;
   private timedOut = false;
@@ -68,12 +78,15 @@ export class JobExecution {
     readonly request: JobRequest,
     private readonly opts: JobExecutionOptions,
   ) {
+    const redact = secretRedactor(request.secrets);
+    this.redact = redact ?? ((text) => text);
+    this.guardCut = keepSecretsTogether(request.secrets);
     this.batcher = new LogBatcher({
       jobId: request.jobId,
       executionId: request.executionId,
       batchSize: opts.batchSize,
       flushIntervalMs: opts.flushIntervalMs,
-      redact: secretRedactor(request.secrets),
+      redact,
       emit: (message, lineCount) => {
         if (!opts.emitLogs(message, lineCount) && !this.forceFlow) this.pauseOutput();
       },
@@ -83,8 +96,9 @@ export class JobExecution {
   /** Starts the job; the promise settles (never rejects) once it has ended and its output is read. */
   start(): Promise<JobOutcome> {
     return this.run().catch((err: unknown) => {
-      this.opts.logger.error({ err, jobId: this.jobId }, "job execution failed");
-      return this.failToStart(1, `internal error: ${(err as Error).message}`);
+      const message = this.redact(err instanceof Error ? err.message : String(err));
+      this.opts.logger.error({ error: message, jobId: this.jobId }, "job execution failed");
+      return this.failToStart(1, `internal error: ${message}`);
     });
   }
 
@@ -150,9 +164,31 @@ export class JobExecution {
           `working directory ${req.workingDir} ${problem}`,
         );
     }
+    const delivery = planSecretDelivery(req.secrets, req.environment, req.stdin !== "");
+    if ("problem" in delivery) return this.failToStart(126, delivery.problem);
+    let secrets: DeliveredSecrets;
+    try {
+      secrets = await deliverSecrets(delivery.mode, req.secrets);
+    } catch (err) {
+      return this.failToStart(126, `cannot write the secret files: ${(err as Error).message}`);
+    }
+    const dirGuard = secrets.dir
+      ? orphanGuard(this.grace, this.opts.logger).watchDir(secrets.dir)
+      : undefined;
+    try {
+      return await this.runPrepared(plan, secrets);
+    } finally {
+      await secrets
+        .cleanup()
+        .then(() => dirGuard?.release())
+        .catch((err: unknown) => this.opts.logger.warn({ err }, "could not remove the job's secret files"));
+    }
+  }
+
+  private async runPrepared(plan: CommandPlan, secrets: DeliveredSecrets): Promise<JobOutcome> {
     let prepared: PreparedCommand;
     try {
-      prepared = await prepareCommand(plan, req.stdin);
+      prepared = await prepareCommand(plan, secrets.stdin ?? this.request.stdin);
     } catch (err) {
       return this.failToStart(126, `cannot write the script file: ${(err as Error).message}`);
     }
@@ -160,7 +196,9 @@ export class JobExecution {
       if (this.cancelReason !== undefined) return this.outcome(JobStatus.CANCELLED, 143, this.cancelReason);
       const stdin = prepared.stdinPath ? await open(prepared.stdinPath, "r") : undefined;
       try {
-        return await this.spawnAndWait(prepared, stdin?.fd ?? "ignore");
+        // Secrets on stdin leave the file system as soon as the job's stdin is open.
+        if (stdin && secrets.stdin !== undefined) await unlink(prepared.stdinPath!);
+        return await this.spawnAndWait(prepared, stdin?.fd ?? "ignore", secrets.env);
       } finally {
         await stdin?.close();
       }
@@ -172,9 +210,14 @@ export class JobExecution {
     }
   }
 
-  private spawnAndWait(prepared: PreparedCommand, stdin: number | "ignore"): Promise<JobOutcome> {
+  private spawnAndWait(
+    prepared: PreparedCommand,
+    stdin: number | "ignore",
+    secretEnv: Record<string, string | undefined>,
+  ): Promise<JobOutcome> {
     const req = this.request;
-    const env: NodeJS.ProcessEnv = { ...this.opts.baseEnv, ...req.environment, ...req.secrets };
+    const env: NodeJS.ProcessEnv = { ...this.opts.baseEnv, ...req.environment, ...secretEnv };
+    for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
     env.HODEI_JOB_ID = req.jobId;
     env.HODEI_EXECUTION_ID = req.executionId;
     return new Promise((resolve) => {
@@ -212,8 +255,11 @@ export class JobExecution {
 
   private pipe(stream: NodeJS.ReadableStream, isStderr: boolean): void {
     const batcher = this.batcher;
-    const splitter = new LineSplitter((buf, start, end, ts) =>
-      batcher.addBytes(buf, start, end, isStderr, ts),
+    const splitter = new LineSplitter(
+      (buf, start, end, ts) => batcher.addBytes(buf, start, end, isStderr, ts),
+      MAX_LINE_BYTES,
+      Date.now,
+      this.guardCut,
     );
     stream.on("data", (chunk: Buffer) => splitter.push(chunk));
     stream.on("end", () => splitter.end());
@@ -281,7 +327,7 @@ export class JobExecution {
       executionId: this.request.executionId,
       exitCode,
       status,
-      errorMessage,
+      errorMessage: this.redact(errorMessage),
       startedAtMs: this.startedAtMs,
       finishedAtMs: Date.now(),
       lastSequence: this.batcher.lastSequence,

@@ -1,4 +1,5 @@
 import { isUtf8 } from "node:buffer";
+import type { CutGuard } from "./secret-redaction.js";
 
 /** The longest line sent as one log line; longer ones are cut into pieces of at most this size. */
 export const MAX_LINE_BYTES = 1024 * 1024;
@@ -34,7 +35,15 @@ export class LineSplitter {
     private readonly sink: LineSink,
     private readonly maxLineBytes = MAX_LINE_BYTES,
     private readonly now: () => number = Date.now,
+    /** Where a too-long line is cut into pieces, moved so that no secret is cut in two. */
+    private readonly guardCut?: CutGuard,
   ) {}
+
+  /** Where to cut `buf[start, end)` into a piece of at most `maxLineBytes` and the rest. */
+  private cutPoint(buf: Buffer, start: number, end: number): number {
+    const cut = utf8Boundary(buf, start, start + this.maxLineBytes);
+    return this.guardCut ? this.guardCut(buf, start, cut, end) : cut;
+  }
 
   push(chunk: Buffer): void {
     const ts = this.now();
@@ -80,7 +89,7 @@ export class LineSplitter {
 
   private emitLine(buf: Buffer, start: number, end: number, ts: number): void {
     while (end - start > this.maxLineBytes) {
-      const cut = utf8Boundary(buf, start, start + this.maxLineBytes);
+      const cut = this.cutPoint(buf, start, end);
       this.sink(buf, start, cut, ts);
       start = cut;
     }
@@ -95,7 +104,7 @@ export class LineSplitter {
     if (this.pendingBytes <= this.maxLineBytes) return;
     let all = Buffer.concat(this.pending, this.pendingBytes);
     while (all.length > this.maxLineBytes) {
-      const cut = utf8Boundary(all, 0, this.maxLineBytes);
+      const cut = this.cutPoint(all, 0, all.length);
       this.emitValid(all.subarray(0, cut), ts);
       all = all.subarray(cut);
     }
@@ -118,7 +127,7 @@ export class LineSplitter {
     const valid = isUtf8(piece) ? piece : Buffer.from(piece.toString("utf8"));
     let start = 0;
     while (valid.length - start > this.maxLineBytes) {
-      const cut = utf8Boundary(valid, start, start + this.maxLineBytes);
+      const cut = this.cutPoint(valid, start, valid.length);
       this.sink(valid, start, cut, ts);
       start = cut;
     }

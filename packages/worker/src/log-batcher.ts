@@ -179,15 +179,3 @@ export class LogBatcher {
     this.body = grown;
   }
 }
-
-/** A redactor replacing every occurrence of each non-empty secret value with `***`, longest first. */
-export function secretRedactor(secrets: Record<string, string>): ((line: string) => string) | undefined {
-  const values = [...new Set(Object.values(secrets))].filter((v) => v.length > 0);
-  if (values.length === 0) return undefined;
-  values.sort((a, b) => b.length - a.length);
-  return (line) => {
-    let out = line;
-    for (const v of values) if (out.includes(v)) out = out.split(v).join("***");
-    return out;
-  };
-}

@@ -2,15 +2,20 @@ import { spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import type { Logger } from "./logger.js";
 
-// Reads `add <pgid>` / `del <pgid>` lines; end-of-file comes only when the worker is gone (killed,
-// crashed). Then it ends every group still listed: SIGTERM, and SIGKILL after the grace ($1 seconds).
-const GUARD_SCRIPT = `declare -A groups
-while read -r op pgid; do
-  case "$op" in add) groups[$pgid]=1 ;; del) unset "groups[$pgid]" ;; esac
+// Reads `add <pgid>` / `del <pgid>` and `dir <path>` / `undir <path>` lines; end-of-file comes only
+// when the worker is gone (killed, crashed). Then it ends every group still listed (SIGTERM, and
+// SIGKILL after the grace, $1 seconds) and removes every directory still listed (a job's secrets).
+const GUARD_SCRIPT = `declare -A groups dirs
+while read -r op arg; do
+  case "$op" in
+    add) groups[$arg]=1 ;; del) unset "groups[$arg]" ;;
+    dir) dirs[$arg]=1 ;; undir) unset "dirs[$arg]" ;;
+  esac
 done
 for g in "\${!groups[@]}"; do kill -TERM -- "-$g" 2>/dev/null; done
 [ \${#groups[@]} -gt 0 ] && sleep "$1"
-for g in "\${!groups[@]}"; do kill -KILL -- "-$g" 2>/dev/null; done`;
+for g in "\${!groups[@]}"; do kill -KILL -- "-$g" 2>/dev/null; done
+for d in "\${!dirs[@]}"; do chmod -R u+rwx -- "$d" 2>/dev/null; rm -rf -- "$d"; done`;
 
 /**
  * Makes sure a job does not outlive its worker. Jobs run in their own process group (so they can
@@ -34,6 +39,21 @@ export class OrphanGuard {
     return {
       release: () => {
         if (proc.exitCode === null && proc.signalCode === null) proc.stdin?.write(`del ${pgid}\n`);
+      },
+    };
+  }
+
+  /**
+   * Lists a directory to remove if the worker dies before `release()` (a job's secret files).
+   * A path with a newline cannot be listed; the worker's temp directories never have one.
+   */
+  watchDir(path: string): { release(): void } {
+    if (path.includes("\n")) return { release: () => {} };
+    const proc = this.running();
+    proc.stdin?.write(`dir ${path}\n`);
+    return {
+      release: () => {
+        if (proc.exitCode === null && proc.signalCode === null) proc.stdin?.write(`undir ${path}\n`);
       },
     };
   }

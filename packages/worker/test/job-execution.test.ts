@@ -1,79 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { fromBinary } from "@bufbuild/protobuf";
-import { JobStatus, WorkerMessageSchema, type LogLine } from "@hodei/api";
-import { JobExecution, type JobOutcome, type JobRequest } from "../src/job-execution.js";
-import { silentLogger } from "../src/logger.js";
+import { JobStatus } from "@hodei/api";
 import { liveGroupMembers } from "../src/process-group.js";
-
-interface Run {
-  lines: LogLine[];
-  outcome: Promise<JobOutcome>;
-  execution: JobExecution;
-  waitForLine(pred: (l: LogLine) => boolean, deadlineMs?: number): Promise<LogLine>;
-}
-
-function run(req: Partial<JobRequest>, opts: { killGraceMs?: number } = {}): Run {
-  const lines: LogLine[] = [];
-  const waiters: (() => void)[] = [];
-  const execution = new JobExecution(
-    {
-      jobId: "j1",
-      executionId: "e1",
-      command: "",
-      arguments: [],
-      environment: {},
-      secrets: {},
-      workingDir: "",
-      stdin: "",
-      timeoutMs: 0,
-      ...req,
-    },
-    {
-      batchSize: 64,
-      flushIntervalMs: 2,
-      baseEnv: { PATH: process.env.PATH, HODEI_OTP_TOKEN: undefined },
-      logger: silentLogger,
-      emitLogs: (message) => {
-        const m = fromBinary(WorkerMessageSchema, message.bytes);
-        message.release();
-        if (m.payload.case === "logBatch") lines.push(...m.payload.value.lines);
-        for (const w of waiters.splice(0)) w();
-        return true;
-      },
-      ...opts,
-    },
-  );
-  const outcome = execution.start();
-  const waitForLine = async (pred: (l: LogLine) => boolean, deadlineMs = 5000): Promise<LogLine> => {
-    const end = Date.now() + deadlineMs;
-    for (;;) {
-      const found = lines.find(pred);
-      if (found) return found;
-      if (Date.now() > end) throw new Error("no matching log line before the deadline");
-      await new Promise<void>((r) => {
-        waiters.push(r);
-        setTimeout(r, 50);
-      });
-    }
-  };
-  return { lines, outcome, execution, waitForLine };
-}
-
-const text = (r: Run): string[] => r.lines.map((l) => l.line);
-
-/**
- * Waits (with a deadline) until no process of the group is running. Zombies do not count: in this
- * sandbox PID 1 does not reap orphans, so `process.kill(-pgid, 0)` keeps succeeding for them.
- */
-async function groupGone(pgid: number, deadlineMs = 2000): Promise<boolean> {
-  const end = Date.now() + deadlineMs;
-  while ((await liveGroupMembers(pgid)).length > 0) {
-    if (Date.now() > end) return false;
-    await new Promise((res) => setTimeout(res, 10));
-  }
-  return true;
-}
+import { groupGone, run, text } from "./run-job.js";
 
 test("stdout and stderr lines come with the $ header and contiguous sequences", async () => {
   const r = run({ command: "echo out; echo err >&2; printf 'no newline'" });
@@ -104,10 +33,10 @@ test("death by signal is exit code 128+signo, FAILED, named in the error", async
   assert.match(o.errorMessage, /SIGKILL/);
 });
 
-test("environment, secrets (redacted in logs), stdin and working directory reach the job; the OTP does not", async () => {
+test("environment, secrets (as asked, env; redacted in logs), stdin and working directory reach the job; the OTP does not", async () => {
   const r = run({
     command: 'echo "$GREETING $TOKEN ${HODEI_OTP_TOKEN:-no-otp}"; cat; pwd',
-    environment: { GREETING: "hi" },
+    environment: { GREETING: "hi", HODEI_SECRETS_DELIVERY: "env" },
     secrets: { TOKEN: "s3cr3t" },
     stdin: "from stdin\n",
     workingDir: "/tmp",

@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fromBinary } from "@bufbuild/protobuf";
 import { WorkerMessageSchema, type LogBatch } from "@hodei/api";
-import { LogBatcher, secretRedactor, type LogBatcherOptions } from "../src/log-batcher.js";
+import { LogBatcher, type LogBatcherOptions } from "../src/log-batcher.js";
+import { secretRedactor } from "../src/secret-redaction.js";
 
 /** The batcher writes wire format by hand: protobuf-es must read it back as the message it means. */
 function decode(message: Buffer): LogBatch {

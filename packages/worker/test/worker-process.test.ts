@@ -1,6 +1,7 @@
 import { test, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { JobStatus } from "@hodei/api";
 import { runWorkerMain } from "../src/index.js";
@@ -104,4 +105,38 @@ test("hodei worker process against a harness control plane: a job does not outli
   while ((await liveGroupMembers(pgid)).length > 0 && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(await liveGroupMembers(pgid), [], "the job's processes outlived their worker");
+});
+
+test("hodei worker process against a harness control plane: a job's secret files do not outlive a worker killed with SIGKILL", async () => {
+  const cp = await HarnessControlPlane.start();
+  cleanups.push(() => cp.kill());
+  const worker = startWorkerProcess({ HODEI_SERVER_ADDRESS: cp.address, HODEI_OTP_TOKEN: "otp-secrets" });
+  await cp.waitFor(() => cp.messages("hello")[0], "hello", 15_000);
+  cp.send({
+    payload: {
+      case: "runJob",
+      value: {
+        jobId: "secret-files",
+        executionId: "s1",
+        command: 'echo "$HODEI_SECRETS_DIR"; sleep 1000',
+        environment: { HODEI_SECRETS_DELIVERY: "files" },
+        secrets: { TOKEN: "s3cr3t-value-42" },
+      },
+    },
+  });
+  const dirLine = await cp.waitFor(
+    () =>
+      cp
+        .messages("logBatch")
+        .flatMap((b) => b.lines)
+        .find((l) => l.line.includes("hodei-secrets-")),
+    "the job's secrets directory",
+  );
+  const dir = dirLine.line;
+  assert.ok(existsSync(`${dir}/TOKEN`));
+  worker.child.kill("SIGKILL");
+  await worker.exited;
+  const deadline = Date.now() + 5000;
+  while (existsSync(dir) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(existsSync(dir), false, "the secrets directory outlived its worker");
 });

@@ -1,0 +1,76 @@
+// Runs a JobExecution for a test, with real processes, collecting its log lines as the server would
+// receive them (decoded from the worker's hand-encoded batches).
+import { fromBinary } from "@bufbuild/protobuf";
+import { WorkerMessageSchema, type LogLine } from "@hodei/api";
+import { JobExecution, type JobOutcome, type JobRequest } from "../src/job-execution.js";
+import { silentLogger } from "../src/logger.js";
+import { liveGroupMembers } from "../src/process-group.js";
+
+export interface Run {
+  lines: LogLine[];
+  outcome: Promise<JobOutcome>;
+  execution: JobExecution;
+  waitForLine(pred: (l: LogLine) => boolean, deadlineMs?: number): Promise<LogLine>;
+}
+
+export function run(req: Partial<JobRequest>, opts: { killGraceMs?: number } = {}): Run {
+  const lines: LogLine[] = [];
+  const waiters: (() => void)[] = [];
+  const execution = new JobExecution(
+    {
+      jobId: "j1",
+      executionId: "e1",
+      command: "",
+      arguments: [],
+      environment: {},
+      secrets: {},
+      workingDir: "",
+      stdin: "",
+      timeoutMs: 0,
+      ...req,
+    },
+    {
+      batchSize: 64,
+      flushIntervalMs: 2,
+      baseEnv: { PATH: process.env.PATH, HODEI_OTP_TOKEN: undefined },
+      logger: silentLogger,
+      emitLogs: (message) => {
+        const m = fromBinary(WorkerMessageSchema, message.bytes);
+        message.release();
+        if (m.payload.case === "logBatch") lines.push(...m.payload.value.lines);
+        for (const w of waiters.splice(0)) w();
+        return true;
+      },
+      ...opts,
+    },
+  );
+  const outcome = execution.start();
+  const waitForLine = async (pred: (l: LogLine) => boolean, deadlineMs = 5000): Promise<LogLine> => {
+    const end = Date.now() + deadlineMs;
+    for (;;) {
+      const found = lines.find(pred);
+      if (found) return found;
+      if (Date.now() > end) throw new Error("no matching log line before the deadline");
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  };
+  return { lines, outcome, execution, waitForLine };
+}
+
+export const text = (r: Run): string[] => r.lines.map((l) => l.line);
+
+/**
+ * Waits (with a deadline) until no process of the group is running. Zombies do not count: in this
+ * sandbox PID 1 does not reap orphans, so `process.kill(-pgid, 0)` keeps succeeding for them.
+ */
+export async function groupGone(pgid: number, deadlineMs = 2000): Promise<boolean> {
+  const end = Date.now() + deadlineMs;
+  while ((await liveGroupMembers(pgid)).length > 0) {
+    if (Date.now() > end) return false;
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  return true;
+}
