@@ -6,3 +6,4 @@ export * from "./priority.js";
 export * from "./backoff.js";
 export * from "./job-spec.js";
 export * from "./retry-policy.js";
+export * from "./placement.js";

@@ -15,6 +15,8 @@ export interface LocalProviderOptions extends ProviderLimits {
   workerCommand: string[];
   /** Where worker output goes: inherited (visible in the server's terminal) or discarded. */
   workerOutput: "inherit" | "ignore";
+  /** Labels of every local worker, which jobs' required labels are matched against. */
+  labels: Record<string, string>;
 }
 
 /** Workers as child processes of the control plane: useful with nothing installed. */
@@ -39,6 +41,9 @@ export class LocalProvider implements Provider {
         HODEI_OTP_TOKEN: spec.otpToken,
         HODEI_WORKER_ID: spec.workerId,
         HODEI_WORKER_PROVIDER: "local",
+        HODEI_WORKER_LABELS: Object.entries(this.opts.labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(","),
         // The server ends idle workers; the worker's own idle exit is only a fallback for a vanished server.
         HODEI_WORKER_IDLE_TIMEOUT: String(
           this.opts.idleTimeoutMs > 0 ? this.opts.idleTimeoutMs * 2 + 5_000 : 0,
@@ -86,7 +91,14 @@ export class LocalProvider implements Provider {
 
   capabilities(): ProviderCapabilities {
     const arch = process.arch === "x64" ? "x86_64" : process.arch === "arm64" ? "aarch64" : process.arch;
-    return { cpuCores: cpus().length, memoryBytes: totalmem(), gpuCount: 0, architecture: arch, labels: {} };
+    return {
+      cpuCores: cpus().length,
+      memoryBytes: totalmem(),
+      gpuCount: 0,
+      gpuTypes: [],
+      architecture: arch,
+      labels: { ...this.opts.labels },
+    };
   }
 
   onExit(listener: (e: WorkerExit) => void): void {

@@ -20,6 +20,7 @@ export interface ProviderCapabilities {
   cpuCores: number;
   memoryBytes: number;
   gpuCount: number;
+  gpuTypes: string[];
   architecture: string;
   labels: Record<string, string>;
 }

@@ -22,6 +22,7 @@ export interface ServerConfig {
   logLevel: string;
   workerCommand: string[];
   retryPolicy: RetryPolicy;
+  localWorkerLabels: Record<string, string>;
 }
 
 /** Every variable the control plane reads, with its default and meaning (the README table). */
@@ -35,6 +36,11 @@ export const SERVER_ENV: readonly [name: string, fallback: string, meaning: stri
   ["HODEI_SERVER_ADDRESS", "127.0.0.1:<GRPC_PORT>", "address workers use to reach this server"],
   ["HODEI_MAX_QUEUE_SIZE", "100000", "pending jobs accepted before QueueJob answers RESOURCE_EXHAUSTED"],
   ["HODEI_LOCAL_MAX_WORKERS", "4", "most local worker processes at once"],
+  [
+    "HODEI_LOCAL_WORKER_LABELS",
+    "(none)",
+    "k=v,k=v labels of local workers, matched by jobs' required labels",
+  ],
   ["HODEI_WORKER_IDLE_TIMEOUT", "60000", "ms a worker stays idle before it is terminated"],
   ["HODEI_OTP_TTL", "120000", "ms a worker's one-time registration token stays valid"],
   ["HODEI_PROVISIONING_TIMEOUT", "30000", "ms a new worker has to register before it is destroyed"],
@@ -52,6 +58,20 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): n
   if (!Number.isInteger(n) || n < min)
     throw new Error(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
   return n;
+}
+
+function labels(env: NodeJS.ProcessEnv, name: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (env[name] ?? "")
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0)
+      throw new Error(`${name} must be k=v pairs separated by commas, got ${JSON.stringify(pair)}`);
+    out[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return out;
 }
 
 function flag(env: NodeJS.ProcessEnv, name: string): boolean {
@@ -88,6 +108,7 @@ export function loadServerConfig(
     sweepIntervalMs: 2_000,
     logLevel: env.LOG_LEVEL || (devMode ? "debug" : "info"),
     workerCommand: DEFAULT_WORKER_COMMAND,
+    localWorkerLabels: labels(env, "HODEI_LOCAL_WORKER_LABELS"),
     retryPolicy: {
       baseMs: int(env, "HODEI_RETRY_BACKOFF_BASE", DEFAULT_RETRY_POLICY.baseMs, 1),
       capMs: int(env, "HODEI_RETRY_BACKOFF_MAX", DEFAULT_RETRY_POLICY.capMs, 1),

@@ -71,6 +71,7 @@ export async function startControlPlane(
     idleTimeoutMs: config.workerIdleTimeoutMs,
     workerCommand: config.workerCommand,
     workerOutput: config.devMode ? "inherit" : "ignore",
+    labels: config.localWorkerLabels,
   });
   const dispatcher = new Dispatcher({ db, writer, bus, registry, provider, config, logger, serverAddress });
   const jobs = new JobService({ db, writer, bus, dispatcher, maxQueueSize: config.maxQueueSize });

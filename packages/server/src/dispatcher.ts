@@ -8,7 +8,7 @@ import {
   type LogBatch,
   type WorkerAck,
 } from "@hodei/api";
-import { isTerminal, retryDelayMs, type JobSpec, type JobState } from "@hodei/core";
+import { isTerminal, retryDelayMs, type Capabilities, type JobSpec, type JobState } from "@hodei/core";
 import {
   createWorker,
   expireOverdueJobs,
@@ -153,6 +153,22 @@ export class Dispatcher {
       this.d.logger.error({ err, workerId: id }, "could not create a worker");
       this.workerGone(entry, `provisioning failed: ${String(err)}`);
     }
+  }
+
+  /** What this control plane's workers offer, for placement checks. */
+  capabilities(): Capabilities {
+    return { ...this.d.provider.capabilities(), provider: this.d.provider.name };
+  }
+
+  /** Why a PENDING job is still waiting, as far as this instance can tell. */
+  pendingReason(): string {
+    const c = this.d.registry.counts();
+    const max = this.d.provider.limits.maxWorkers;
+    const starting = c.CREATING + c.CONNECTING;
+    if (starting > 0) return `waiting for a worker: ${starting} starting`;
+    if (c.READY + c.BUSY >= max)
+      return `waiting for a worker: all ${max} ${this.d.provider.name} workers are busy`;
+    return "waiting for a worker";
   }
 
   /**

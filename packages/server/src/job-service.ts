@@ -1,5 +1,5 @@
 // What every entry point (gRPC, REST, CLI) can do with jobs; protocol-neutral.
-import { HodeiError, isTerminal, type JobState } from "@hodei/core";
+import { HodeiError, isTerminal, unmetRequirement, type JobState } from "@hodei/core";
 import {
   countJobsByStatus,
   getExecutions,
@@ -49,6 +49,8 @@ export class JobService {
       }
     }
     const dispatcher = this.d.dispatcher;
+    const unmet = unmetRequirement(spec, dispatcher.capabilities());
+    if (unmet) throw new HodeiError("FAILED_PRECONDITION", `no worker can ever run this job: ${unmet}`);
     if (Object.keys(secrets).length > 0) dispatcher.secrets.set(spec.id, secrets);
     // A job whose id was made here cannot be a duplicate: when a worker is idle and nothing older
     // waits, it starts at once and its creation commits meanwhile (its result commits after it).
@@ -100,14 +102,15 @@ export class JobService {
   }
 
   async get(id: string): Promise<{ job: JobRecord; executions: ExecutionRecord[] }> {
-    const job = await getJob(this.d.db, id);
-    if (!job) throw new HodeiError("JOB_NOT_FOUND", `job ${id} not found`);
+    const job = await this.status(id);
     return { job, executions: await getExecutions(this.d.db, id) };
   }
 
+  /** The job; a PENDING one says why it waits. */
   async status(id: string): Promise<JobRecord> {
     const job = await getJob(this.d.db, id);
     if (!job) throw new HodeiError("JOB_NOT_FOUND", `job ${id} not found`);
+    if (job.status === "PENDING" && job.message === "") job.message = this.d.dispatcher.pendingReason();
     return job;
   }
 
