@@ -23,6 +23,7 @@ export interface ServerConfig {
   workerCommand: string[];
   retryPolicy: RetryPolicy;
   localWorkerLabels: Record<string, string>;
+  logRetentionDays: number;
 }
 
 /** Every variable the control plane reads, with its default and meaning (the README table). */
@@ -46,6 +47,11 @@ export const SERVER_ENV: readonly [name: string, fallback: string, meaning: stri
   ["HODEI_PROVISIONING_TIMEOUT", "30000", "ms a new worker has to register before it is destroyed"],
   ["HODEI_HEARTBEAT_INTERVAL", "5000", "ms between worker heartbeats"],
   ["HODEI_HEARTBEAT_TIMEOUT", "20000", "ms without a heartbeat before a worker is declared lost"],
+  [
+    "HODEI_LOG_RETENTION_DAYS",
+    "7",
+    "days a finished job's log is kept (checked at start and hourly; 0: forever)",
+  ],
   ["HODEI_RETRY_BACKOFF_BASE", "1000", "ms: a retry waits a random time below base·2^(attempt-1)"],
   ["HODEI_RETRY_BACKOFF_MAX", "60000", "ms: the longest wait before a retry"],
   ["LOG_LEVEL", "info", "server log level (trace, debug, info, warn, error)"],
@@ -109,6 +115,7 @@ export function loadServerConfig(
     logLevel: env.LOG_LEVEL || (devMode ? "debug" : "info"),
     workerCommand: DEFAULT_WORKER_COMMAND,
     localWorkerLabels: labels(env, "HODEI_LOCAL_WORKER_LABELS"),
+    logRetentionDays: int(env, "HODEI_LOG_RETENTION_DAYS", 7),
     retryPolicy: {
       baseMs: int(env, "HODEI_RETRY_BACKOFF_BASE", DEFAULT_RETRY_POLICY.baseMs, 1),
       capMs: int(env, "HODEI_RETRY_BACKOFF_MAX", DEFAULT_RETRY_POLICY.capMs, 1),

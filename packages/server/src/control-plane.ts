@@ -31,6 +31,7 @@ import { healthHandlers, metricsHandlers, providerHandlers, schedulerHandlers } 
 import { workerHandlers } from "./grpc-workers.js";
 import { auditHandlers } from "./grpc-audit.js";
 import { buildHttpServer } from "./http-server.js";
+import { startLogRetention } from "./log-retention.js";
 import { JobService } from "./job-service.js";
 import { createLogger, type Logger } from "./logger.js";
 import { WorkerRegistry } from "./worker-registry.js";
@@ -104,6 +105,7 @@ export async function startControlPlane(
   const httpAddress = http.server.address();
   const httpPort = typeof httpAddress === "object" && httpAddress ? httpAddress.port : config.httpPort;
 
+  const stopRetention = startLogRetention(db, config.logRetentionDays, logger);
   const sweep = setInterval(() => dispatcher.sweep(), config.sweepIntervalMs);
   sweep.unref();
   const orphans = setTimeout(() => {
@@ -126,6 +128,7 @@ export async function startControlPlane(
     stop() {
       stopping ??= (async () => {
         clearInterval(sweep);
+        stopRetention();
         clearTimeout(orphans);
         await provider.shutdown();
         await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));

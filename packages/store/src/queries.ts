@@ -244,6 +244,26 @@ export async function expireOverdueJobs(
   });
 }
 
+export interface RetentionResult {
+  chunks: number;
+  lines: number;
+  bytes: number;
+}
+
+/** Deletes the stored log lines written before `cutoffMs`, except those of jobs still under way. */
+export async function deleteLogsBefore(q: Queryable, cutoffMs: number): Promise<RetentionResult> {
+  const r = await q.query<{ chunks: number; lines: number | null; bytes: number | null }>(
+    `WITH gone AS (
+       DELETE FROM job_log_chunks c WHERE c.created_at < to_timestamp($1 / 1000.0)
+         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.job_id AND j.status IN ('ASSIGNED', 'RUNNING'))
+       RETURNING line_count, bytes)
+     SELECT count(*)::int AS chunks, sum(line_count)::int AS lines, sum(bytes)::int AS bytes FROM gone`,
+    [cutoffMs],
+  );
+  const row = r.rows[0];
+  return { chunks: row?.chunks ?? 0, lines: row?.lines ?? 0, bytes: row?.bytes ?? 0 };
+}
+
 export function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }

@@ -19,6 +19,7 @@ import {
   openPglite,
   tailLogs,
   countJobsByStatus,
+  deleteLogsBefore,
 } from "../src/index.js";
 import { backends } from "./backends.js";
 
@@ -238,6 +239,36 @@ for (const backend of backends()) {
         (await tailLogs(db, "L", 3)).map((l) => l.sequence),
         [23, 24, 25],
       );
+      await db.close();
+    });
+
+    test("log retention deletes old lines of finished jobs, keeps running jobs' and recent ones, and counts", async () => {
+      const db = await backend.open();
+      const w = new GroupCommitWriter(db);
+      const line = (n: number) => ({ sequence: n, timestampMs: 1, isStderr: false, line: "0123456789" });
+      await w.createJob({ spec: spec("old-done"), queuedBy: "t", actor: "t" });
+      await w.createJob({ spec: spec("old-running"), queuedBy: "t", actor: "t" });
+      const { jobs } = await w.claim({ workerIds: ["w1", "w2"], executionIds: ["x1", "x2"] });
+      const done = jobs.find((j) => j.id === "old-done")!;
+      await w.finish({
+        jobId: done.id,
+        executionId: done.executionId!,
+        status: "SUCCEEDED",
+        exitCode: 0,
+        message: "",
+        atMs: Date.now(),
+        actor: "t",
+      });
+      for (const id of ["old-done", "old-running", "recent"])
+        await w.appendLogs({ jobId: id, lines: [line(1), line(2), line(3)] });
+      await db.query(
+        `UPDATE job_log_chunks SET created_at = now() - interval '10 days' WHERE job_id <> 'recent'`,
+      );
+      const freed = await deleteLogsBefore(db, Date.now() - 7 * 86_400_000);
+      assert.deepEqual(freed, { chunks: 1, lines: 3, bytes: 30 });
+      assert.equal((await getLogs(db, "old-done", 0, 10)).lines.length, 0);
+      assert.equal((await getLogs(db, "old-running", 0, 10)).lines.length, 3);
+      assert.equal((await getLogs(db, "recent", 0, 10)).lines.length, 3);
       await db.close();
     });
 
