@@ -13,7 +13,11 @@ export function addJobFlags(cmd: Command): Command {
     .option("--args <arg...>", "arguments appended to --command, each shell-quoted (repeatable)")
     .option("--script <file>", "run this script file (interpreter from its #! line or extension)")
     .option("--env <K=V>", "environment variable (repeatable)", collect)
-    .option("--secret <K=V>", "secret environment variable, redacted in logs (repeatable)", collect)
+    .option(
+      "--secret <K=V>",
+      "secret for the job: JSON on its stdin by default (see HODEI_SECRETS_DELIVERY), never stored, redacted in logs (repeatable)",
+      collect,
+    )
     .option("--timeout <duration>", "execution timeout: 300ms, 10s, 5m, 1h or seconds")
     .option("--priority <level>", "low, normal, high or critical")
     .option("--image <image>", "container image to run in (docker/kubernetes providers)")
