@@ -22,18 +22,6 @@ type Json = Record<string, unknown>;
 /** [field, what is wrong with it, definition laid over one that would run, expected code, message, known bug]. */
 type Row = [field: string, what: string, definition: Json, code: status, message: RegExp, todo?: string];
 
-// Known product bugs: the tests run and report them, without failing the suite, until fixed.
-const NUL_BUG =
-  "product bug: a NUL byte in a string field gets INTERNAL 'unsupported Unicode escape sequence' " +
-  "from the store instead of INVALID_ARGUMENT naming the field (core/job-spec.ts validates no NULs)";
-const CLEANUP_BUG =
-  "product bug: timeout.cleanup_timeout is neither validated nor used (server/job-mapper.ts)";
-const SECRET_NAME_BUG =
-  "product bug: QueueJob accepts any secret name; only the worker refuses it, failing the job with 126";
-const RAN_ANYWAY_BUG =
-  "product bug: with an idle worker a server-id job is dispatched before its row commits, so a " +
-  "QueueJob that then fails (INTERNAL, NUL byte) has still run its command (server/job-service.ts)";
-
 const MB = 1024 * 1024;
 const INVALID = status.INVALID_ARGUMENT;
 /** A requirement no worker can ever meet. */
@@ -49,17 +37,17 @@ const CASES: Row[] = [
   ["job_id", "129 characters", { job_id: { value: "j".repeat(129) } }, INVALID, /job_id/],
   ["job_id", "a plain string, not a JobId", { job_id: "plain" }, NOT_SENT, notSent("job_id")],
   ["name", "300 characters", { name: "n".repeat(300) }, INVALID, /job_definition\.name/],
-  ["name", "a NUL byte", { name: "bad\0name" }, INVALID, /job_definition\.name/, NUL_BUG],
-  ["description", "a NUL byte", { description: "bad\0description" }, INVALID, /job_definition\.description/, NUL_BUG],
+  ["name", "a NUL byte", { name: "bad\0name" }, INVALID, /job_definition\.name/],
+  ["description", "a NUL byte", { description: "bad\0description" }, INVALID, /job_definition\.description/],
   ["command", "empty, no script", { command: "" }, INVALID, /job_definition\.command/],
-  ["command", "a NUL byte", { command: "echo a\0b" }, INVALID, /job_definition\.command/, NUL_BUG],
+  ["command", "a NUL byte", { command: "echo a\0b" }, INVALID, /job_definition\.command/],
   ["arguments", "a 2 MB argument", { arguments: ["x".repeat(2 * MB)] }, INVALID, /job_definition.*bytes/],
   ["arguments", "20 MB, past the transport cap", { arguments: ["x".repeat(20 * MB)] }, status.RESOURCE_EXHAUSTED, /larger than max/],
-  ["arguments", "a NUL byte", { arguments: ["a\0b"] }, INVALID, /job_definition\.arguments/, NUL_BUG],
+  ["arguments", "a NUL byte", { arguments: ["a\0b"] }, INVALID, /job_definition\.arguments/],
   ["arguments", "a string, not a list", { arguments: "one two" }, NOT_SENT, notSent("arguments")],
   ["environment", "key '1BAD'", { environment: { "1BAD": "x" } }, INVALID, /job_definition\.environment/],
   ["environment", "key 'A=B'", { environment: { "A=B": "x" } }, INVALID, /job_definition\.environment/],
-  ["environment", "a NUL byte in a value", { environment: { A: "a\0b" } }, INVALID, /job_definition\.environment/, NUL_BUG],
+  ["environment", "a NUL byte in a value", { environment: { A: "a\0b" } }, INVALID, /job_definition\.environment/],
   ["requirements.cpu_cores", "-1", { requirements: { cpu_cores: -1 } }, INVALID, /cpu_cores/],
   ["requirements.cpu_cores", "the string 'lots'", { requirements: { cpu_cores: "lots" } }, INVALID, /cpu_cores/],
   ["requirements.cpu_cores", "1000, more than any worker has", { requirements: { cpu_cores: 1000 } }, UNMEETABLE, /cpu_cores/],
@@ -81,16 +69,16 @@ const CASES: Row[] = [
   ["timeout.execution_timeout", "31 days", { timeout: { execution_timeout: seconds(31 * 86_400) } }, INVALID, /execution_timeout/],
   ["timeout.execution_timeout", "the string '10s'", { timeout: { execution_timeout: "10s" } }, NOT_SENT, notSent("execution_timeout")],
   ["timeout.heartbeat_timeout", "-1 s", { timeout: { heartbeat_timeout: seconds(-1) } }, INVALID, /heartbeat_timeout/],
-  ["timeout.cleanup_timeout", "-1 s", { timeout: { cleanup_timeout: seconds(-1) } }, INVALID, /cleanup_timeout/, CLEANUP_BUG],
+  ["timeout.cleanup_timeout", "-1 s", { timeout: { cleanup_timeout: seconds(-1) } }, INVALID, /cleanup_timeout/],
   ["tags", "an object, not a list", { tags: { a: 1 } }, NOT_SENT, notSent("tags")],
-  ["working_dir", "a NUL byte", { working_dir: "/tmp\0x" }, INVALID, /job_definition\.working_dir/, NUL_BUG],
+  ["working_dir", "a NUL byte", { working_dir: "/tmp\0x" }, INVALID, /job_definition\.working_dir/],
   ["script.interpreter", "ruby", { command: "", script: { interpreter: "ruby", content: "puts 1" } }, INVALID, /script\.interpreter/],
   ["script", "a string, not a Script", { script: "echo hi" }, NOT_SENT, notSent("script")],
   ["max_retries", "-1", { max_retries: -1 }, INVALID, /max_retries/],
   ["max_retries", "1000", { max_retries: 1000 }, INVALID, /max_retries/],
   ["max_retries", "the string '1000'", { max_retries: "1000" }, INVALID, /max_retries/],
-  ["secrets", "name '1BAD'", { secrets: { "1BAD": "value" } }, INVALID, /job_definition\.secrets/, SECRET_NAME_BUG],
-  ["secrets", "name '../escape'", { secrets: { "../escape": "value" } }, INVALID, /job_definition\.secrets/, SECRET_NAME_BUG],
+  ["secrets", "name '1BAD'", { secrets: { "1BAD": "value" } }, INVALID, /job_definition\.secrets/],
+  ["secrets", "name '../escape'", { secrets: { "../escape": "value" } }, INVALID, /job_definition\.secrets/],
   ["stdin", "2 MB", { stdin: "x".repeat(2 * MB) }, INVALID, /job_definition.*bytes/],
 ];
 
@@ -137,7 +125,7 @@ describe("bad input, field by field, from a proto-loader client", () => {
     });
   });
 
-  test("stdin holding a NUL byte is data: it reaches the process intact", { todo: NUL_BUG }, async () => {
+  test("stdin holding a NUL byte is data: it reaches the process intact", async () => {
     const res = await callJson<{ job_id: { value: string } }>(jobs, "QueueJob", {
       job_definition: { command: "od -An -tx1", stdin: "a\0b" },
     });
@@ -182,11 +170,11 @@ describe("bad input, field by field, from a proto-loader client", () => {
     return listed.filter((j) => j.name.startsWith("case-")).map((j) => j.name.slice(5));
   }
 
-  test("no job was stored for any case", { todo: `${CLEANUP_BUG}; ${SECRET_NAME_BUG}` }, async () => {
+  test("no job was stored for any case", async () => {
     assert.deepEqual((await storedCases()).map(caseName), []);
   });
 
-  test("no command ran for a QueueJob that answered an error", { todo: RAN_ANYWAY_BUG }, async () => {
+  test("no command ran for a QueueJob that answered an error", async () => {
     // Each case's command leaves a marker; one without a stored job ran behind the caller's back.
     const stored = await storedCases();
     const ran = readdirSync(markers).filter((i) => !stored.includes(i));

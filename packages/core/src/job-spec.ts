@@ -57,8 +57,40 @@ export function validateTimeoutMs(ms: number, field: string): number {
 }
 
 /** Checks the rules that do not depend on the wire format; returns the spec unchanged. */
+/** Text fields cannot hold NUL: a process cannot receive it in an argument or a variable. */
+function noNul(value: string, field: string): void {
+  if (value.includes("\0")) throw invalid(field, "must not contain a NUL byte");
+}
+
+function checkText(spec: JobSpec): void {
+  noNul(spec.name, "job_definition.name");
+  noNul(spec.description, "job_definition.description");
+  noNul(spec.command, "job_definition.command");
+  spec.arguments.forEach((a) => noNul(a, "job_definition.arguments"));
+  for (const v of Object.values(spec.environment)) noNul(v, "job_definition.environment");
+  noNul(spec.workingDir, "job_definition.working_dir");
+  noNul(spec.image, "job_definition.image");
+  spec.tags.forEach((t) => noNul(t, "job_definition.tags"));
+  if (spec.script) noNul(spec.script.content, "job_definition.script.content");
+}
+
+export const SECRET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
+
+/** Secret names become variable or file names on the worker. */
+export function validateSecretNames(secrets: Record<string, string>, field = "job_definition.secrets"): void {
+  for (const name of Object.keys(secrets)) {
+    if (!SECRET_NAME_PATTERN.test(name)) {
+      throw invalid(
+        field,
+        `invalid secret name ${JSON.stringify(name.slice(0, 64))}: use letters, digits and _`,
+      );
+    }
+  }
+}
+
 export function validateJobSpec(spec: JobSpec): JobSpec {
   validateJobId(spec.id);
+  checkText(spec);
   if (spec.name.length > 256) throw invalid("job_definition.name", "must be at most 256 characters");
   const hasScript = spec.script !== null && spec.script.content.trim() !== "";
   if (spec.command.trim() === "" && !hasScript) {

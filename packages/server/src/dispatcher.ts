@@ -1,5 +1,5 @@
 // Scheduling and dispatch: event-driven claims, on-demand provisioning, worker loss, idle termination.
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import {
   ServerMessageSchema,
@@ -10,7 +10,6 @@ import {
 } from "@hodei/api";
 import { isTerminal, retryDelayMs, type Capabilities, type JobSpec, type JobState } from "@hodei/core";
 import {
-  createWorker,
   expireOverdueJobs,
   maxLogSequence,
   updateWorker,
@@ -24,6 +23,7 @@ import type { Provider } from "@hodei/providers";
 import type { ServerConfig } from "./config.js";
 import type { EventBus } from "./events.js";
 import type { Logger } from "./logger.js";
+import { Provisioner } from "./provisioner.js";
 import type { Attempt, WorkerEntry, WorkerRegistry } from "./worker-registry.js";
 
 const PAUSE_LOG_BYTES = 8 * 1024 * 1024;
@@ -50,10 +50,14 @@ export class Dispatcher {
   readonly secrets = new Map<string, Record<string, string>>();
   private scheduled = false;
   private emptyAsOf = -1;
-  private provisioningInFlight = false;
+  private readonly provisioner: Provisioner;
   private readonly inflightLogBytes = new Map<string, number>();
 
   constructor(private readonly d: DispatcherDeps) {
+    this.provisioner = new Provisioner(d, {
+      gone: (w, reason) => this.workerGone(w, reason),
+      destroy: (w, reason) => this.destroy(w, reason),
+    });
     d.provider.onExit(({ handle, code, signal }) => {
       const w = d.registry.get(handle.workerId);
       if (w) this.workerGone(w, `worker process exited (${signal ?? `code ${code}`})`);
@@ -83,7 +87,7 @@ export class Dispatcher {
     if (!this.mayHavePending()) return;
     const idle = this.d.registry.idle();
     if (idle.length === 0) {
-      void this.maybeProvision();
+      void this.provisioner.provisionForWaitingJobs();
       return;
     }
     for (const w of idle) w.reserved = true;
@@ -100,59 +104,6 @@ export class Dispatcher {
         this.d.logger.error({ err }, "claim failed; the sweep will retry");
       },
     );
-  }
-
-  private async maybeProvision(): Promise<void> {
-    const { registry, provider, db } = this.d;
-    if (this.provisioningInFlight) return;
-    const room = provider.limits.maxWorkers - registry.live(provider.name).length;
-    if (room <= 0) return;
-    this.provisioningInFlight = true;
-    try {
-      const covered = registry.provisioning();
-      const r = await db.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM (
-           SELECT 1 FROM jobs WHERE status = 'PENDING' AND (run_after IS NULL OR run_after <= now()) LIMIT $1) s`,
-        [room + covered],
-      );
-      const wanted = Math.min(room, (r.rows[0]?.n ?? 0) - covered);
-      await Promise.all(Array.from({ length: Math.max(0, wanted) }, () => this.provisionOne()));
-    } catch (err) {
-      this.d.logger.error({ err }, "provisioning failed");
-    } finally {
-      this.provisioningInFlight = false;
-    }
-  }
-
-  private async provisionOne(): Promise<void> {
-    const { registry, provider, db, config } = this.d;
-    const id = `${provider.name}-${randomUUID().slice(0, 8)}`;
-    const token = randomBytes(24).toString("base64url");
-    const entry = registry.add(id, provider.name, null);
-    try {
-      await createWorker(db, { id, provider: provider.name, token, ttlMs: config.otpTtlMs });
-      entry.handle = await provider.create({
-        workerId: id,
-        otpToken: token,
-        serverAddress: this.d.serverAddress,
-        env: {},
-      });
-      if (entry.state === "CREATING") entry.state = "CONNECTING";
-      void this.d.writer
-        .audit([
-          {
-            eventType: "WorkerProvisioned",
-            actor: "scheduler",
-            correlationId: id,
-            payload: { provider: provider.name },
-          },
-        ])
-        .catch(this.failed("could not record a provisioned worker"));
-      this.d.logger.debug({ workerId: id }, "worker provisioned");
-    } catch (err) {
-      this.d.logger.error({ err, workerId: id }, "could not create a worker");
-      this.workerGone(entry, `provisioning failed: ${String(err)}`);
-    }
   }
 
   /** What this control plane's workers offer, for placement checks. */
@@ -183,7 +134,7 @@ export class Dispatcher {
     return { workerId: w.id, executionId: randomUUID() };
   }
 
-  /** Sends a job created with `assign` to its worker without waiting for the creation to commit. */
+  /** Sends a job stored with `assign` (committed) to its worker. */
   dispatchNew(spec: JobSpec, queuedBy: string, assign: Assignment): void {
     const now = new Date();
     void this.dispatch(
@@ -208,11 +159,11 @@ export class Dispatcher {
     ).catch(this.failed(`could not dispatch job ${spec.id}`));
   }
 
-  /** The creation of a job sent with `dispatchNew` did not commit: stop it on its worker. */
-  abandon(jobId: string, assign: Assignment, reason: string): void {
+  /** A worker taken for a job whose creation did not commit is free again. */
+  release(assign: Assignment): void {
     const w = this.d.registry.get(assign.workerId);
-    if (w?.job?.executionId === assign.executionId) this.cancelRunning(jobId, reason);
-    this.secrets.delete(jobId);
+    if (w) w.reserved = false;
+    this.wake();
   }
 
   private async dispatch(job: JobRecord, announce = true): Promise<void> {
@@ -416,29 +367,8 @@ export class Dispatcher {
   }
 
   /** Workers still starting that no waiting job needs any more (after a cancel, an expiry) are torn down. */
-  async trimProvisioning(): Promise<void> {
-    const starting = this.d.registry
-      .all()
-      .filter((w) => w.state === "CREATING" || w.state === "CONNECTING")
-      .sort((a, b) => b.createdAtMs - a.createdAtMs);
-    if (starting.length === 0) return;
-    let waiting: number;
-    try {
-      const r = await this.d.db.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM (
-           SELECT 1 FROM jobs WHERE status = 'PENDING' AND (run_after IS NULL OR run_after <= now()) LIMIT $1) s`,
-        [starting.length],
-      );
-      waiting = r.rows[0]?.n ?? 0;
-    } catch (err) {
-      this.d.logger.warn({ err }, "could not count waiting jobs; keeping the workers being started");
-      return;
-    }
-    const surplus = starting.length - waiting;
-    for (const w of starting.slice(0, Math.max(0, surplus))) {
-      if (w.state === "CREATING" || w.state === "CONNECTING")
-        this.destroy(w, "no waiting job needs it any more");
-    }
+  trimProvisioning(): Promise<void> {
+    return this.provisioner.trimStarting();
   }
 
   /** Jobs still waiting past their deadline end TIMEOUT. */

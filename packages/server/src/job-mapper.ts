@@ -19,6 +19,7 @@ import {
   invalid,
   validateJobId,
   validateJobSpec,
+  validateSecretNames,
   type JobSpec,
 } from "@hodei/core";
 import type { ExecutionRecord, JobRecord } from "@hodei/store";
@@ -95,6 +96,8 @@ export function specFromDefinition(def: JobDefinition | undefined): ParsedDefini
     maxRetries: def.maxRetries,
     stdin: def.stdin,
   };
+  durationMs(def.timeout?.cleanupTimeout, "job_definition.timeout.cleanup_timeout", 0);
+  validateSecretNames(def.secrets);
   return { spec: validateJobSpec(spec), secrets: { ...def.secrets }, idGenerated: !def.jobId?.value };
 }
 

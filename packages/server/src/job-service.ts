@@ -53,26 +53,26 @@ export class JobService {
     if (unmet) throw new HodeiError("FAILED_PRECONDITION", `no worker can ever run this job: ${unmet}`);
     if (Object.keys(secrets).length > 0) dispatcher.secrets.set(spec.id, secrets);
     // A job whose id was made here cannot be a duplicate: when a worker is idle and nothing older
-    // waits, it starts at once and its creation commits meanwhile (its result commits after it).
+    // waits, it is stored already assigned to that worker (no claim needed) and sent once stored.
     const assign = def.idGenerated ? dispatcher.takeIdleWorker() : null;
     const created = this.d.writer.createJob({ spec, queuedBy, actor, ...(assign ? { assign } : {}) });
-    if (assign) dispatcher.dispatchNew(spec, queuedBy, assign);
     dispatcher.wake();
     let ok: boolean;
     try {
       ok = await created;
     } catch (err) {
-      if (assign) dispatcher.abandon(spec.id, assign, "the job could not be stored");
+      if (assign) dispatcher.release(assign);
       throw err;
     }
     if (!ok) {
-      if (assign) dispatcher.abandon(spec.id, assign, "duplicate job id");
+      if (assign) dispatcher.release(assign);
       dispatcher.secrets.delete(spec.id);
       throw new HodeiError(
         "JOB_ALREADY_EXISTS",
         `job_definition.job_id: a job with id ${JSON.stringify(spec.id)} already exists`,
       );
     }
+    if (assign) dispatcher.dispatchNew(spec, queuedBy, assign);
     this.pendingEstimate++;
     if (spec.deadlineMs !== null && !assign) dispatcher.watchDeadline(spec.deadlineMs);
     const now = new Date();

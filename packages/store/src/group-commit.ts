@@ -108,6 +108,16 @@ export class GroupCommitWriter {
     this.lingerUntil = Infinity;
   }
 
+  private async applyAlone(batch: WriteBatch): Promise<void> {
+    try {
+      await this.db.transaction((tx) => batch.apply(tx));
+      this.transactions++;
+      batch.commit();
+    } catch (err) {
+      batch.fail(err);
+    }
+  }
+
   private async flush(): Promise<void> {
     this.scheduled = false;
     this.stopLingering();
@@ -122,7 +132,9 @@ export class GroupCommitWriter {
         this.transactions++;
         batch.commit();
       } catch (err) {
-        batch.fail(err);
+        if (batch.size === 1) batch.fail(err);
+        // One bad write must not fail the others that shared its transaction: each alone.
+        else for (const single of batch.split()) await this.applyAlone(single);
       }
     }
     this.flushing = false;

@@ -62,6 +62,16 @@ export async function listJobs(q: Queryable, f: JobFilter): Promise<{ jobs: JobR
   return { jobs: rows.rows.map(jobFromRow), total: total.rows[0]?.n ?? 0 };
 }
 
+/** Jobs a claim could take now, counted up to `limit` (cheap however long the queue). */
+export async function countClaimable(q: Queryable, limit: number): Promise<number> {
+  const r = await q.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM (
+       SELECT 1 FROM jobs WHERE status = 'PENDING' AND (run_after IS NULL OR run_after <= now()) LIMIT $1) s`,
+    [limit],
+  );
+  return r.rows[0]?.n ?? 0;
+}
+
 export async function countJobsByStatus(q: Queryable): Promise<Record<JobState, number>> {
   const r = await q.query<{ status: JobState; n: number }>(
     `SELECT status, count(*)::int AS n FROM jobs GROUP BY status`,

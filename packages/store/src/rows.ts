@@ -23,6 +23,22 @@ export interface JobRow {
 export const JOB_COLUMNS =
   "id, name, status, priority, spec, queued_by, worker_id, execution_id, attempt, exit_code, message, created_at, started_at, finished_at, updated_at";
 
+/**
+ * A spec as stored: jsonb cannot hold NUL, which is ordinary data on a job's stdin, so stdin is kept
+ * base64-encoded.
+ */
+export function specToRow(spec: JobSpec): Record<string, unknown> {
+  const { stdin, ...rest } = spec;
+  return stdin === ""
+    ? { ...rest, stdin: "" }
+    : { ...rest, stdin: "", stdinBase64: Buffer.from(stdin).toString("base64") };
+}
+
+function specFromRow(stored: JobSpec & { stdinBase64?: string }): JobSpec {
+  const { stdinBase64, ...spec } = stored;
+  return stdinBase64 === undefined ? spec : { ...spec, stdin: Buffer.from(stdinBase64, "base64").toString() };
+}
+
 function json<T>(v: T | string): T {
   return typeof v === "string" ? (JSON.parse(v) as T) : v;
 }
@@ -33,7 +49,7 @@ export function jobFromRow(r: JobRow): JobRecord {
     name: r.name,
     status: r.status as JobState,
     priority: priorityFromRank(r.priority),
-    spec: json(r.spec),
+    spec: specFromRow(json(r.spec)),
     queuedBy: r.queued_by,
     workerId: r.worker_id,
     executionId: r.execution_id,

@@ -6,6 +6,7 @@ import {
   JOB_COLUMNS,
   finishedFromRow,
   jobFromRow,
+  specToRow,
   type FinishedJob,
   type FinishedRow,
   type JobRow,
@@ -77,6 +78,17 @@ function values(rows: unknown[][], types: string[], params: unknown[]): string {
   return rows.map((row) => `(${row.map((v, i) => `$${params.push(v)}::${types[i]}`).join(", ")})`).join(", ");
 }
 
+/** PostgreSQL text cannot hold NUL; a stray one in a reason or message must not fail a whole batch. */
+/** JSON for a jsonb parameter: escaped NULs (which jsonb refuses) become U+FFFD. */
+function jsonText(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text.includes("\\u0000") ? text.replace(/\\u0000/g, "\\ufffd") : text;
+}
+
+function clean(text: string): string {
+  return text.includes("\0") ? text.replace(/\0/g, "\uFFFD") : text;
+}
+
 const FINISHED_COLUMNS = "j.id, j.status, j.exit_code, j.message, j.worker_id, j.execution_id";
 
 export class WriteBatch {
@@ -126,7 +138,7 @@ export class WriteBatch {
          SELECT to_timestamp(x.at / 1000.0), x.event_type, x.actor, x.correlation_id, x.payload
          FROM jsonb_to_recordset($1::jsonb) AS x(at float8, event_type text, actor text, correlation_id text, payload jsonb)`,
         [
-          JSON.stringify(
+          jsonText(
             this.audit.map((e) => ({
               at: e.at,
               event_type: e.eventType,
@@ -138,6 +150,28 @@ export class WriteBatch {
         ],
       );
     }
+  }
+
+  /** One batch per operation, in the order `apply` takes them: to find the one a failed batch choked on. */
+  split(): WriteBatch[] {
+    const out: WriteBatch[] = [];
+    const each = <I, R>(ops: Op<I, R>[], list: (b: WriteBatch) => Op<I, R>[]) => {
+      for (const op of ops) {
+        const b = new WriteBatch();
+        b.epoch = this.epoch;
+        list(b).push(op);
+        out.push(b);
+      }
+    };
+    each(this.creates, (b) => b.creates);
+    each(this.cancels, (b) => b.cancels);
+    each(this.logs, (b) => b.logs);
+    each(this.running, (b) => b.running);
+    each(this.finishes, (b) => b.finishes);
+    each(this.requeues, (b) => b.requeues);
+    each(this.claims, (b) => b.claims);
+    each(this.audits, (b) => b.audits);
+    return out;
   }
 
   commit(): void {
@@ -175,7 +209,7 @@ export class WriteBatch {
         id: s.id,
         name: s.name,
         priority: PRIORITY_RANK[s.priority],
-        spec: s,
+        spec: specToRow(s),
         queued_by: op.input.queuedBy,
         worker: op.input.assign?.workerId ?? null,
         exec: op.input.assign?.executionId ?? null,
@@ -237,7 +271,7 @@ export class WriteBatch {
       const r = await tx.query<JobRow>(
         `UPDATE jobs SET status = 'CANCELLED', message = $2, finished_at = now(), updated_at = now()
          WHERE id = $1 AND status = 'PENDING' RETURNING ${JOB_COLUMNS}`,
-        [op.input.jobId, op.input.reason],
+        [op.input.jobId, clean(op.input.reason)],
       );
       const job = r.rows[0] ? jobFromRow(r.rows[0]) : null;
       if (job) {
@@ -285,7 +319,7 @@ export class WriteBatch {
       o.input.executionId,
       o.input.status,
       o.input.exitCode,
-      o.input.message,
+      clean(o.input.message),
       o.input.atMs,
       o.input.retryAfterMs ?? null,
     ]);
@@ -344,11 +378,11 @@ export class WriteBatch {
       const r = await tx.query(
         `UPDATE jobs SET status = 'PENDING', worker_id = NULL, execution_id = NULL, message = $3, updated_at = now()
          WHERE id = $1 AND execution_id = $2 AND status IN ('ASSIGNED', 'RUNNING') RETURNING id`,
-        [op.input.jobId, op.input.executionId, op.input.reason],
+        [op.input.jobId, op.input.executionId, clean(op.input.reason)],
       );
       await tx.query(
         `UPDATE job_executions SET status = 'FAILED', error_message = $2, finished_at = now() WHERE id = $1 AND status IN ('ASSIGNED', 'RUNNING')`,
-        [op.input.executionId, op.input.reason],
+        [op.input.executionId, clean(op.input.reason)],
       );
       const ok = r.rowCount > 0;
       if (ok)

@@ -209,6 +209,30 @@ for (const backend of backends()) {
       await db.close();
     });
 
+    test("one bad write does not fail the others that shared its transaction", async () => {
+      const db = await backend.open();
+      const w = new GroupCommitWriter(db);
+      const bad = { sequence: Number.NaN, timestampMs: 1, isStderr: false, line: "x" };
+      const [created, logged] = await Promise.allSettled([
+        w.createJob({ spec: spec("survivor"), queuedBy: "t", actor: "t" }),
+        w.appendLogs({ jobId: "survivor", lines: [bad] }),
+      ]);
+      assert.deepEqual(created, { status: "fulfilled", value: true });
+      assert.equal(logged.status, "rejected");
+      assert.equal((await getJob(db, "survivor"))?.status, "PENDING");
+      await db.close();
+    });
+
+    test("NUL is data on stdin and harmless in a reason", async () => {
+      const db = await backend.open();
+      const w = new GroupCommitWriter(db);
+      await w.createJob({ spec: { ...spec("nul"), stdin: "a\0b" }, queuedBy: "t", actor: "t" });
+      assert.equal((await getJob(db, "nul"))?.spec.stdin, "a\0b");
+      const cancelled = await w.cancelPending({ jobId: "nul", reason: "bad\0reason", actor: "t" });
+      assert.equal(cancelled?.message, "bad\uFFFDreason");
+      await db.close();
+    });
+
     test("log chunks page by sequence and tail the last lines", async () => {
       const db = await backend.open();
       const w = new GroupCommitWriter(db);
