@@ -3,6 +3,7 @@
 // the server's log or anything the embedded database keeps on disk.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { status } from "@grpc/grpc-js";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -169,20 +170,24 @@ describe("secrets end to end", () => {
     assert.equal(existsSync(dir), false, "the secrets directory is removed after the job");
   });
 
-  test("a bad secret name fails the job (exit 126) with the reason in its log", async () => {
-    const id = "bad-secret-name";
-    await queueJob(platform.client, {
-      jobId: { value: id },
-      command: "echo never",
-      secrets: { "NOT-A-NAME": TOKEN },
-    });
-    const done = await waitForJobEnd(platform.client, id);
-    assert.equal(done.statusName, "FAILED");
-    const stored = await allLogs(platform.client, id);
-    assert.match(stored.at(-1)!.line, /^hodei: invalid secret name "NOT-A-NAME"/);
-    assert.equal(stored.at(-1)!.isStderr, true);
-    const { job } = await unary(platform.client, JobExecutionService.method.getJob, { jobId: { value: id } });
-    assert.equal(job?.exitCode, 126);
+  test("a bad secret name is refused at queue time, naming the field; the value appears nowhere", async () => {
+    await assert.rejects(
+      queueJob(platform.client, {
+        jobId: { value: "bad-secret-name" },
+        command: "echo never",
+        secrets: { "NOT-A-NAME": TOKEN },
+      }),
+      (err: { code: number; details: string }) => {
+        assert.equal(err.code, status.INVALID_ARGUMENT);
+        assert.match(err.details, /job_definition\.secrets: invalid secret name "NOT-A-NAME"/);
+        assert.ok(!err.details.includes(TOKEN));
+        return true;
+      },
+    );
+    await assert.rejects(
+      unary(platform.client, JobExecutionService.method.getJob, { jobId: { value: "bad-secret-name" } }),
+      (err: { code: number }) => err.code === status.NOT_FOUND,
+    );
   });
 
   test("after a clean stop: the server's log and every row and file of the database hold no trace of it", async () => {

@@ -1,3 +1,5 @@
+import type { Capabilities } from "@hodei/core";
+
 /** The contract every provider implements: local processes, Docker, Kubernetes, microVMs. */
 export interface WorkerSpec {
   workerId: string;
@@ -16,14 +18,8 @@ export interface WorkerHandle {
 
 export type HandleStatus = "starting" | "running" | "exited";
 
-export interface ProviderCapabilities {
-  cpuCores: number;
-  memoryBytes: number;
-  gpuCount: number;
-  gpuTypes: string[];
-  architecture: string;
-  labels: Record<string, string>;
-}
+/** What the provider's workers offer; placement matches jobs against it. */
+export type ProviderCapabilities = Omit<Capabilities, "provider">;
 
 export interface ProviderLimits {
   maxWorkers: number;

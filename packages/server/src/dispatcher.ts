@@ -8,7 +8,7 @@ import {
   type LogBatch,
   type WorkerAck,
 } from "@hodei/api";
-import { isTerminal, retryDelayMs, type Capabilities, type JobSpec, type JobState } from "@hodei/core";
+import { isTerminal, retryDelayMs, type Capabilities, type JobState } from "@hodei/core";
 import {
   expireOverdueJobs,
   maxLogSequence,
@@ -134,29 +134,9 @@ export class Dispatcher {
     return { workerId: w.id, executionId: randomUUID() };
   }
 
-  /** Sends a job stored with `assign` (committed) to its worker. */
-  dispatchNew(spec: JobSpec, queuedBy: string, assign: Assignment): void {
-    const now = new Date();
-    void this.dispatch(
-      {
-        id: spec.id,
-        name: spec.name,
-        status: "ASSIGNED",
-        priority: spec.priority,
-        spec,
-        queuedBy,
-        workerId: assign.workerId,
-        executionId: assign.executionId,
-        attempt: 1,
-        exitCode: null,
-        message: "",
-        createdAt: now,
-        startedAt: null,
-        finishedAt: null,
-        updatedAt: now,
-      },
-      false,
-    ).catch(this.failed(`could not dispatch job ${spec.id}`));
+  /** Sends a job stored already assigned (committed) to its worker. */
+  dispatchNew(job: JobRecord): void {
+    this.dispatch(job, false).catch(this.failed(`could not dispatch job ${job.id}`));
   }
 
   /** A worker taken for a job whose creation did not commit is free again. */

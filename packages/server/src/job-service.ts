@@ -62,6 +62,7 @@ export class JobService {
       ok = await created;
     } catch (err) {
       if (assign) dispatcher.release(assign);
+      dispatcher.secrets.delete(spec.id);
       throw err;
     }
     if (!ok) {
@@ -72,7 +73,6 @@ export class JobService {
         `job_definition.job_id: a job with id ${JSON.stringify(spec.id)} already exists`,
       );
     }
-    if (assign) dispatcher.dispatchNew(spec, queuedBy, assign);
     this.pendingEstimate++;
     if (spec.deadlineMs !== null && !assign) dispatcher.watchDeadline(spec.deadlineMs);
     const now = new Date();
@@ -82,7 +82,7 @@ export class JobService {
       this.d.bus.emitJob({ ...event, status: "ASSIGNED", previous: "PENDING", ...assign });
     }
     dispatcher.wake();
-    return {
+    const job: JobRecord = {
       id: spec.id,
       name: spec.name,
       status: assign ? "ASSIGNED" : "PENDING",
@@ -99,6 +99,8 @@ export class JobService {
       finishedAt: null,
       updatedAt: now,
     };
+    if (assign) dispatcher.dispatchNew(job);
+    return job;
   }
 
   async get(id: string): Promise<{ job: JobRecord; executions: ExecutionRecord[] }> {
