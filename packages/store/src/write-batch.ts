@@ -103,6 +103,8 @@ export class WriteBatch {
   readonly logs: Op<AppendLogs, void>[] = [];
   readonly audits: Op<AuditEvent[], void>[] = [];
   private audit: (AuditEvent & { at: number })[] = [];
+  /** Starts written together with their end, by execution id. */
+  private readonly startsWithEnd = new Map<string, Op<MarkRunning, boolean>[]>();
   private settle: (() => void)[] = [];
 
   get size(): number {
@@ -286,8 +288,19 @@ export class WriteBatch {
   }
 
   private async applyRunning(tx: Queryable): Promise<void> {
-    if (this.running.length === 0) return;
-    const rows = this.running.map((o) => [o.input.jobId, o.input.executionId, o.input.atMs]);
+    // A start whose end is in this very batch is written with that end: one statement fewer.
+    const ending = new Set(this.finishes.map((o) => o.input.executionId));
+    const alone: Op<MarkRunning, boolean>[] = [];
+    for (const op of this.running) {
+      if (!ending.has(op.input.executionId)) alone.push(op);
+      else
+        this.startsWithEnd.set(op.input.executionId, [
+          ...(this.startsWithEnd.get(op.input.executionId) ?? []),
+          op,
+        ]);
+    }
+    if (alone.length === 0) return;
+    const rows = alone.map((o) => [o.input.jobId, o.input.executionId, o.input.atMs]);
     const types = ["text", "text", "float8"];
     const p1: unknown[] = [];
     const r = await tx.query<{ id: string; worker_id: string }>(
@@ -297,7 +310,7 @@ export class WriteBatch {
       p1,
     );
     const applied = new Map(r.rows.map((x) => [x.id, x.worker_id]));
-    for (const op of this.running) {
+    for (const op of alone) {
       // One transition per job, however many times it was asked for.
       const ok = applied.delete(op.input.jobId) || false;
       const workerId = r.rows.find((x) => x.id === op.input.jobId)?.worker_id;
@@ -322,15 +335,17 @@ export class WriteBatch {
       clean(o.input.message),
       o.input.atMs,
       o.input.retryAfterMs ?? null,
+      this.startsWithEnd.get(o.input.executionId)?.[0]?.input.atMs ?? null,
     ]);
-    const types = ["text", "text", "text", "int4", "text", "float8", "float8"];
+    const types = ["text", "text", "text", "int4", "text", "float8", "float8", "float8"];
     // The attempt's record first, while the job row still names it.
     const p2: unknown[] = [];
     await tx.query(
       `UPDATE job_executions e SET status = x.status, exit_code = x.exit_code, error_message = x.message,
          finished_at = to_timestamp(x.at / 1000.0),
-         started_at = coalesce(e.started_at, (SELECT j.started_at FROM jobs j WHERE j.id = x.id), to_timestamp(x.at / 1000.0))
-       FROM (VALUES ${values(rows, types, p2)}) AS x(id, exec, status, exit_code, message, at, retry)
+         started_at = coalesce(e.started_at, (SELECT j.started_at FROM jobs j WHERE j.id = x.id),
+           to_timestamp(x.started / 1000.0), to_timestamp(x.at / 1000.0))
+       FROM (VALUES ${values(rows, types, p2)}) AS x(id, exec, status, exit_code, message, at, retry, started)
        WHERE e.id = x.exec AND e.status IN ('ASSIGNED', 'RUNNING')`,
       p2,
     );
@@ -340,11 +355,12 @@ export class WriteBatch {
          status = CASE WHEN x.retry IS NULL THEN x.status ELSE 'PENDING' END,
          exit_code = x.exit_code, message = x.message, updated_at = now(),
          finished_at = CASE WHEN x.retry IS NULL THEN to_timestamp(x.at / 1000.0) END,
-         started_at = CASE WHEN x.retry IS NULL THEN coalesce(j.started_at, to_timestamp(x.at / 1000.0)) END,
+         started_at = CASE WHEN x.retry IS NULL
+           THEN coalesce(j.started_at, to_timestamp(x.started / 1000.0), to_timestamp(x.at / 1000.0)) END,
          worker_id = CASE WHEN x.retry IS NULL THEN j.worker_id END,
          execution_id = CASE WHEN x.retry IS NULL THEN j.execution_id END,
          run_after = CASE WHEN x.retry IS NOT NULL THEN to_timestamp((x.at + x.retry) / 1000.0) END
-       FROM (VALUES ${values(rows, types, p1)}) AS x(id, exec, status, exit_code, message, at, retry)
+       FROM (VALUES ${values(rows, types, p1)}) AS x(id, exec, status, exit_code, message, at, retry, started)
        WHERE j.id = x.id AND j.execution_id = x.exec AND j.status IN ('ASSIGNED', 'RUNNING')
        RETURNING ${FINISHED_COLUMNS}, j.attempt`,
       p1,
@@ -354,6 +370,19 @@ export class WriteBatch {
       // One result per job, however many times it was reported.
       const job = applied.get(op.input.jobId) ?? null;
       applied.delete(op.input.jobId);
+      const starts = this.startsWithEnd.get(op.input.executionId) ?? [];
+      this.startsWithEnd.delete(op.input.executionId);
+      starts.forEach((start, i) => {
+        const started = job !== null && i === 0;
+        if (started) {
+          this.event("JobStatusChanged", op.input.actor, job.id, {
+            from: "ASSIGNED",
+            to: "RUNNING",
+            execution_id: op.input.executionId,
+          });
+        }
+        this.settle.push(() => start.resolve(started));
+      });
       if (job) {
         this.event("JobStatusChanged", op.input.actor, job.id, {
           to: op.input.status,

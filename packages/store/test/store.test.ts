@@ -176,6 +176,42 @@ for (const backend of backends()) {
       await db.close();
     });
 
+    test("a start and an end that share a transaction are written together, keeping the start time and both events", async () => {
+      const db = await backend.open();
+      const w = new GroupCommitWriter(db);
+      await w.createJob({ spec: spec("quick"), queuedBy: "t", actor: "t" });
+      await w.claim({ workerIds: ["w1"], executionIds: ["q1"] });
+      const startedAt = Date.now() - 5_000;
+      const [started, ended] = await Promise.all([
+        w.markRunning({ jobId: "quick", executionId: "q1", atMs: startedAt }),
+        w.finish({
+          jobId: "quick",
+          executionId: "q1",
+          status: "SUCCEEDED",
+          exitCode: 0,
+          message: "",
+          atMs: Date.now(),
+          actor: "worker:w1",
+        }),
+      ]);
+      assert.equal(started, true);
+      assert.equal(ended?.status, "SUCCEEDED");
+      const job = await getJob(db, "quick");
+      assert.equal(job?.startedAt?.getTime(), startedAt);
+      const [execution] = await getExecutions(db, "quick");
+      assert.equal(execution?.startedAt?.getTime(), startedAt);
+      const trail = (await auditByCorrelation(db, "quick")).map(
+        (e) => `${e.eventType}:${String(e.payload.to ?? "")}`,
+      );
+      assert.deepEqual(trail, [
+        "JobCreated:",
+        "JobAssigned:",
+        "JobStatusChanged:RUNNING",
+        "JobStatusChanged:SUCCEEDED",
+      ]);
+      await db.close();
+    });
+
     test("a pending job can be cancelled; a claimed one is not cancelled as pending", async () => {
       const db = await backend.open();
       const w = new GroupCommitWriter(db);
