@@ -26,8 +26,20 @@ export class LocalProvider implements Provider {
   private readonly children = new Map<string, ChildProcess>();
   private readonly listeners: ((e: WorkerExit) => void)[] = [];
 
+  /** The host's, read once: every QueueJob's placement check asks for them. */
+  private readonly hostCapabilities: ProviderCapabilities;
+
   constructor(private readonly opts: LocalProviderOptions) {
     this.limits = { maxWorkers: opts.maxWorkers, idleTimeoutMs: opts.idleTimeoutMs };
+    const arch = process.arch === "x64" ? "x86_64" : process.arch === "arm64" ? "aarch64" : process.arch;
+    this.hostCapabilities = Object.freeze({
+      cpuCores: cpus().length,
+      memoryBytes: totalmem(),
+      gpuCount: 0,
+      gpuTypes: [],
+      architecture: arch,
+      labels: { ...opts.labels },
+    });
   }
 
   async create(spec: WorkerSpec): Promise<WorkerHandle> {
@@ -90,15 +102,7 @@ export class LocalProvider implements Provider {
   }
 
   capabilities(): ProviderCapabilities {
-    const arch = process.arch === "x64" ? "x86_64" : process.arch === "arm64" ? "aarch64" : process.arch;
-    return {
-      cpuCores: cpus().length,
-      memoryBytes: totalmem(),
-      gpuCount: 0,
-      gpuTypes: [],
-      architecture: arch,
-      labels: { ...this.opts.labels },
-    };
+    return this.hostCapabilities;
   }
 
   onExit(listener: (e: WorkerExit) => void): void {
