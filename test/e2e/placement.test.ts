@@ -5,8 +5,7 @@ import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
 import { JobExecutionService, connectClient, unary } from "@hodei/api";
 import { startPlatform, stopCleanly, type Platform } from "./support/platform.js";
-import { queueJob, waitForJobEnd } from "./support/jobs.js";
-import { waitFor } from "./support/wait.js";
+import { queueJob, waitForJobEnd, waitForJobRunning } from "./support/jobs.js";
 
 describe("placement", () => {
   let platform: Platform;
@@ -65,15 +64,7 @@ describe("placement", () => {
 
   test("a job that merely waits for capacity stays PENDING and GetJob says why", async () => {
     const blocker = await queueJob(client, { command: "sleep 30" });
-    await waitFor(
-      async () =>
-        (await unary(client, JobExecutionService.method.getJobStatus, { jobId: { value: blocker } }))
-          .statusName === "RUNNING",
-      {
-        timeoutMs: 15_000,
-        what: "the blocker to run",
-      },
-    );
+    await waitForJobRunning(client, blocker);
     const waiting = await queueJob(client, { command: "true" });
     const job = (await unary(client, JobExecutionService.method.getJob, { jobId: { value: waiting } })).job!;
     assert.equal(job.statusName, "PENDING");

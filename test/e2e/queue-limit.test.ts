@@ -5,8 +5,7 @@ import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
 import { JobExecutionService, connectClient, unary } from "@hodei/api";
 import { startPlatform, stopCleanly, type Platform } from "./support/platform.js";
-import { queueJob, waitForJobEnd } from "./support/jobs.js";
-import { waitFor } from "./support/wait.js";
+import { queueJob, waitForJobEnd, waitForJobRunning } from "./support/jobs.js";
 
 describe("queue limit", () => {
   let platform: Platform;
@@ -22,12 +21,7 @@ describe("queue limit", () => {
 
   test("the job past the limit is refused, nothing is stored for it, and room comes back", async () => {
     const blocker = await queueJob(client, { command: "sleep 30" });
-    await waitFor(
-      async () =>
-        (await unary(client, JobExecutionService.method.getJobStatus, { jobId: { value: blocker } }))
-          .statusName === "RUNNING",
-      { timeoutMs: 15_000, what: "the blocker to run" },
-    );
+    await waitForJobRunning(client, blocker);
     const waiting = [];
     for (let i = 0; i < 3; i++) waiting.push(await queueJob(client, { command: "true" }));
     await assert.rejects(

@@ -6,7 +6,7 @@ import { status } from "@grpc/grpc-js";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { AuditService, JobExecutionService, connectClient, unary } from "@hodei/api";
 import { startPlatform, stopCleanly, type Platform } from "./support/platform.js";
-import { queueJob, waitForJobEnd } from "./support/jobs.js";
+import { queueJob, waitForJobEnd, waitForJobRunning } from "./support/jobs.js";
 import { waitFor } from "./support/wait.js";
 
 describe("queue deadlines and cancel while provisioning", () => {
@@ -47,15 +47,7 @@ describe("queue deadlines and cancel while provisioning", () => {
 
   test("a job still waiting for a worker at its deadline ends TIMEOUT, saying so", async () => {
     const blocker = await queueJob(client, { command: "sleep 30" });
-    await waitFor(
-      async () =>
-        (await unary(client, JobExecutionService.method.getJobStatus, { jobId: { value: blocker } }))
-          .statusName === "RUNNING",
-      {
-        timeoutMs: 15_000,
-        what: "the blocking job to run",
-      },
-    );
+    await waitForJobRunning(client, blocker);
     const started = Date.now();
     const id = await queueJob(client, {
       command: "echo never",

@@ -41,6 +41,21 @@ export function waitForJobEnd(client: Client, id: string, timeoutMs = 30_000): P
   );
 }
 
+/** Resolves once the job is RUNNING (on a worker, its process started). */
+export function waitForJobRunning(
+  client: Client,
+  id: string,
+  timeoutMs = 20_000,
+): Promise<GetJobStatusResponse> {
+  return waitFor(
+    async () => {
+      const s = await jobStatus(client, id);
+      return s.statusName === "RUNNING" ? s : undefined;
+    },
+    { timeoutMs, what: `job ${id} to be RUNNING` },
+  );
+}
+
 /** Every stored log entry of a job, following GetLogs pages. */
 export async function allLogs(client: Client, id: string): Promise<LogEntry[]> {
   const out: LogEntry[] = [];
