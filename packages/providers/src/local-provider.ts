@@ -22,6 +22,7 @@ export interface LocalProviderOptions extends ProviderLimits {
 /** Workers as child processes of the control plane: useful with nothing installed. */
 export class LocalProvider implements Provider {
   readonly name = "local";
+  readonly kind = "local" as const;
   readonly limits: ProviderLimits;
   private readonly children = new Map<string, ChildProcess>();
   private readonly listeners: ((e: WorkerExit) => void)[] = [];
@@ -95,6 +96,10 @@ export class LocalProvider implements Provider {
   status(handle: WorkerHandle): HandleStatus {
     const child = this.children.get(handle.workerId);
     return child && child.exitCode === null ? "running" : "exited";
+  }
+
+  async checkImage(image: string): Promise<string | null> {
+    return `image ${image}: local workers run on the host and cannot run images`;
   }
 
   async health(): Promise<{ healthy: boolean; message: string }> {

@@ -1,12 +1,27 @@
 import type { Capabilities } from "@hodei/core";
 
 /** The contract every provider implements: local processes, Docker, Kubernetes, microVMs. */
+export type ProviderKind = "local" | "docker" | "kubernetes" | "microvm";
+
+/** What one worker is created with. */
 export interface WorkerSpec {
   workerId: string;
   otpToken: string;
+  /** host:port of the control plane's gRPC server as seen from this host; a provider whose workers
+   * see the host differently (a microVM behind user networking) translates it. */
   serverAddress: string;
   /** Extra environment for the worker agent. */
   env: Record<string, string>;
+  /** The image the job asked for (container and pod providers); undefined: the provider's default. */
+  image?: string;
+  /** Resources for the worker, from the job's requirements; 0 means "the provider's default". */
+  resources: WorkerResources;
+}
+
+export interface WorkerResources {
+  cpuCores: number;
+  memoryBytes: number;
+  gpuCount: number;
 }
 
 export interface WorkerHandle {
@@ -19,29 +34,53 @@ export interface WorkerHandle {
 export type HandleStatus = "starting" | "running" | "exited";
 
 /** What the provider's workers offer; placement matches jobs against it. */
-export type ProviderCapabilities = Omit<Capabilities, "provider">;
+export interface ProviderCapabilities extends Omit<Capabilities, "provider"> {
+  /** Images known to be available (may be partial: a registry may hold more). */
+  images?: string[];
+  /** Free-form facts worth showing (e.g. microvm: "accel": "tcg"). */
+  details?: Record<string, string>;
+}
 
 export interface ProviderLimits {
   maxWorkers: number;
   idleTimeoutMs: number;
+  /** Most workers being created at once; 0: no limit beyond maxWorkers. */
+  maxConcurrentProvisionings?: number;
+}
+
+export interface ProviderHealth {
+  healthy: boolean;
+  message: string;
+  details?: Record<string, string>;
 }
 
 export interface WorkerExit {
   handle: WorkerHandle;
   code: number | null;
   signal: string | null;
+  /** Why, when the provider knows better than an exit code (e.g. "image pull failed: …"). */
+  reason?: string;
 }
 
 export interface Provider {
+  /** Unique name of this provider instance ("local", "docker", …); a job's preferred_provider names it. */
   readonly name: string;
+  readonly kind: ProviderKind;
   readonly limits: ProviderLimits;
+  /** Optional start-up work: reaping orphans, probing acceleration. Failure leaves it unhealthy. */
+  init?(): Promise<void>;
   /** Starts a worker and returns at once; the worker registers itself with its OTP. */
   create(spec: WorkerSpec): Promise<WorkerHandle>;
   destroy(handle: WorkerHandle): Promise<void>;
   status(handle: WorkerHandle): HandleStatus;
-  health(): Promise<{ healthy: boolean; message: string }>;
+  health(): Promise<ProviderHealth>;
   capabilities(): ProviderCapabilities;
-  /** Called when a worker ends by itself (crash, idle exit). */
+  /**
+   * Null when a job asking for `image` can run here; otherwise why not (e.g. "image python:3.11 not
+   * found and no registry reachable"). Providers without images return a reason for any image.
+   */
+  checkImage?(image: string): Promise<string | null>;
+  /** Called when a worker ends by itself (crash, idle exit, failed pod). */
   onExit(listener: (exit: WorkerExit) => void): void;
   /** Destroys every worker this provider started. */
   shutdown(): Promise<void>;

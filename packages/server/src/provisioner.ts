@@ -82,6 +82,7 @@ export class Provisioner {
         otpToken: token,
         serverAddress: this.d.serverAddress,
         env: {},
+        resources: { cpuCores: 0, memoryBytes: 0, gpuCount: 0 },
       });
       if (entry.state === "CREATING") entry.state = "CONNECTING";
       this.d.writer
