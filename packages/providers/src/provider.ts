@@ -85,3 +85,21 @@ export interface Provider {
   /** Destroys every worker this provider started. */
   shutdown(): Promise<void>;
 }
+
+/** What the control plane hands every provider it builds from the environment. */
+export interface ProviderCommon {
+  /** The control plane's data directory: a provider may keep files under it (agent directory, images). */
+  dataDir: string;
+  /** The bundled worker agent: one CommonJS file that `node <file>` runs. */
+  workerBundlePath: string;
+  /** ms a worker stays idle before the control plane terminates it. */
+  idleTimeoutMs: number;
+  /**
+   * Identifies this control plane. Put it on every resource a provider creates, so that after a
+   * crash its orphans are found and removed while others' resources are never touched.
+   */
+  instanceId: string;
+}
+
+/** One row of the README's configuration table: variable, default, meaning. */
+export type EnvDoc = readonly [name: string, fallback: string, meaning: string];
