@@ -1,2 +1,4 @@
 export * from "./provider.js";
 export * from "./local-provider.js";
+export * from "./kubernetes/index.js";
+export * from "./docker/index.js";

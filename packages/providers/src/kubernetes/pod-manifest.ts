@@ -1,0 +1,164 @@
+import { createHash } from "node:crypto";
+import type { V1EnvVar, V1Pod, V1ResourceRequirements } from "@kubernetes/client-node";
+import type { WorkerSpec } from "../provider.js";
+import { cpuQuantity, memoryQuantity } from "./quantity.js";
+
+/** Labels on every pod this provider creates: how its watch, its reaper and `kubectl` find them. */
+export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
+export const LABEL_INSTANCE = "hodei.dev/instance";
+export const LABEL_WORKER = "hodei.dev/worker-id";
+export const MANAGED_BY = "hodei";
+/** The worker id unabridged (a label value is limited to 63 characters and a few symbols). */
+export const ANNOTATION_WORKER = "hodei.dev/worker-id";
+
+/** The container that runs the agent and the job; its exit is the worker's exit. */
+export const WORKER_CONTAINER = "worker";
+export const AGENT_INIT_CONTAINER = "hodei-agent";
+/** Where the agent image keeps the self-contained agent, and where the job's container sees a copy. */
+export const AGENT_SOURCE_DIR = "/hodei-agent";
+export const AGENT_MOUNT_DIR = "/opt/hodei";
+export const AGENT_COMMAND = [`${AGENT_MOUNT_DIR}/bin/hodei-worker`];
+const AGENT_VOLUME = "hodei-agent";
+
+export interface PodManifestOptions {
+  namespace: string;
+  /** ProviderCommon.instanceId: which control plane owns the pod. */
+  instanceId: string;
+  /** The image of a worker whose job names none. */
+  defaultImage: string;
+  /** Holds the agent under AGENT_SOURCE_DIR, plus `cp`. */
+  agentImage: string;
+  imagePullPolicy: "Always" | "IfNotPresent" | "Never";
+  /** host:port of the control plane's gRPC as pods reach it. */
+  serverAddress: string;
+  nodeSelector: Record<string, string>;
+  /** Requests and limits of a worker whose job asks for 0. */
+  defaultCpuCores: number;
+  defaultMemoryBytes: number;
+  /** Extended resource a job's GPUs are requested as, e.g. "nvidia.com/gpu". */
+  gpuResourceName: string;
+  serviceAccountName?: string;
+  /** ms after which an idle worker's agent exits by itself (0: never). */
+  agentIdleTimeoutMs: number;
+  providerName: string;
+}
+
+function shortHash(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 8);
+}
+
+/**
+ * A pod name (DNS-1123 label, at most 63 characters) for a worker id; ids that are not already
+ * valid get a hash suffix, so two ids never map to the same name by sanitising.
+ */
+export function podNameFor(workerId: string): string {
+  const prefix = "hodei-worker-";
+  const slug = workerId
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/-+/g, "-")
+    .replace(/^-|-$/g, "");
+  if (slug === workerId && prefix.length + slug.length <= 63 && slug !== "") return prefix + slug;
+  const room = 63 - prefix.length - 9;
+  const head = slug.slice(0, room).replace(/-$/, "");
+  return `${prefix}${head}${head ? "-" : ""}${shortHash(workerId)}`;
+}
+
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/** A valid label value (at most 63 characters, alphanumerics and -_.) standing for `text`. */
+export function labelValueFor(text: string): string {
+  if (text.length <= 63 && LABEL_VALUE.test(text)) return text;
+  const head = text
+    .replace(/[^A-Za-z0-9_.-]+/g, "-")
+    .slice(0, 54)
+    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
+  return `${head}${head ? "-" : ""}${shortHash(text)}`;
+}
+
+/** The label selector that matches exactly the pods of one control-plane instance. */
+export function instanceSelector(instanceId: string): string {
+  return `${LABEL_MANAGED_BY}=${MANAGED_BY},${LABEL_INSTANCE}=${labelValueFor(instanceId)}`;
+}
+
+function resourcesFor(spec: WorkerSpec, o: PodManifestOptions): V1ResourceRequirements {
+  const cpu = cpuQuantity(spec.resources.cpuCores > 0 ? spec.resources.cpuCores : o.defaultCpuCores);
+  const memory = memoryQuantity(
+    spec.resources.memoryBytes > 0 ? spec.resources.memoryBytes : o.defaultMemoryBytes,
+  );
+  // Requests equal limits: the pod gets the Guaranteed QoS class, so what the job asked for is
+  // what it has, neither throttled below it nor evicted first under node pressure.
+  const both: Record<string, string> = { cpu, memory };
+  if (spec.resources.gpuCount > 0) both[o.gpuResourceName] = String(Math.ceil(spec.resources.gpuCount));
+  return { requests: { ...both }, limits: { ...both } };
+}
+
+function envFor(spec: WorkerSpec, o: PodManifestOptions): V1EnvVar[] {
+  const env: Record<string, string> = {
+    ...spec.env,
+    HODEI_SERVER_ADDRESS: o.serverAddress,
+    HODEI_OTP_TOKEN: spec.otpToken,
+    HODEI_WORKER_ID: spec.workerId,
+    HODEI_WORKER_PROVIDER: o.providerName,
+    HODEI_WORKER_LABELS: Object.entries(o.nodeSelector)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(","),
+    HODEI_WORKER_IDLE_TIMEOUT: String(o.agentIdleTimeoutMs),
+  };
+  return Object.entries(env).map(([name, value]) => ({ name, value }));
+}
+
+/**
+ * One worker's pod. The job's image knows nothing about Hodei, so an init container from the
+ * agent image copies the self-contained agent into an emptyDir that the worker container mounts
+ * read-only and runs: any image with /bin/sh and /bin/bash can be a worker.
+ */
+export function buildWorkerPod(spec: WorkerSpec, o: PodManifestOptions): V1Pod {
+  const agentResources = { cpu: "100m", memory: "64Mi" };
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: podNameFor(spec.workerId),
+      namespace: o.namespace,
+      labels: {
+        [LABEL_MANAGED_BY]: MANAGED_BY,
+        "app.kubernetes.io/name": "hodei-worker",
+        [LABEL_INSTANCE]: labelValueFor(o.instanceId),
+        [LABEL_WORKER]: labelValueFor(spec.workerId),
+      },
+      annotations: { [ANNOTATION_WORKER]: spec.workerId, "hodei.dev/instance": o.instanceId },
+    },
+    spec: {
+      // A worker that ends is gone: the control plane provisions a new one with a new OTP.
+      restartPolicy: "Never",
+      // Jobs run arbitrary commands: they get no credentials for the API server.
+      automountServiceAccountToken: false,
+      ...(o.serviceAccountName ? { serviceAccountName: o.serviceAccountName } : {}),
+      ...(Object.keys(o.nodeSelector).length > 0 ? { nodeSelector: { ...o.nodeSelector } } : {}),
+      terminationGracePeriodSeconds: 10,
+      volumes: [{ name: AGENT_VOLUME, emptyDir: {} }],
+      initContainers: [
+        {
+          name: AGENT_INIT_CONTAINER,
+          image: o.agentImage,
+          imagePullPolicy: o.imagePullPolicy,
+          command: ["cp", "-a", `${AGENT_SOURCE_DIR}/.`, `${AGENT_MOUNT_DIR}/`],
+          resources: { requests: { ...agentResources }, limits: { ...agentResources } },
+          volumeMounts: [{ name: AGENT_VOLUME, mountPath: AGENT_MOUNT_DIR }],
+        },
+      ],
+      containers: [
+        {
+          name: WORKER_CONTAINER,
+          image: spec.image ?? o.defaultImage,
+          imagePullPolicy: o.imagePullPolicy,
+          command: [...AGENT_COMMAND],
+          env: envFor(spec, o),
+          resources: resourcesFor(spec, o),
+          volumeMounts: [{ name: AGENT_VOLUME, mountPath: AGENT_MOUNT_DIR, readOnly: true }],
+        },
+      ],
+    },
+  };
+}
