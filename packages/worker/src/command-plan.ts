@@ -3,6 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { commandLine } from "@hodei/core";
 
+const DEFAULT_SHELL = "/bin/bash";
+
 /** What the worker needs of a RunJob to decide how to run it. */
 export interface CommandSpec {
   command: string;
@@ -12,7 +14,7 @@ export interface CommandSpec {
 
 /** How a job runs: a program, its arguments, and the header lines shown first in its log. */
 export type CommandPlan =
-  | { kind: "command"; file: "/bin/bash"; args: string[]; header: string[] }
+  | { kind: "command"; file: string; args: string[]; header: string[] }
   | {
       kind: "script";
       program: string;
@@ -32,7 +34,7 @@ export interface PreparedCommand {
 }
 
 const knownInterpreters: Record<string, string[]> = {
-  bash: ["/bin/bash"],
+  bash: [DEFAULT_SHELL],
   sh: ["/bin/sh"],
   python: ["python3"],
   python3: ["python3"],
@@ -46,9 +48,9 @@ function scriptHeader(name: string, content: string): string[] {
 }
 
 /** `#!/usr/bin/env python3 -u` → program `/usr/bin/env`, args `["python3", "-u"]`, shown as `python3`. */
-function parseShebang(firstLine: string): { program: string; args: string[]; name: string } {
+function parseShebang(firstLine: string, shell: string): { program: string; args: string[]; name: string } {
   const words = firstLine.slice(2).trim().split(/\s+/).filter(Boolean);
-  if (words.length === 0) return { program: "/bin/bash", args: [], name: "bash" };
+  if (words.length === 0) return { program: shell, args: [], name: "bash" };
   const [program, ...args] = words as [string, ...string[]];
   const base = (p: string): string => p.slice(p.lastIndexOf("/") + 1);
   const name =
@@ -58,9 +60,12 @@ function parseShebang(firstLine: string): { program: string; args: string[]; nam
   return { program, args, name };
 }
 
-function interpreterFor(name: string): { program: string; programArgs: string[]; name: string } {
+function interpreterFor(
+  name: string,
+  shell: string,
+): { program: string; programArgs: string[]; name: string } {
   const trimmed = name.trim() || "bash";
-  const known = knownInterpreters[trimmed];
+  const known = trimmed === "bash" ? [shell] : knownInterpreters[trimmed];
   if (known) return { program: known[0]!, programArgs: known.slice(1), name: trimmed };
   // Any other name or path is run as given ("ruby", "/usr/bin/perl").
   return { program: trimmed, programArgs: [], name: trimmed.slice(trimmed.lastIndexOf("/") + 1) };
@@ -69,19 +74,20 @@ function interpreterFor(name: string): { program: string; programArgs: string[];
 /**
  * Decides how to run a job. A `script`, a multi-line command or one starting with `#!` runs from a
  * file with its interpreter (arguments become `$1…`); anything else is
- * `/bin/bash -c "<command> <quoted arguments>"`.
+ * `/bin/bash -c "<command> <quoted arguments>"` (`shell` in place of /bin/bash when given: an image
+ * without bash gets one from its provider).
  */
-export function planCommand(spec: CommandSpec): CommandPlan {
+export function planCommand(spec: CommandSpec, shell = DEFAULT_SHELL): CommandPlan {
   const args = [...spec.arguments];
   if (spec.script && spec.script.content !== "") {
-    const it = interpreterFor(spec.script.interpreter);
+    const it = interpreterFor(spec.script.interpreter, shell);
     const content = spec.script.content;
     return { kind: "script", ...it, content, scriptArgs: args, header: scriptHeader(it.name, content) };
   }
   const command = spec.command;
   if (command.startsWith("#!")) {
     const nl = command.indexOf("\n");
-    const sb = parseShebang((nl < 0 ? command : command.slice(0, nl)).trimEnd());
+    const sb = parseShebang((nl < 0 ? command : command.slice(0, nl)).trimEnd(), shell);
     return {
       kind: "script",
       program: sb.program,
@@ -94,7 +100,7 @@ export function planCommand(spec: CommandSpec): CommandPlan {
   if (command.trimEnd().includes("\n")) {
     return {
       kind: "script",
-      program: "/bin/bash",
+      program: shell,
       programArgs: [],
       content: command,
       scriptArgs: args,
@@ -102,7 +108,7 @@ export function planCommand(spec: CommandSpec): CommandPlan {
     };
   }
   const full = commandLine(command, args);
-  return { kind: "command", file: "/bin/bash", args: ["-c", full], header: [`$ ${full}`] };
+  return { kind: "command", file: shell, args: ["-c", full], header: [`$ ${full}`] };
 }
 
 /**

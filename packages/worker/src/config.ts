@@ -23,6 +23,8 @@ export interface WorkerConfig {
   maxReconnectDelayMs: number;
   /** Stop (with self_terminate "idle") after this long without a job; 0 = never. */
   idleTimeoutMs: number;
+  /** The shell commands run under (`<shell> -c`), default /bin/bash; an image without bash gets one from its provider. */
+  shell?: string;
   tls?: WorkerTlsConfig;
 }
 
@@ -34,6 +36,7 @@ export const workerConfigDefaults = {
   provider: "local",
   maxReconnectDelayMs: 5_000,
   idleTimeoutMs: 0,
+  shell: "/bin/bash",
 } as const;
 
 function configError(variable: string, problem: string): HodeiError {
@@ -74,7 +77,7 @@ function optional(env: NodeJS.ProcessEnv, name: string): string | undefined {
  * The worker's configuration from its environment; the only place the worker reads env.
  * Reads HODEI_SERVER_ADDRESS, HODEI_OTP_TOKEN, HODEI_WORKER_ID, HODEI_LOG_BATCH_SIZE,
  * HODEI_LOG_FLUSH_INTERVAL (ms), HODEI_WORKER_PROVIDER, HODEI_WORKER_LABELS,
- * HODEI_WORKER_IDLE_TIMEOUT (ms, 0 = never), HODEI_CA_CERT_PATH, HODEI_CLIENT_CERT_PATH, HODEI_CLIENT_KEY_PATH.
+ * HODEI_WORKER_IDLE_TIMEOUT (ms, 0 = never), HODEI_SHELL (absolute path), HODEI_CA_CERT_PATH, HODEI_CLIENT_CERT_PATH, HODEI_CLIENT_KEY_PATH.
  */
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv): WorkerConfig {
   const otpToken = env.HODEI_OTP_TOKEN?.trim() ?? "";
@@ -94,6 +97,8 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): WorkerConfig {
   }
   const caCertPath = optional(env, "HODEI_CA_CERT_PATH");
   const d = workerConfigDefaults;
+  const shell = optional(env, "HODEI_SHELL") ?? d.shell;
+  if (!shell.startsWith("/")) throw configError("HODEI_SHELL", `expected an absolute path, got "${shell}"`);
   // "http://host:port" (as the original docs write it) is plaintext, "https://" asks for TLS.
   const address = optional(env, "HODEI_SERVER_ADDRESS") ?? d.serverAddress;
   const secure = address.startsWith("https://");
@@ -109,6 +114,7 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): WorkerConfig {
     labels: parseLabels(env.HODEI_WORKER_LABELS),
     maxReconnectDelayMs: d.maxReconnectDelayMs,
     idleTimeoutMs: integer(env, "HODEI_WORKER_IDLE_TIMEOUT", d.idleTimeoutMs, 0, 2_147_483_647),
+    shell,
     ...(tls ? { tls } : {}),
   };
 }

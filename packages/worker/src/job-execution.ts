@@ -52,6 +52,8 @@ export interface JobExecutionOptions {
   baseEnv: NodeJS.ProcessEnv;
   logger: Logger;
   killGraceMs?: number;
+  /** Replaces /bin/bash (HODEI_SHELL). */
+  shell?: string;
 }
 
 const MAX_TIMER_MS = 2_147_483_647;
@@ -151,7 +153,7 @@ export class JobExecution {
   private async run(): Promise<JobOutcome> {
     this.startedAtMs = Date.now();
     const req = this.request;
-    const plan = planCommand(req);
+    const plan = planCommand(req, this.opts.shell);
     for (const h of plan.header) this.logLine(h, false);
     if (req.workingDir !== "") {
       const problem = await stat(req.workingDir).then(
@@ -173,7 +175,7 @@ export class JobExecution {
       return this.failToStart(126, `cannot write the secret files: ${(err as Error).message}`);
     }
     const dirGuard = secrets.dir
-      ? orphanGuard(this.grace, this.opts.logger).watchDir(secrets.dir)
+      ? orphanGuard(this.grace, this.opts.logger, this.opts.shell).watchDir(secrets.dir)
       : undefined;
     try {
       return await this.runPrepared(plan, secrets);
@@ -229,7 +231,9 @@ export class JobExecution {
       });
       this.child = child;
       const guard =
-        child.pid !== undefined ? orphanGuard(this.grace, this.opts.logger).watch(child.pid) : undefined;
+        child.pid !== undefined
+          ? orphanGuard(this.grace, this.opts.logger, this.opts.shell).watch(child.pid)
+          : undefined;
       let spawnError: NodeJS.ErrnoException | undefined;
       child.on("error", (err: NodeJS.ErrnoException) => {
         if (child.pid === undefined) spawnError ??= err;

@@ -30,6 +30,7 @@ export class OrphanGuard {
   constructor(
     private readonly graceMs: number,
     private readonly logger: Logger,
+    private readonly shell = "/bin/bash",
   ) {}
 
   /** Lists the group with the guard; `release()` when the job is over. */
@@ -66,7 +67,7 @@ export class OrphanGuard {
 
   private running(): ChildProcess {
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) return this.proc;
-    const proc = spawn("/bin/bash", ["-c", GUARD_SCRIPT, "hodei-orphan-guard", String(this.graceMs / 1000)], {
+    const proc = spawn(this.shell, ["-c", GUARD_SCRIPT, "hodei-orphan-guard", String(this.graceMs / 1000)], {
       stdio: ["pipe", "ignore", "ignore"],
       detached: true, // its own group: a signal to the worker's group must not take it along
       env: { PATH: "/usr/bin:/bin" },
@@ -84,7 +85,7 @@ export class OrphanGuard {
 let shared: OrphanGuard | null = null;
 
 /** The worker process's guard (one per process). */
-export function orphanGuard(graceMs: number, logger: Logger): OrphanGuard {
-  shared ??= new OrphanGuard(graceMs, logger);
+export function orphanGuard(graceMs: number, logger: Logger, shell?: string): OrphanGuard {
+  shared ??= new OrphanGuard(graceMs, logger, shell);
   return shared;
 }

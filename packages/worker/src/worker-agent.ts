@@ -181,6 +181,7 @@ export class WorkerAgent {
       emitLogs: (message) => this.outbox.send(message),
       baseEnv: this.jobEnv,
       logger: this.logger,
+      shell: this.config.shell,
       ...(this.options.killGraceMs !== undefined ? { killGraceMs: this.options.killGraceMs } : {}),
     });
     this.execution = exec;
