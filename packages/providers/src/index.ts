@@ -2,4 +2,3 @@ export * from "./provider.js";
 export * from "./local-provider.js";
 export * from "./kubernetes/index.js";
 export * from "./docker/index.js";
-export * from "./docker/index.js";
