@@ -7,3 +7,4 @@ export * from "./backoff.js";
 export * from "./job-spec.js";
 export * from "./retry-policy.js";
 export * from "./placement.js";
+export * from "./lane.js";

@@ -11,6 +11,8 @@ import type {
 } from "./provider.js";
 
 export interface LocalProviderOptions extends ProviderLimits {
+  /** Default "local". */
+  name?: string;
   /** The command that starts a worker agent, e.g. [node, .../hodei.js, "worker"]. */
   workerCommand: string[];
   /** Where worker output goes: inherited (visible in the server's terminal) or discarded. */
@@ -21,7 +23,7 @@ export interface LocalProviderOptions extends ProviderLimits {
 
 /** Workers as child processes of the control plane: useful with nothing installed. */
 export class LocalProvider implements Provider {
-  readonly name = "local";
+  readonly name: string;
   readonly kind = "local" as const;
   readonly limits: ProviderLimits;
   private readonly children = new Map<string, ChildProcess>();
@@ -31,6 +33,7 @@ export class LocalProvider implements Provider {
   private readonly hostCapabilities: ProviderCapabilities;
 
   constructor(private readonly opts: LocalProviderOptions) {
+    this.name = opts.name ?? "local";
     this.limits = { maxWorkers: opts.maxWorkers, idleTimeoutMs: opts.idleTimeoutMs };
     const arch = process.arch === "x64" ? "x86_64" : process.arch === "arm64" ? "aarch64" : process.arch;
     this.hostCapabilities = Object.freeze({
@@ -53,7 +56,7 @@ export class LocalProvider implements Provider {
         HODEI_SERVER_ADDRESS: spec.serverAddress,
         HODEI_OTP_TOKEN: spec.otpToken,
         HODEI_WORKER_ID: spec.workerId,
-        HODEI_WORKER_PROVIDER: "local",
+        HODEI_WORKER_PROVIDER: this.name,
         HODEI_WORKER_LABELS: Object.entries(this.opts.labels)
           .map(([k, v]) => `${k}=${v}`)
           .join(","),

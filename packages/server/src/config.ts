@@ -24,6 +24,14 @@ export interface ServerConfig {
   retryPolicy: RetryPolicy;
   localWorkerLabels: Record<string, string>;
   logRetentionDays: number;
+  /** Whether local workers are offered at all. */
+  localEnabled: boolean;
+  /** Provider kinds, cheapest first: a job with no preference goes to the first that can run it. */
+  providerOrder: string[];
+  /** The environment, for the providers configured in it (HODEI_DOCKER_ENABLED, ...). */
+  env: Readonly<Record<string, string>>;
+  /** The bundled worker agent, for providers that bring it into a container or a VM. */
+  workerBundlePath: string;
 }
 
 /** Every variable the control plane reads, with its default and meaning (the README table). */
@@ -36,7 +44,13 @@ export const SERVER_ENV: readonly [name: string, fallback: string, meaning: stri
   ["HODEI_DEV_MODE", "0", "1: worker output shown in the server's terminal, debug logging"],
   ["HODEI_SERVER_ADDRESS", "127.0.0.1:<GRPC_PORT>", "address workers use to reach this server"],
   ["HODEI_MAX_QUEUE_SIZE", "100000", "pending jobs accepted before QueueJob answers RESOURCE_EXHAUSTED"],
+  ["HODEI_LOCAL_ENABLED", "1", "0: no local workers (jobs need another provider)"],
   ["HODEI_LOCAL_MAX_WORKERS", "4", "most local worker processes at once"],
+  [
+    "HODEI_PROVIDER_ORDER",
+    "local,docker,microvm,kubernetes",
+    "provider kinds, cheapest first: a job with no preferred provider goes to the first that can run it",
+  ],
   [
     "HODEI_LOCAL_WORKER_LABELS",
     "(none)",
@@ -120,6 +134,13 @@ export function loadServerConfig(
       baseMs: int(env, "HODEI_RETRY_BACKOFF_BASE", DEFAULT_RETRY_POLICY.baseMs, 1),
       capMs: int(env, "HODEI_RETRY_BACKOFF_MAX", DEFAULT_RETRY_POLICY.capMs, 1),
     },
+    localEnabled: (env.HODEI_LOCAL_ENABLED ?? "1") !== "0",
+    providerOrder: (env.HODEI_PROVIDER_ORDER || "local,docker,microvm,kubernetes")
+      .split(",")
+      .map((k) => k.trim())
+      .filter(Boolean),
+    env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
+    workerBundlePath: WORKER_BUNDLE,
     ...overrides,
   };
   return Object.freeze(config);

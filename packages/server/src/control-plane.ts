@@ -20,14 +20,18 @@ import {
   openPostgres,
   type Database,
 } from "@hodei/store";
-import { LocalProvider } from "@hodei/providers";
+import type { ProviderKind } from "@hodei/providers";
+import { ProviderManager } from "./provider-manager.js";
+import { envProviders, providerCommon, providerFactories } from "./provider-kinds.js";
+import { ProviderSet } from "./provider-set.js";
 import type { FastifyInstance } from "fastify";
 import { loadServerConfig, type ServerConfig } from "./config.js";
 import { Dispatcher } from "./dispatcher.js";
 import { toGrpcStatus } from "./error-map.js";
 import { EventBus } from "./events.js";
 import { jobHandlers, logHandlers } from "./grpc-jobs.js";
-import { healthHandlers, metricsHandlers, providerHandlers, schedulerHandlers } from "./grpc-misc.js";
+import { healthHandlers, metricsHandlers, schedulerHandlers } from "./grpc-misc.js";
+import { providerHandlers } from "./grpc-providers.js";
 import { workerHandlers } from "./grpc-workers.js";
 import { auditHandlers } from "./grpc-audit.js";
 import { buildHttpServer } from "./http-server.js";
@@ -67,16 +71,40 @@ export async function startControlPlane(
   const server = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
   const grpcPort = await bindGrpc(server, `${config.grpcHost}:${config.grpcPort}`);
   const serverAddress = config.serverAddress ?? `127.0.0.1:${grpcPort}`;
-  const provider = new LocalProvider({
-    maxWorkers: config.localMaxWorkers,
-    idleTimeoutMs: config.workerIdleTimeoutMs,
-    workerCommand: config.workerCommand,
-    workerOutput: config.devMode ? "inherit" : "ignore",
-    labels: config.localWorkerLabels,
+  const providerSet = new ProviderSet({
+    factories: providerFactories(config),
+    common: providerCommon(config),
+    order: config.providerOrder as ProviderKind[],
+    logger,
   });
-  const dispatcher = new Dispatcher({ db, writer, bus, registry, provider, config, logger, serverAddress });
-  const jobs = new JobService({ db, writer, bus, dispatcher, maxQueueSize: config.maxQueueSize });
+  const dispatcher = new Dispatcher({
+    db,
+    writer,
+    bus,
+    registry,
+    providers: providerSet,
+    config,
+    logger,
+    serverAddress,
+  });
+  const jobs = new JobService({
+    db,
+    writer,
+    bus,
+    dispatcher,
+    providers: providerSet,
+    maxQueueSize: config.maxQueueSize,
+  });
   await jobs.start();
+  const providerManager = new ProviderManager({
+    db,
+    providers: providerSet,
+    registry,
+    dispatcher,
+    jobs,
+    logger,
+  });
+  await providerManager.start(envProviders(config));
 
   addService(server, JobExecutionService, jobHandlers(jobs, bus), toGrpcStatus);
   addService(server, LogStreamService, logHandlers(db, bus), toGrpcStatus);
@@ -96,11 +124,11 @@ export async function startControlPlane(
   );
   addService(server, MetricsService, metricsHandlers(), toGrpcStatus);
   addService(server, AuditService, auditHandlers(db), toGrpcStatus);
-  addService(server, providers.ProviderManagementService, providerHandlers(provider), toGrpcStatus);
+  addService(server, providers.ProviderManagementService, providerHandlers(providerManager), toGrpcStatus);
   addService(server, health.Health, healthHandlers(), toGrpcStatus);
   addReflection(server);
 
-  const http: FastifyInstance = buildHttpServer(db, jobs, bus, registry);
+  const http: FastifyInstance = buildHttpServer(db, jobs, bus, registry, providerManager);
   await http.listen({ port: config.httpPort, host: config.grpcHost });
   const httpAddress = http.server.address();
   const httpPort = typeof httpAddress === "object" && httpAddress ? httpAddress.port : config.httpPort;
@@ -115,7 +143,7 @@ export async function startControlPlane(
   orphans.unref();
   dispatcher.wake();
   logger.info(
-    { grpcPort, httpPort, database: db.kind, provider: provider.name },
+    { grpcPort, httpPort, database: db.kind, providers: providerSet.list().map((e) => e.provider.name) },
     "Hodei control plane ready",
   );
 
@@ -130,7 +158,7 @@ export async function startControlPlane(
         clearInterval(sweep);
         stopRetention();
         clearTimeout(orphans);
-        await provider.shutdown();
+        await providerSet.shutdown();
         await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
         server.forceShutdown();
         await http.close();

@@ -8,7 +8,7 @@ import {
   type LogBatch,
   type WorkerAck,
 } from "@hodei/api";
-import { isTerminal, retryDelayMs, type Capabilities, type JobState } from "@hodei/core";
+import { isTerminal, parseLane, retryDelayMs, type JobState } from "@hodei/core";
 import {
   expireOverdueJobs,
   maxLogSequence,
@@ -19,10 +19,10 @@ import {
   type JobRecord,
   type LogLineRecord,
 } from "@hodei/store";
-import type { Provider } from "@hodei/providers";
 import type { ServerConfig } from "./config.js";
 import type { EventBus } from "./events.js";
 import type { Logger } from "./logger.js";
+import type { ProviderSet } from "./provider-set.js";
 import { Provisioner } from "./provisioner.js";
 import type { Attempt, WorkerEntry, WorkerRegistry } from "./worker-registry.js";
 
@@ -39,7 +39,7 @@ export interface DispatcherDeps {
   writer: GroupCommitWriter;
   bus: EventBus;
   registry: WorkerRegistry;
-  provider: Provider;
+  providers: ProviderSet;
   config: ServerConfig;
   logger: Logger;
   serverAddress: string;
@@ -49,7 +49,8 @@ export class Dispatcher {
   /** Secrets live only in memory, from queueing until the job ends. */
   readonly secrets = new Map<string, Record<string, string>>();
   private scheduled = false;
-  private emptyAsOf = -1;
+  /** Per lane: writes up to this epoch were seen by a claim that left nothing waiting. */
+  private readonly emptyAsOf = new Map<string, number>();
   private readonly provisioner: Provisioner;
   private readonly inflightLogBytes = new Map<string, number>();
 
@@ -58,9 +59,9 @@ export class Dispatcher {
       gone: (w, reason) => this.workerGone(w, reason),
       destroy: (w, reason) => this.destroy(w, reason),
     });
-    d.provider.onExit(({ handle, code, signal }) => {
+    d.providers.onExit(({ handle, code, signal, reason }) => {
       const w = d.registry.get(handle.workerId);
-      if (w) this.workerGone(w, `worker process exited (${signal ?? `code ${code}`})`);
+      if (w) this.workerGone(w, reason ?? `worker process exited (${signal ?? `code ${code}`})`);
     });
   }
 
@@ -76,26 +77,33 @@ export class Dispatcher {
 
   /** Another instance may have queued work: assume the queue may hold jobs again. */
   forgetEmptyQueue(): void {
-    this.emptyAsOf = -1;
+    this.emptyAsOf.clear();
+    this.provisioner.forgetQuiet();
   }
 
-  private mayHavePending(): boolean {
-    return this.d.writer.epoch > this.emptyAsOf;
+  private mayHavePending(lane: string): boolean {
+    return this.d.writer.epoch > (this.emptyAsOf.get(lane) ?? -1);
   }
 
   private pass(): void {
-    if (!this.mayHavePending()) return;
-    const idle = this.d.registry.idle();
-    if (idle.length === 0) {
-      void this.provisioner.provisionForWaitingJobs();
-      return;
+    const lanes = new Map<string, WorkerEntry[]>();
+    for (const w of this.d.registry.idle()) {
+      // A disabled provider's workers take no new work (workers not started by a provider may).
+      if (this.d.providers.get(w.provider)?.record.enabled === false) continue;
+      if (this.mayHavePending(w.lane)) lanes.set(w.lane, [...(lanes.get(w.lane) ?? []), w]);
     }
+    for (const [lane, idle] of lanes) this.claimFor(lane, idle);
+    // Lanes with no idle worker may need new ones; cheap when nothing changed or no provider has room.
+    void this.provisioner.provisionForWaitingJobs();
+  }
+
+  private claimFor(lane: string, idle: WorkerEntry[]): void {
     for (const w of idle) w.reserved = true;
     const executionIds = idle.map(() => randomUUID());
-    this.d.writer.claim({ workerIds: idle.map((w) => w.id), executionIds }).then(
+    this.d.writer.claim({ workerIds: idle.map((w) => w.id), executionIds, lane }).then(
       ({ jobs, epoch, more }) => {
         for (const w of idle) w.reserved = false;
-        if (!more) this.emptyAsOf = Math.max(this.emptyAsOf, epoch);
+        if (!more) this.emptyAsOf.set(lane, Math.max(this.emptyAsOf.get(lane) ?? -1, epoch));
         for (const job of jobs) this.dispatch(job).catch(this.failed(`could not dispatch job ${job.id}`));
         this.wake();
       },
@@ -106,29 +114,30 @@ export class Dispatcher {
     );
   }
 
-  /** What this control plane's workers offer, for placement checks. */
-  capabilities(): Capabilities {
-    return { ...this.d.provider.capabilities(), provider: this.d.provider.name };
-  }
-
-  /** Why a PENDING job is still waiting, as far as this instance can tell. */
-  pendingReason(): string {
-    const c = this.d.registry.counts();
-    const max = this.d.provider.limits.maxWorkers;
-    const starting = c.CREATING + c.CONNECTING;
-    if (starting > 0) return `waiting for a worker: ${starting} starting`;
-    if (c.READY + c.BUSY >= max)
-      return `waiting for a worker: all ${max} ${this.d.provider.name} workers are busy`;
-    return "waiting for a worker";
+  /** Why a PENDING job of `lane` is still waiting, as far as this instance can tell. */
+  pendingReason(lane: string): string {
+    const { provider, image } = parseLane(lane);
+    const e = this.d.providers.get(provider);
+    if (!e) return `waiting: provider ${provider} is not configured on this control plane`;
+    if (!e.record.enabled) return `waiting: provider ${provider} is disabled`;
+    if (!e.health.healthy) return `waiting: provider ${provider} is unhealthy: ${e.health.message}`;
+    const c = this.d.registry.counts(provider);
+    const max = e.provider.limits.maxWorkers;
+    const starting = this.d.registry.provisioning(lane);
+    const on = image ? ` (image ${image})` : "";
+    if (starting > 0) return `waiting for a worker: ${starting} starting${on}`;
+    if (c.CREATING + c.CONNECTING + c.READY + c.BUSY >= max)
+      return `waiting for a worker: all ${max} ${provider} workers are busy`;
+    return `waiting for a worker${on}`;
   }
 
   /**
    * An idle worker for a new job to start on at once, reserved; null when an older job waits
    * (queue order comes first) or no worker is idle.
    */
-  takeIdleWorker(): Assignment | null {
-    if (this.mayHavePending()) return null;
-    const w = this.d.registry.idle()[0];
+  takeIdleWorker(lane: string): Assignment | null {
+    if (this.mayHavePending(lane)) return null;
+    const w = this.d.registry.idle().find((x) => x.lane === lane);
     if (!w) return null;
     w.reserved = true;
     return { workerId: w.id, executionId: randomUUID() };
@@ -383,8 +392,10 @@ export class Dispatcher {
   /** The safety net: lost heartbeats, idle and never-registered workers, and a scheduling pass. */
   sweep(now = Date.now()): void {
     this.expireOverdue();
-    const { registry, config, provider } = this.d;
+    const { registry, config, providers } = this.d;
+    void providers.refreshHealth(now);
     for (const w of registry.all()) {
+      const idleTimeoutMs = providers.get(w.provider)?.provider.limits.idleTimeoutMs ?? 0;
       const silentMs = now - w.lastSeenMs;
       if (
         (w.state === "CREATING" || w.state === "CONNECTING") &&
@@ -400,8 +411,8 @@ export class Dispatcher {
         w.state === "READY" &&
         !w.job &&
         !w.reserved &&
-        provider.limits.idleTimeoutMs > 0 &&
-        now - w.idleSinceMs > provider.limits.idleTimeoutMs
+        idleTimeoutMs > 0 &&
+        now - w.idleSinceMs > idleTimeoutMs
       ) {
         w.state = "DRAINING";
         this.destroy(w, "idle");
@@ -438,11 +449,12 @@ export class Dispatcher {
     return failed;
   }
 
-  private destroy(w: WorkerEntry, reason: string): void {
+  destroy(w: WorkerEntry, reason: string): void {
     const handle = w.handle;
     this.workerGone(w, reason);
-    if (handle)
-      void this.d.provider
+    const provider = this.d.providers.get(w.provider)?.provider;
+    if (handle && provider)
+      void provider
         .destroy(handle)
         .catch((err: unknown) => this.d.logger.warn({ err, workerId: w.id }, "destroy failed"));
   }

@@ -1,9 +1,8 @@
 // SchedulerService, health, and the RPCs that answer UNIMPLEMENTED until their work lands.
 import type { DescService } from "@bufbuild/protobuf";
-import { MetricsService, SchedulerService, health, providers, type GrpcHandlers } from "@hodei/api";
+import { MetricsService, SchedulerService, health, type GrpcHandlers } from "@hodei/api";
 import { HodeiError } from "@hodei/core";
 import { countJobsByStatus, type Database } from "@hodei/store";
-import type { Provider } from "@hodei/providers";
 import type { WorkerRegistry } from "./worker-registry.js";
 
 export function schedulerHandlers(
@@ -74,28 +73,4 @@ export function metricsHandlers(): GrpcHandlers<typeof MetricsService> {
   return allUnimplemented(MetricsService, "the metrics work") as unknown as GrpcHandlers<
     typeof MetricsService
   >;
-}
-
-export function providerHandlers(
-  provider: Provider,
-): GrpcHandlers<typeof providers.ProviderManagementService> {
-  const rest = allUnimplemented(providers.ProviderManagementService, "provider management (real providers)");
-  return {
-    ...(rest as unknown as GrpcHandlers<typeof providers.ProviderManagementService>),
-    async listProviders() {
-      const h = await provider.health();
-      return {
-        providers: [
-          {
-            id: provider.name,
-            name: provider.name,
-            type: provider.name,
-            enabled: true,
-            maxWorkers: provider.limits.maxWorkers,
-            health: h.message,
-          },
-        ],
-      };
-    },
-  };
 }

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ServerMessageSchema, WorkerAgentService, type GrpcHandlers } from "@hodei/api";
-import { HodeiError, invalid } from "@hodei/core";
+import { HodeiError, invalid, LOCAL_LANE } from "@hodei/core";
 import { consumeToken, updateWorker, type Database, type GroupCommitWriter } from "@hodei/store";
 import type { Dispatcher } from "./dispatcher.js";
 import type { Logger } from "./logger.js";
@@ -48,7 +48,14 @@ export function workerHandlers(d: WorkerChannelDeps): GrpcHandlers<typeof Worker
       const check = await consumeToken(d.db, req.authToken, workerId);
       if (check !== "ok")
         throw new HodeiError(check === "expired" ? "OTP_EXPIRED" : "OTP_INVALID", tokenErrors[check]);
-      const w = existing ?? d.registry.add(workerId, req.workerInfo?.provider || "external", null);
+      const w =
+        existing ??
+        d.registry.add(
+          workerId,
+          req.workerInfo?.provider || "external",
+          null,
+          req.workerInfo?.provider || LOCAL_LANE,
+        );
       w.sessionId = randomUUID();
       w.hostname = req.workerInfo?.hostname ?? "";
       w.labels = { ...(req.workerInfo?.labels ?? {}) };

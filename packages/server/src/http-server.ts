@@ -17,6 +17,8 @@ import { jobToWire, specFromDefinition } from "./job-mapper.js";
 import type { JobService } from "./job-service.js";
 import { followLogs } from "./log-follow.js";
 import type { WorkerRegistry } from "./worker-registry.js";
+import type { ProviderManager } from "./provider-manager.js";
+import { registerProviderRoutes } from "./http-providers.js";
 
 const STATES: readonly JobState[] = [
   "PENDING",
@@ -64,6 +66,7 @@ export function buildHttpServer(
   jobs: JobService,
   bus: EventBus,
   registry: WorkerRegistry,
+  providerManager: ProviderManager,
 ): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 2 * 1024 * 1024 });
   app.setErrorHandler((err, _req, reply) => {
@@ -236,5 +239,6 @@ export function buildHttpServer(
     })),
   }));
 
+  registerProviderRoutes(app, providerManager);
   return app;
 }

@@ -1,5 +1,5 @@
 // What every entry point (gRPC, REST, CLI) can do with jobs; protocol-neutral.
-import { HodeiError, isTerminal, unmetRequirement, type JobState } from "@hodei/core";
+import { HodeiError, isTerminal, type JobState } from "@hodei/core";
 import {
   countJobsByStatus,
   getExecutions,
@@ -14,12 +14,14 @@ import {
 import type { Dispatcher } from "./dispatcher.js";
 import type { EventBus } from "./events.js";
 import type { ParsedDefinition } from "./job-mapper.js";
+import type { ProviderSet } from "./provider-set.js";
 
 export interface JobServiceDeps {
   db: Database;
   writer: GroupCommitWriter;
   bus: EventBus;
   dispatcher: Dispatcher;
+  providers: ProviderSet;
   maxQueueSize: number;
 }
 
@@ -49,13 +51,12 @@ export class JobService {
       }
     }
     const dispatcher = this.d.dispatcher;
-    const unmet = unmetRequirement(spec, dispatcher.capabilities());
-    if (unmet) throw new HodeiError("FAILED_PRECONDITION", `no worker can ever run this job: ${unmet}`);
+    const lane = await this.d.providers.place(spec);
     if (Object.keys(secrets).length > 0) dispatcher.secrets.set(spec.id, secrets);
     // A job whose id was made here cannot be a duplicate: when a worker is idle and nothing older
     // waits, it is stored already assigned to that worker (no claim needed) and sent once stored.
-    const assign = def.idGenerated ? dispatcher.takeIdleWorker() : null;
-    const created = this.d.writer.createJob({ spec, queuedBy, actor, ...(assign ? { assign } : {}) });
+    const assign = def.idGenerated ? dispatcher.takeIdleWorker(lane) : null;
+    const created = this.d.writer.createJob({ spec, queuedBy, actor, lane, ...(assign ? { assign } : {}) });
     dispatcher.wake();
     let ok: boolean;
     try {
@@ -98,6 +99,7 @@ export class JobService {
       startedAt: null,
       finishedAt: null,
       updatedAt: now,
+      lane,
     };
     if (assign) dispatcher.dispatchNew(job);
     return job;
@@ -112,7 +114,8 @@ export class JobService {
   async status(id: string): Promise<JobRecord> {
     const job = await getJob(this.d.db, id);
     if (!job) throw new HodeiError("JOB_NOT_FOUND", `job ${id} not found`);
-    if (job.status === "PENDING" && job.message === "") job.message = this.d.dispatcher.pendingReason();
+    if (job.status === "PENDING" && job.message === "")
+      job.message = this.d.dispatcher.pendingReason(job.lane);
     return job;
   }
 

@@ -1,16 +1,23 @@
-// On-demand workers: as many as claimable jobs need, within the provider's limit; and no more.
+// On-demand workers: as many as each lane's claimable jobs need, within its provider's limits; and no more.
 import { randomBytes, randomUUID } from "node:crypto";
-import { countClaimable, createWorker, type Database, type GroupCommitWriter } from "@hodei/store";
-import type { Provider } from "@hodei/providers";
+import { parseLane } from "@hodei/core";
+import {
+  countClaimable,
+  createWorker,
+  pendingLanes,
+  type Database,
+  type GroupCommitWriter,
+} from "@hodei/store";
 import type { ServerConfig } from "./config.js";
 import type { Logger } from "./logger.js";
+import type { ProviderEntry, ProviderSet } from "./provider-set.js";
 import type { WorkerEntry, WorkerRegistry } from "./worker-registry.js";
 
 export interface ProvisionerDeps {
   db: Database;
   writer: GroupCommitWriter;
   registry: WorkerRegistry;
-  provider: Provider;
+  providers: ProviderSet;
   config: ServerConfig;
   logger: Logger;
   serverAddress: string;
@@ -25,25 +32,55 @@ export interface WorkerEnds {
 
 const starting = (w: WorkerEntry) => w.state === "CREATING" || w.state === "CONNECTING";
 
+/** Workers this provider may still start now. */
+function room(e: ProviderEntry, registry: WorkerRegistry): number {
+  const live = registry.live(e.provider.name);
+  let n = e.provider.limits.maxWorkers - live.length;
+  const concurrent = e.provider.limits.maxConcurrentProvisionings ?? 0;
+  if (concurrent > 0) n = Math.min(n, concurrent - live.filter(starting).length);
+  return Math.max(0, n);
+}
+
 export class Provisioner {
   private inFlight = false;
+  /** Writes up to this epoch were seen by a pass that started every worker the lanes needed. */
+  private quietAsOf = -1;
 
   constructor(
     private readonly d: ProvisionerDeps,
     private readonly ends: WorkerEnds,
   ) {}
 
-  /** New workers for the claimable jobs that workers already starting do not cover. */
+  /** Worker counts or providers changed: the next pass looks at the lanes again. */
+  forgetQuiet(): void {
+    this.quietAsOf = -1;
+  }
+
+  /** New workers for the claimable jobs of each lane that workers already starting do not cover. */
   async provisionForWaitingJobs(): Promise<void> {
-    const { registry, provider, db } = this.d;
-    if (this.inFlight) return;
-    const room = provider.limits.maxWorkers - registry.live(provider.name).length;
-    if (room <= 0) return;
+    const { registry, providers, db, writer } = this.d;
+    if (this.inFlight || writer.epoch <= this.quietAsOf) return;
+    const epoch = writer.epoch;
+    const rooms = new Map<string, number>();
+    for (const e of providers.list()) {
+      if (e.record.enabled && e.health.healthy) rooms.set(e.provider.name, room(e, registry));
+    }
+    if (![...rooms.values()].some((n) => n > 0)) return;
     this.inFlight = true;
     try {
-      const covered = registry.provisioning();
-      const wanted = Math.min(room, (await countClaimable(db, room + covered)) - covered);
-      await Promise.all(Array.from({ length: Math.max(0, wanted) }, () => this.provisionOne()));
+      const creations: Promise<void>[] = [];
+      for (const lane of await pendingLanes(db)) {
+        const { provider } = parseLane(lane);
+        const left = rooms.get(provider) ?? 0;
+        if (left <= 0) continue;
+        const covered = registry.provisioning(lane);
+        const wanted = Math.min(left, (await countClaimable(db, left + covered, lane)) - covered);
+        if (wanted <= 0) continue;
+        rooms.set(provider, left - wanted);
+        for (let i = 0; i < wanted; i++) creations.push(this.provisionOne(providers.get(provider)!, lane));
+      }
+      await Promise.all(creations);
+      this.quietAsOf = Math.max(this.quietAsOf, epoch);
     } catch (err) {
       this.d.logger.error({ err }, "provisioning failed");
     } finally {
@@ -51,38 +88,43 @@ export class Provisioner {
     }
   }
 
-  /** Workers still starting beyond what the claimable jobs need are torn down, newest first. */
+  /** Workers still starting beyond what their lane's claimable jobs need are torn down, newest first. */
   async trimStarting(): Promise<void> {
-    const candidates = this.d.registry
-      .all()
-      .filter(starting)
-      .sort((a, b) => b.createdAtMs - a.createdAtMs);
-    if (candidates.length === 0) return;
-    let waiting: number;
-    try {
-      waiting = await countClaimable(this.d.db, candidates.length);
-    } catch (err) {
-      this.d.logger.warn({ err }, "could not count waiting jobs; keeping the workers being started");
-      return;
+    const byLane = new Map<string, WorkerEntry[]>();
+    for (const w of this.d.registry.all().filter(starting)) {
+      byLane.set(w.lane, [...(byLane.get(w.lane) ?? []), w]);
     }
-    for (const w of candidates.slice(0, Math.max(0, candidates.length - waiting))) {
-      if (starting(w)) this.ends.destroy(w, "no waiting job needs it any more");
+    for (const [lane, list] of byLane) {
+      const candidates = list.sort((a, b) => b.createdAtMs - a.createdAtMs);
+      let waiting: number;
+      try {
+        waiting = await countClaimable(this.d.db, candidates.length, lane);
+      } catch (err) {
+        this.d.logger.warn({ err }, "could not count waiting jobs; keeping the workers being started");
+        return;
+      }
+      for (const w of candidates.slice(0, Math.max(0, candidates.length - waiting))) {
+        if (starting(w)) this.ends.destroy(w, "no waiting job needs it any more");
+      }
     }
   }
 
-  private async provisionOne(): Promise<void> {
-    const { registry, provider, db, config } = this.d;
+  private async provisionOne(e: ProviderEntry, lane: string): Promise<void> {
+    const { registry, db, config } = this.d;
+    const provider = e.provider;
+    const { image, cpuCores, memoryBytes } = parseLane(lane);
     const id = `${provider.name}-${randomUUID().slice(0, 8)}`;
     const token = randomBytes(24).toString("base64url");
-    const entry = registry.add(id, provider.name, null);
+    const entry = registry.add(id, provider.name, null, lane);
     try {
-      await createWorker(db, { id, provider: provider.name, token, ttlMs: config.otpTtlMs });
+      await createWorker(db, { id, provider: provider.name, token, ttlMs: config.otpTtlMs, lane });
       entry.handle = await provider.create({
         workerId: id,
         otpToken: token,
         serverAddress: this.d.serverAddress,
         env: {},
-        resources: { cpuCores: 0, memoryBytes: 0, gpuCount: 0 },
+        ...(image ? { image } : {}),
+        resources: { cpuCores, memoryBytes, gpuCount: 0 },
       });
       if (entry.state === "CREATING") entry.state = "CONNECTING";
       this.d.writer
@@ -91,11 +133,11 @@ export class Provisioner {
             eventType: "WorkerProvisioned",
             actor: "scheduler",
             correlationId: id,
-            payload: { provider: provider.name },
+            payload: { provider: provider.name, lane },
           },
         ])
         .catch((err: unknown) => this.d.logger.error({ err }, "could not record a provisioned worker"));
-      this.d.logger.debug({ workerId: id }, "worker provisioned");
+      this.d.logger.debug({ workerId: id, lane }, "worker provisioned");
     } catch (err) {
       this.d.logger.error({ err, workerId: id }, "could not create a worker");
       this.ends.gone(entry, `provisioning failed: ${String(err)}`);

@@ -20,6 +20,8 @@ export interface RunningJob extends Attempt {
 export interface WorkerEntry {
   id: string;
   provider: string;
+  /** The jobs it takes: see laneKey. */
+  lane: string;
   state: WorkerState;
   handle: WorkerHandle | null;
   sessionId: string | null;
@@ -37,11 +39,12 @@ export interface WorkerEntry {
 export class WorkerRegistry {
   private readonly workers = new Map<string, WorkerEntry>();
 
-  add(id: string, provider: string, handle: WorkerHandle | null): WorkerEntry {
+  add(id: string, provider: string, handle: WorkerHandle | null, lane = provider): WorkerEntry {
     const now = Date.now();
     const w: WorkerEntry = {
       id,
       provider,
+      lane,
       state: "CREATING",
       handle,
       sessionId: null,
@@ -84,13 +87,16 @@ export class WorkerRegistry {
     return this.all().filter((w) => w.provider === provider && w.state !== "TERMINATED");
   }
 
-  provisioning(): number {
+  /** Workers of `lane` being created. */
+  provisioning(lane: string): number {
     let n = 0;
-    for (const w of this.workers.values()) if (w.state === "CREATING" || w.state === "CONNECTING") n++;
+    for (const w of this.workers.values())
+      if (w.lane === lane && (w.state === "CREATING" || w.state === "CONNECTING")) n++;
     return n;
   }
 
-  counts(): Record<WorkerState, number> {
+  /** Workers by state, of one provider or of all. */
+  counts(provider?: string): Record<WorkerState, number> {
     const out: Record<WorkerState, number> = {
       CREATING: 0,
       CONNECTING: 0,
@@ -100,7 +106,8 @@ export class WorkerRegistry {
       TERMINATED: 0,
       UNHEALTHY: 0,
     };
-    for (const w of this.workers.values()) out[w.state]++;
+    for (const w of this.workers.values())
+      if (provider === undefined || w.provider === provider) out[w.state]++;
     return out;
   }
 }

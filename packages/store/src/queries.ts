@@ -1,6 +1,6 @@
 // Reads, and the few writes that are not on the hot path.
 import { createHash } from "node:crypto";
-import type { JobState } from "@hodei/core";
+import { LOCAL_LANE, type JobState } from "@hodei/core";
 import type { Database, Queryable } from "./database.js";
 import type { AuditRecord, ExecutionRecord, JobRecord, LogLineRecord, WorkerRecord } from "./records.js";
 import {
@@ -62,14 +62,30 @@ export async function listJobs(q: Queryable, f: JobFilter): Promise<{ jobs: JobR
   return { jobs: rows.rows.map(jobFromRow), total: total.rows[0]?.n ?? 0 };
 }
 
-/** Jobs a claim could take now, counted up to `limit` (cheap however long the queue). */
-export async function countClaimable(q: Queryable, limit: number): Promise<number> {
+/** Jobs of `lane` a claim could take now, counted up to `limit` (cheap however long the queue). */
+export async function countClaimable(q: Queryable, limit: number, lane = LOCAL_LANE): Promise<number> {
   const r = await q.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM (
-       SELECT 1 FROM jobs WHERE status = 'PENDING' AND (run_after IS NULL OR run_after <= now()) LIMIT $1) s`,
-    [limit],
+       SELECT 1 FROM jobs WHERE lane = $2 AND status = 'PENDING' AND (run_after IS NULL OR run_after <= now()) LIMIT $1) s`,
+    [limit, lane],
   );
   return r.rows[0]?.n ?? 0;
+}
+
+/**
+ * The lanes that have waiting jobs. A loose index scan (one index probe per lane), so it costs the
+ * same with a thousand waiting jobs or a million.
+ */
+export async function pendingLanes(q: Queryable): Promise<string[]> {
+  const r = await q.query<{ lane: string }>(
+    `WITH RECURSIVE l(lane) AS (
+       (SELECT lane FROM jobs WHERE status = 'PENDING' ORDER BY lane LIMIT 1)
+       UNION ALL
+       SELECT (SELECT j.lane FROM jobs j WHERE j.status = 'PENDING' AND j.lane > l.lane ORDER BY j.lane LIMIT 1)
+       FROM l WHERE l.lane IS NOT NULL)
+     SELECT lane FROM l WHERE lane IS NOT NULL`,
+  );
+  return r.rows.map((x) => x.lane);
 }
 
 export async function countJobsByStatus(q: Queryable): Promise<Record<JobState, number>> {
@@ -281,11 +297,11 @@ export function hashToken(token: string): string {
 /** Records a new worker and its one-time token (only the hash is stored). */
 export async function createWorker(
   q: Queryable,
-  w: { id: string; provider: string; token: string; ttlMs: number },
+  w: { id: string; provider: string; token: string; ttlMs: number; lane?: string },
 ): Promise<void> {
   await q.query(
-    `INSERT INTO workers (id, provider, state) VALUES ($1, $2, 'CREATING') ON CONFLICT (id) DO NOTHING`,
-    [w.id, w.provider],
+    `INSERT INTO workers (id, provider, state, lane) VALUES ($1, $2, 'CREATING', $3) ON CONFLICT (id) DO NOTHING`,
+    [w.id, w.provider, w.lane ?? ""],
   );
   await q.query(
     `INSERT INTO worker_tokens (token_hash, worker_id, expires_at) VALUES ($1, $2, now() + $3 * interval '1 millisecond')`,
@@ -320,6 +336,8 @@ export async function updateWorker(
     `UPDATE workers SET state = $2, hostname = coalesce($3, hostname), labels = coalesce($4::jsonb, labels),
        reason = coalesce($5, reason),
        registered_at = CASE WHEN $2 = 'READY' THEN coalesce(registered_at, now()) ELSE registered_at END,
+       provisioned_ms = CASE WHEN $2 = 'READY' AND provisioned_ms IS NULL
+         THEN (extract(epoch FROM (now() - created_at)) * 1000)::int ELSE provisioned_ms END,
        terminated_at = CASE WHEN $2 = 'TERMINATED' THEN now() ELSE terminated_at END
      WHERE id = $1`,
     [
@@ -337,4 +355,146 @@ export async function listWorkers(q: Queryable, liveOnly: boolean): Promise<Work
     `SELECT * FROM workers ${liveOnly ? "WHERE state <> 'TERMINATED'" : ""} ORDER BY created_at DESC LIMIT 1000`,
   );
   return r.rows.map(workerFromRow);
+}
+
+export interface ProviderRecord {
+  name: string;
+  kind: string;
+  enabled: boolean;
+  /** "env" when configured from the control plane's environment, "api" when registered. */
+  source: string;
+  config: Record<string, string>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+interface ProviderRow {
+  name: string;
+  kind: string;
+  enabled: boolean;
+  source: string;
+  config: Record<string, string> | string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function providerFromRow(r: ProviderRow): ProviderRecord {
+  return {
+    name: r.name,
+    kind: r.kind,
+    enabled: r.enabled,
+    source: r.source,
+    config: typeof r.config === "string" ? (JSON.parse(r.config) as Record<string, string>) : r.config,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export async function listProviderRecords(q: Queryable): Promise<ProviderRecord[]> {
+  const r = await q.query<ProviderRow>(`SELECT * FROM providers ORDER BY created_at, name`);
+  return r.rows.map(providerFromRow);
+}
+
+/** Inserts a provider; false when one of that name exists. */
+export async function insertProviderRecord(
+  q: Queryable,
+  p: Pick<ProviderRecord, "name" | "kind" | "enabled" | "source" | "config">,
+): Promise<ProviderRecord | null> {
+  const r = await q.query<ProviderRow>(
+    `INSERT INTO providers (name, kind, enabled, source, config) VALUES ($1, $2, $3, $4, $5::jsonb)
+     ON CONFLICT (name) DO NOTHING RETURNING *`,
+    [p.name, p.kind, p.enabled, p.source, JSON.stringify(p.config)],
+  );
+  return r.rows[0] ? providerFromRow(r.rows[0]) : null;
+}
+
+/** The record of an environment-configured provider: its config follows the environment, its enabled flag the API. */
+export async function upsertEnvProvider(
+  q: Queryable,
+  p: Pick<ProviderRecord, "name" | "kind" | "config">,
+): Promise<ProviderRecord> {
+  const r = await q.query<ProviderRow>(
+    `INSERT INTO providers (name, kind, enabled, source, config) VALUES ($1, $2, true, 'env', $3::jsonb)
+     ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, source = 'env', config = excluded.config, updated_at = now()
+     RETURNING *`,
+    [p.name, p.kind, JSON.stringify(p.config)],
+  );
+  return providerFromRow(r.rows[0]!);
+}
+
+export async function updateProviderRecord(
+  q: Queryable,
+  name: string,
+  fields: { enabled?: boolean; config?: Record<string, string> },
+): Promise<ProviderRecord | null> {
+  const r = await q.query<ProviderRow>(
+    `UPDATE providers SET enabled = coalesce($2, enabled), config = coalesce($3::jsonb, config), updated_at = now()
+     WHERE name = $1 RETURNING *`,
+    [name, fields.enabled ?? null, fields.config ? JSON.stringify(fields.config) : null],
+  );
+  return r.rows[0] ? providerFromRow(r.rows[0]) : null;
+}
+
+export async function deleteProviderRecord(q: Queryable, name: string): Promise<boolean> {
+  const r = await q.query(`DELETE FROM providers WHERE name = $1`, [name]);
+  return r.rowCount > 0;
+}
+
+export interface ProviderUsage {
+  workersCreated: number;
+  /** Workers that never registered (creation failed or timed out). */
+  workersFailed: number;
+  jobsRun: number;
+  jobsFailed: number;
+  provisionP50Ms: number;
+  provisionP99Ms: number;
+  provisionAvgMs: number;
+}
+
+/** What a provider's workers have done, from the stored workers and executions. */
+export async function providerUsage(q: Queryable, name: string): Promise<ProviderUsage> {
+  const w = await q.query<{
+    created: number;
+    failed: number;
+    p50: number | null;
+    p99: number | null;
+    avg: number | null;
+  }>(
+    `SELECT count(*)::int AS created,
+       count(*) FILTER (WHERE state = 'TERMINATED' AND registered_at IS NULL)::int AS failed,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY provisioned_ms)::float8 AS p50,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY provisioned_ms)::float8 AS p99,
+       avg(provisioned_ms)::float8 AS avg
+     FROM workers WHERE provider = $1`,
+    [name],
+  );
+  const e = await q.query<{ run: number; failed: number }>(
+    `SELECT count(*)::int AS run,
+       count(*) FILTER (WHERE e.status IN ('FAILED', 'TIMEOUT'))::int AS failed
+     FROM job_executions e JOIN workers w ON w.id = e.worker_id WHERE w.provider = $1`,
+    [name],
+  );
+  const ws = w.rows[0];
+  return {
+    workersCreated: ws?.created ?? 0,
+    workersFailed: ws?.failed ?? 0,
+    jobsRun: e.rows[0]?.run ?? 0,
+    jobsFailed: e.rows[0]?.failed ?? 0,
+    provisionP50Ms: ws?.p50 ?? 0,
+    provisionP99Ms: ws?.p99 ?? 0,
+    provisionAvgMs: ws?.avg ?? 0,
+  };
+}
+
+/** Waiting jobs placed on one provider's lanes (up to `limit`). */
+export async function pendingJobsOfProvider(
+  q: Queryable,
+  provider: string,
+  limit = 10_000,
+): Promise<string[]> {
+  const r = await q.query<{ id: string }>(
+    `SELECT id FROM jobs WHERE status = 'PENDING' AND (lane = $1 OR lane LIKE $2) ORDER BY seq LIMIT $3`,
+    [provider, `${provider.replace(/[%_\\]/g, "\\$&")}|%`, limit],
+  );
+  return r.rows.map((x) => x.id);
 }

@@ -16,6 +16,8 @@ export interface JobRecord {
   startedAt: Date | null;
   finishedAt: Date | null;
   updatedAt: Date;
+  /** Where it runs: see laneKey in core. */
+  lane: string;
 }
 
 export interface ExecutionRecord {

@@ -18,10 +18,11 @@ export interface JobRow {
   started_at: Date | null;
   finished_at: Date | null;
   updated_at: Date;
+  lane: string;
 }
 
 export const JOB_COLUMNS =
-  "id, name, status, priority, spec, queued_by, worker_id, execution_id, attempt, exit_code, message, created_at, started_at, finished_at, updated_at";
+  "id, name, status, priority, spec, queued_by, worker_id, execution_id, attempt, exit_code, message, created_at, started_at, finished_at, updated_at, lane";
 
 /**
  * A spec as stored: jsonb cannot hold NUL, which is ordinary data on a job's stdin, so stdin is kept
@@ -60,6 +61,7 @@ export function jobFromRow(r: JobRow): JobRecord {
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     updatedAt: r.updated_at,
+    lane: r.lane,
   };
 }
 

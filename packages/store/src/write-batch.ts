@@ -1,5 +1,5 @@
 // The operations one group-commit transaction applies, each kind as one multi-row statement.
-import { PRIORITY_RANK, type JobSpec, type JobState } from "@hodei/core";
+import { LOCAL_LANE, PRIORITY_RANK, type JobSpec, type JobState } from "@hodei/core";
 import type { Queryable } from "./database.js";
 import type { AuditEvent, JobRecord, LogLineRecord } from "./records.js";
 import {
@@ -16,6 +16,8 @@ export interface CreateJob {
   spec: JobSpec;
   queuedBy: string;
   actor: string;
+  /** Where it runs (see laneKey); default "local". */
+  lane?: string;
   /** Stored already ASSIGNED to this worker (a new job handed straight to an idle worker). */
   assign?: { workerId: string; executionId: string };
 }
@@ -23,6 +25,8 @@ export interface Claim {
   /** One worker per job to claim; the same index of `executionIds` names the attempt. */
   workerIds: string[];
   executionIds: string[];
+  /** The workers' lane: only its jobs are claimed. Default "local". */
+  lane?: string;
 }
 export interface MarkRunning {
   jobId: string;
@@ -216,15 +220,16 @@ export class WriteBatch {
         worker: op.input.assign?.workerId ?? null,
         exec: op.input.assign?.executionId ?? null,
         deadline: s.deadlineMs,
+        lane: op.input.lane ?? LOCAL_LANE,
         ord: rows.length,
       });
     }
     const r = await tx.query<{ id: string }>(
-      `INSERT INTO jobs (id, name, status, priority, spec, queued_by, worker_id, execution_id, attempt, deadline_at)
+      `INSERT INTO jobs (id, name, status, priority, spec, queued_by, worker_id, execution_id, attempt, deadline_at, lane)
        SELECT x.id, x.name, CASE WHEN x.worker IS NULL THEN 'PENDING' ELSE 'ASSIGNED' END, x.priority, x.spec,
-         x.queued_by, x.worker, x.exec, CASE WHEN x.worker IS NULL THEN 0 ELSE 1 END, to_timestamp(x.deadline / 1000.0)
+         x.queued_by, x.worker, x.exec, CASE WHEN x.worker IS NULL THEN 0 ELSE 1 END, to_timestamp(x.deadline / 1000.0), x.lane
        FROM jsonb_to_recordset($1::jsonb)
-         AS x(id text, name text, priority smallint, spec jsonb, queued_by text, worker text, exec text, deadline float8, ord int)
+         AS x(id text, name text, priority smallint, spec jsonb, queued_by text, worker text, exec text, deadline float8, lane text, ord int)
        ORDER BY x.ord
        ON CONFLICT (id) DO NOTHING RETURNING id`,
       [JSON.stringify(rows)],
@@ -421,25 +426,33 @@ export class WriteBatch {
   }
 
   private async applyClaims(tx: Queryable): Promise<void> {
-    const wanted = this.claims.reduce((n, o) => n + o.input.workerIds.length, 0);
+    const byLane = new Map<string, Op<Claim, ClaimResult>[]>();
+    for (const op of this.claims) {
+      const lane = op.input.lane ?? LOCAL_LANE;
+      byLane.set(lane, [...(byLane.get(lane) ?? []), op]);
+    }
+    for (const [lane, ops] of byLane) await this.claimLane(tx, lane, ops);
+  }
+
+  private async claimLane(tx: Queryable, lane: string, ops: Op<Claim, ClaimResult>[]): Promise<void> {
+    const wanted = ops.reduce((n, o) => n + o.input.workerIds.length, 0);
     if (wanted === 0) {
-      for (const op of this.claims)
-        this.settle.push(() => op.resolve({ jobs: [], epoch: this.epoch, more: true }));
+      for (const op of ops) this.settle.push(() => op.resolve({ jobs: [], epoch: this.epoch, more: true }));
       return;
     }
     // One row more than wanted tells whether jobs are left waiting, without another query.
     const found = await tx.query<{ id: string }>(
-      `SELECT id FROM jobs WHERE status = 'PENDING' AND (run_after IS NULL OR run_after <= now())
+      `SELECT id FROM jobs WHERE lane = $2 AND status = 'PENDING' AND (run_after IS NULL OR run_after <= now())
        ORDER BY priority DESC, seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
-      [wanted + 1],
+      [wanted + 1, lane],
     );
     const more = found.rows.length > wanted;
     const picked = { rows: found.rows.slice(0, wanted) };
-    const slots = this.claims.flatMap((o) =>
+    const slots = ops.flatMap((o) =>
       o.input.workerIds.map((w, i) => ({ op: o, worker: w, exec: o.input.executionIds[i]! })),
     );
     const rows = picked.rows.map((p, i) => ({ id: p.id, worker: slots[i]!.worker, exec: slots[i]!.exec }));
-    const byOp = new Map<Op<Claim, ClaimResult>, JobRecord[]>(this.claims.map((o) => [o, []]));
+    const byOp = new Map<Op<Claim, ClaimResult>, JobRecord[]>(ops.map((o) => [o, []]));
     if (rows.length > 0) {
       const p1: unknown[] = [];
       const r = await tx.query<JobRow>(
@@ -471,7 +484,7 @@ export class WriteBatch {
         });
       });
     }
-    for (const op of this.claims)
+    for (const op of ops)
       this.settle.push(() => op.resolve({ jobs: byOp.get(op)!, epoch: this.epoch, more }));
   }
 

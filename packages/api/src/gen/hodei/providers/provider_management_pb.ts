@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hodei/providers/provider_management.proto.
  */
 export const file_hodei_providers_provider_management: GenFile = /*@__PURE__*/
-  fileDesc("Cilob2RlaS9wcm92aWRlcnMvcHJvdmlkZXJfbWFuYWdlbWVudC5wcm90bxIPaG9kZWkucHJvdmlkZXJzIv4BCghQcm92aWRlchIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBHR5cGUYAyABKAkSDwoHZW5hYmxlZBgEIAEoCBI1CgZjb25maWcYBSADKAsyJS5ob2RlaS5wcm92aWRlcnMuUHJvdmlkZXIuQ29uZmlnRW50cnkSEwoLbWF4X3dvcmtlcnMYBiABKAUSDgoGaGVhbHRoGAcgASgJEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi0KC0NvbmZpZ0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRgoXUmVnaXN0ZXJQcm92aWRlclJlcXVlc3QSKwoIcHJvdmlkZXIYASABKAsyGS5ob2RlaS5wcm92aWRlcnMuUHJvdmlkZXIiIAoSR2V0UHJvdmlkZXJSZXF1ZXN0EgoKAmlkGAEgASgJIj8KEFByb3ZpZGVyUmVzcG9uc2USKwoIcHJvdmlkZXIYASABKAsyGS5ob2RlaS5wcm92aWRlcnMuUHJvdmlkZXIiFgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QiRQoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEiwKCXByb3ZpZGVycxgBIAMoCzIZLmhvZGVpLnByb3ZpZGVycy5Qcm92aWRlciJEChVVcGRhdGVQcm92aWRlclJlcXVlc3QSKwoIcHJvdmlkZXIYASABKAsyGS5ob2RlaS5wcm92aWRlcnMuUHJvdmlkZXIiIwoVRGVsZXRlUHJvdmlkZXJSZXF1ZXN0EgoKAmlkGAEgASgJIikKFkRlbGV0ZVByb3ZpZGVyUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCCKCAQoNUHJvdmlkZXJTdGF0cxIKCgJpZBgBIAEoCRIWCg5hY3RpdmVfd29ya2VycxgCIAEoBRIXCg93b3JrZXJzX2NyZWF0ZWQYAyABKAMSFgoOd29ya2Vyc19mYWlsZWQYBCABKAMSHAoUYXZlcmFnZV9wcm92aXNpb25fbXMYBSABKAEygQYKGVByb3ZpZGVyTWFuYWdlbWVudFNlcnZpY2USXwoQUmVnaXN0ZXJQcm92aWRlchIoLmhvZGVpLnByb3ZpZGVycy5SZWdpc3RlclByb3ZpZGVyUmVxdWVzdBohLmhvZGVpLnByb3ZpZGVycy5Qcm92aWRlclJlc3BvbnNlElUKC0dldFByb3ZpZGVyEiMuaG9kZWkucHJvdmlkZXJzLkdldFByb3ZpZGVyUmVxdWVzdBohLmhvZGVpLnByb3ZpZGVycy5Qcm92aWRlclJlc3BvbnNlEl4KDUxpc3RQcm92aWRlcnMSJS5ob2RlaS5wcm92aWRlcnMuTGlzdFByb3ZpZGVyc1JlcXVlc3QaJi5ob2RlaS5wcm92aWRlcnMuTGlzdFByb3ZpZGVyc1Jlc3BvbnNlElsKDlVwZGF0ZVByb3ZpZGVyEiYuaG9kZWkucHJvdmlkZXJzLlVwZGF0ZVByb3ZpZGVyUmVxdWVzdBohLmhvZGVpLnByb3ZpZGVycy5Qcm92aWRlclJlc3BvbnNlEmEKDkRlbGV0ZVByb3ZpZGVyEiYuaG9kZWkucHJvdmlkZXJzLkRlbGV0ZVByb3ZpZGVyUmVxdWVzdBonLmhvZGVpLnByb3ZpZGVycy5EZWxldGVQcm92aWRlclJlc3BvbnNlElgKDkVuYWJsZVByb3ZpZGVyEiMuaG9kZWkucHJvdmlkZXJzLkdldFByb3ZpZGVyUmVxdWVzdBohLmhvZGVpLnByb3ZpZGVycy5Qcm92aWRlclJlc3BvbnNlElkKD0Rpc2FibGVQcm92aWRlchIjLmhvZGVpLnByb3ZpZGVycy5HZXRQcm92aWRlclJlcXVlc3QaIS5ob2RlaS5wcm92aWRlcnMuUHJvdmlkZXJSZXNwb25zZRJXChBHZXRQcm92aWRlclN0YXRzEiMuaG9kZWkucHJvdmlkZXJzLkdldFByb3ZpZGVyUmVxdWVzdBoeLmhvZGVpLnByb3ZpZGVycy5Qcm92aWRlclN0YXRzYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Cilob2RlaS9wcm92aWRlcnMvcHJvdmlkZXJfbWFuYWdlbWVudC5wcm90bxIPaG9kZWkucHJvdmlkZXJzIpcDCghQcm92aWRlchIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBHR5cGUYAyABKAkSDwoHZW5hYmxlZBgEIAEoCBI1CgZjb25maWcYBSADKAsyJS5ob2RlaS5wcm92aWRlcnMuUHJvdmlkZXIuQ29uZmlnRW50cnkSEwoLbWF4X3dvcmtlcnMYBiABKAUSDgoGaGVhbHRoGAcgASgJEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2hlYWx0aHkYCSABKAgSQQoMY2FwYWJpbGl0aWVzGAogAygLMisuaG9kZWkucHJvdmlkZXJzLlByb3ZpZGVyLkNhcGFiaWxpdGllc0VudHJ5Eg4KBnNvdXJjZRgLIAEoCRotCgtDb25maWdFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjMKEUNhcGFiaWxpdGllc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRgoXUmVnaXN0ZXJQcm92aWRlclJlcXVlc3QSKwoIcHJvdmlkZXIYASABKAsyGS5ob2RlaS5wcm92aWRlcnMuUHJvdmlkZXIiIAoSR2V0UHJvdmlkZXJSZXF1ZXN0EgoKAmlkGAEgASgJIj8KEFByb3ZpZGVyUmVzcG9uc2USKwoIcHJvdmlkZXIYASABKAsyGS5ob2RlaS5wcm92aWRlcnMuUHJvdmlkZXIiFgoUTGlzdFByb3ZpZGVyc1JlcXVlc3QiRQoVTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEiwKCXByb3ZpZGVycxgBIAMoCzIZLmhvZGVpLnByb3ZpZGVycy5Qcm92aWRlciJEChVVcGRhdGVQcm92aWRlclJlcXVlc3QSKwoIcHJvdmlkZXIYASABKAsyGS5ob2RlaS5wcm92aWRlcnMuUHJvdmlkZXIiMgoVRGVsZXRlUHJvdmlkZXJSZXF1ZXN0EgoKAmlkGAEgASgJEg0KBWZvcmNlGAIgASgIIikKFkRlbGV0ZVByb3ZpZGVyUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCCKUAwoNUHJvdmlkZXJTdGF0cxIKCgJpZBgBIAEoCRIWCg5hY3RpdmVfd29ya2VycxgCIAEoBRIXCg93b3JrZXJzX2NyZWF0ZWQYAyABKAMSFgoOd29ya2Vyc19mYWlsZWQYBCABKAMSHAoUYXZlcmFnZV9wcm92aXNpb25fbXMYBSABKAESTAoQd29ya2Vyc19ieV9zdGF0ZRgGIAMoCzIyLmhvZGVpLnByb3ZpZGVycy5Qcm92aWRlclN0YXRzLldvcmtlcnNCeVN0YXRlRW50cnkSEAoIam9ic19ydW4YByABKAMSEwoLam9ic19mYWlsZWQYCCABKAMSGAoQcHJvdmlzaW9uX3A1MF9tcxgJIAEoARIYChBwcm92aXNpb25fcDk5X21zGAogASgBEg8KB2VuYWJsZWQYCyABKAgSDwoHaGVhbHRoeRgMIAEoCBIOCgZoZWFsdGgYDSABKAkaNQoTV29ya2Vyc0J5U3RhdGVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAU6AjgBMoEGChlQcm92aWRlck1hbmFnZW1lbnRTZXJ2aWNlEl8KEFJlZ2lzdGVyUHJvdmlkZXISKC5ob2RlaS5wcm92aWRlcnMuUmVnaXN0ZXJQcm92aWRlclJlcXVlc3QaIS5ob2RlaS5wcm92aWRlcnMuUHJvdmlkZXJSZXNwb25zZRJVCgtHZXRQcm92aWRlchIjLmhvZGVpLnByb3ZpZGVycy5HZXRQcm92aWRlclJlcXVlc3QaIS5ob2RlaS5wcm92aWRlcnMuUHJvdmlkZXJSZXNwb25zZRJeCg1MaXN0UHJvdmlkZXJzEiUuaG9kZWkucHJvdmlkZXJzLkxpc3RQcm92aWRlcnNSZXF1ZXN0GiYuaG9kZWkucHJvdmlkZXJzLkxpc3RQcm92aWRlcnNSZXNwb25zZRJbCg5VcGRhdGVQcm92aWRlchImLmhvZGVpLnByb3ZpZGVycy5VcGRhdGVQcm92aWRlclJlcXVlc3QaIS5ob2RlaS5wcm92aWRlcnMuUHJvdmlkZXJSZXNwb25zZRJhCg5EZWxldGVQcm92aWRlchImLmhvZGVpLnByb3ZpZGVycy5EZWxldGVQcm92aWRlclJlcXVlc3QaJy5ob2RlaS5wcm92aWRlcnMuRGVsZXRlUHJvdmlkZXJSZXNwb25zZRJYCg5FbmFibGVQcm92aWRlchIjLmhvZGVpLnByb3ZpZGVycy5HZXRQcm92aWRlclJlcXVlc3QaIS5ob2RlaS5wcm92aWRlcnMuUHJvdmlkZXJSZXNwb25zZRJZCg9EaXNhYmxlUHJvdmlkZXISIy5ob2RlaS5wcm92aWRlcnMuR2V0UHJvdmlkZXJSZXF1ZXN0GiEuaG9kZWkucHJvdmlkZXJzLlByb3ZpZGVyUmVzcG9uc2USVwoQR2V0UHJvdmlkZXJTdGF0cxIjLmhvZGVpLnByb3ZpZGVycy5HZXRQcm92aWRlclJlcXVlc3QaHi5ob2RlaS5wcm92aWRlcnMuUHJvdmlkZXJTdGF0c2IGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message hodei.providers.Provider
@@ -59,6 +59,27 @@ export type Provider = Message<"hodei.providers.Provider"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 8;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * Whether the last health check passed; `health` says why not.
+   *
+   * @generated from field: bool healthy = 9;
+   */
+  healthy: boolean;
+
+  /**
+   * What its workers offer: cpu_cores, memory_bytes, gpu_count, architecture, labels, images, accel...
+   *
+   * @generated from field: map<string, string> capabilities = 10;
+   */
+  capabilities: { [key: string]: string };
+
+  /**
+   * "env" (configured from the control plane's environment) or "api" (registered).
+   *
+   * @generated from field: string source = 11;
+   */
+  source: string;
 };
 
 /**
@@ -174,6 +195,13 @@ export type DeleteProviderRequest = Message<"hodei.providers.DeleteProviderReque
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * Delete even with live workers: they are destroyed and their jobs failed or retried.
+   *
+   * @generated from field: bool force = 2;
+   */
+  force: boolean;
 };
 
 /**
@@ -228,6 +256,50 @@ export type ProviderStats = Message<"hodei.providers.ProviderStats"> & {
    * @generated from field: double average_provision_ms = 5;
    */
   averageProvisionMs: number;
+
+  /**
+   * Live workers by state (CREATING, CONNECTING, READY, BUSY, ...).
+   *
+   * @generated from field: map<string, int32> workers_by_state = 6;
+   */
+  workersByState: { [key: string]: number };
+
+  /**
+   * @generated from field: int64 jobs_run = 7;
+   */
+  jobsRun: bigint;
+
+  /**
+   * @generated from field: int64 jobs_failed = 8;
+   */
+  jobsFailed: bigint;
+
+  /**
+   * Create → registered, over every worker it provisioned.
+   *
+   * @generated from field: double provision_p50_ms = 9;
+   */
+  provisionP50Ms: number;
+
+  /**
+   * @generated from field: double provision_p99_ms = 10;
+   */
+  provisionP99Ms: number;
+
+  /**
+   * @generated from field: bool enabled = 11;
+   */
+  enabled: boolean;
+
+  /**
+   * @generated from field: bool healthy = 12;
+   */
+  healthy: boolean;
+
+  /**
+   * @generated from field: string health = 13;
+   */
+  health: string;
 };
 
 /**

@@ -1,0 +1,101 @@
+// How each kind of provider is built from its variables, and which ones the environment turns on.
+import { createHash } from "node:crypto";
+import { hostname } from "node:os";
+import { resolve } from "node:path";
+import { LocalProvider, type EnvDoc, type ProviderCommon, type ProviderKind } from "@hodei/providers";
+import type { ServerConfig } from "./config.js";
+import type { EnvProvider } from "./provider-manager.js";
+import type { ProviderFactory } from "./provider-set.js";
+
+function positiveInt(config: Record<string, string>, name: string, fallback: number): number {
+  const raw = config[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`${name} must be an integer ≥ 1, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function labelsOf(raw: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of raw
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new Error(`labels must be k=v pairs separated by commas, got ${JSON.stringify(pair)}`);
+    out[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+const LOCAL_ENV: readonly EnvDoc[] = [
+  ["HODEI_LOCAL_MAX_WORKERS", "4", ""],
+  ["HODEI_LOCAL_WORKER_LABELS", "", ""],
+];
+
+interface Kind {
+  factory: ProviderFactory;
+  /** The variables it reads: an environment-configured provider's record shows those that are set. */
+  env: readonly EnvDoc[];
+  /** The variable that turns it on from the environment. */
+  enabledBy: string;
+}
+
+export function providerKinds(config: ServerConfig): Partial<Record<ProviderKind, Kind>> {
+  return {
+    local: {
+      env: LOCAL_ENV,
+      enabledBy: "HODEI_LOCAL_ENABLED",
+      factory: (name, c, common) =>
+        new LocalProvider({
+          name,
+          maxWorkers: positiveInt(c, "HODEI_LOCAL_MAX_WORKERS", config.localMaxWorkers),
+          idleTimeoutMs: common.idleTimeoutMs,
+          workerCommand: config.workerCommand,
+          workerOutput: config.devMode ? "inherit" : "ignore",
+          labels:
+            c.HODEI_LOCAL_WORKER_LABELS !== undefined
+              ? labelsOf(c.HODEI_LOCAL_WORKER_LABELS)
+              : config.localWorkerLabels,
+        }),
+    },
+  };
+}
+
+export function providerFactories(config: ServerConfig): Partial<Record<ProviderKind, ProviderFactory>> {
+  return Object.fromEntries(
+    Object.entries(providerKinds(config)).map(([kind, k]) => [kind, k.factory]),
+  ) as Partial<Record<ProviderKind, ProviderFactory>>;
+}
+
+/** The providers the environment turns on: local unless HODEI_LOCAL_ENABLED=0, others when their *_ENABLED=1. */
+export function envProviders(config: ServerConfig): EnvProvider[] {
+  const out: EnvProvider[] = [];
+  for (const [kind, k] of Object.entries(providerKinds(config)) as [ProviderKind, Kind][]) {
+    const on = kind === "local" ? config.localEnabled : config.env[k.enabledBy] === "1";
+    if (!on) continue;
+    const settings: Record<string, string> = {};
+    for (const [name] of k.env) {
+      const v = config.env[name];
+      if (v !== undefined) settings[name] = v;
+    }
+    out.push({ name: kind, kind, config: settings });
+  }
+  return out;
+}
+
+/** Stable across restarts of the same control plane, different between two of them. */
+export function instanceId(config: ServerConfig): string {
+  const where = config.databaseUrl ?? resolve(config.dataDir);
+  return createHash("sha256").update(`${hostname()}\u0000${where}`).digest("hex").slice(0, 12);
+}
+
+export function providerCommon(config: ServerConfig): ProviderCommon {
+  return {
+    dataDir: resolve(config.dataDir),
+    workerBundlePath: config.workerBundlePath,
+    idleTimeoutMs: config.workerIdleTimeoutMs,
+    instanceId: instanceId(config),
+  };
+}
