@@ -2,3 +2,4 @@ export * from "./provider.js";
 export * from "./local-provider.js";
 export * from "./kubernetes/index.js";
 export * from "./docker/index.js";
+export * from "./microvm/index.js";

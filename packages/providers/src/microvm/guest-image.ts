@@ -1,0 +1,244 @@
+// Builds the guest image: Debian's cloud kernel plus an lz4 initramfs holding busybox, bash, node with
+// the libraries they link, the worker bundle, the guest modules and /init. Cached per build key.
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import {
+  chmod,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rename,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { GUEST_MODULES, obtainKernel, type GuestKernel } from "./debian-kernel.js";
+import { GUEST_BUNDLE_PATH, probeInitScript, workerInitScript } from "./guest-init.js";
+import { runChecked, runCommand, which } from "./run-command.js";
+
+/** Bump when the image's layout changes in a way the inputs' hashes do not show. */
+const IMAGE_FORMAT = 1;
+
+export interface GuestImage {
+  dir: string;
+  key: string;
+  kernelPath: string;
+  initrdPath: string;
+  /** A tiny initramfs (busybox and a probe /init) for the acceleration probe. */
+  probeInitrdPath: string;
+  kernelRelease: string;
+  /** False when an earlier build was reused. */
+  built: boolean;
+}
+
+export interface BuildImageOptions {
+  imageDir: string;
+  workerBundlePath: string;
+  /** A linux-image-*-cloud-amd64 .deb to use instead of fetching one with apt-get. */
+  kernelDeb?: string;
+  /** The node binary to put in the guest (default: the one running this). */
+  nodePath?: string;
+  /** Build even when a cached image with the same key exists. */
+  force?: boolean;
+  log?: (line: string) => void;
+}
+
+interface Manifest {
+  key: string;
+  kernelRelease: string;
+  builtAt: string;
+  inputs: Record<string, string>;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** path, size and mtime: enough to notice an upgraded binary without hashing 100 MB at every start. */
+async function fileStamp(path: string): Promise<string> {
+  const s = await stat(path);
+  return `${path}:${s.size}:${Math.trunc(s.mtimeMs)}`;
+}
+
+/** Shared libraries `binary` loads, as absolute paths (none for a static binary). */
+export async function sharedLibraries(binary: string): Promise<string[]> {
+  const r = await runCommand("ldd", [binary]);
+  if (r.code !== 0) {
+    if (/not a dynamic executable|statically linked/.test(r.stdout + r.stderr)) return [];
+    throw new Error(`ldd ${binary} failed: ${(r.stderr || r.stdout).trim()}`);
+  }
+  const libs = new Set<string>();
+  for (const line of r.stdout.split("\n")) {
+    const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
+    if (m?.[1]) libs.add(m[1]);
+  }
+  return [...libs];
+}
+
+async function requireTool(name: string, pkg: string): Promise<string> {
+  const path = await which(name);
+  if (!path) throw new Error(`microvm image: ${name} not found (Debian package ${pkg})`);
+  return path;
+}
+
+async function copyInto(root: string, from: string, to: string, mode?: number): Promise<void> {
+  const dest = join(root, to);
+  await mkdir(dirname(dest), { recursive: true });
+  await copyFile(from, dest);
+  if (mode !== undefined) await chmod(dest, mode);
+}
+
+async function addBinaryWithLibraries(root: string, from: string, to: string, done: Set<string>) {
+  await copyInto(root, from, to, 0o755);
+  for (const lib of await sharedLibraries(from)) {
+    if (done.has(lib)) continue;
+    done.add(lib);
+    await copyInto(root, lib, lib, 0o755);
+  }
+}
+
+async function addBusybox(root: string, busybox: string): Promise<void> {
+  await copyInto(root, busybox, "/bin/busybox", 0o755);
+  const applets = (await runChecked(busybox, ["--list-full"])).split("\n").filter(Boolean);
+  for (const applet of applets) {
+    const dest = join(root, applet);
+    if (
+      await stat(dest).then(
+        () => true,
+        () => false,
+      )
+    )
+      continue;
+    await mkdir(dirname(dest), { recursive: true });
+    await symlink("/bin/busybox", dest);
+  }
+}
+
+async function packInitramfs(root: string, out: string): Promise<void> {
+  // Sorted names and root ownership, so equal inputs give an equal archive whoever builds it.
+  await runChecked(
+    "bash",
+    [
+      "-c",
+      'set -euo pipefail; cd "$1"; find . -print | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | lz4 -l -q -1 > "$2"',
+      "pack",
+      root,
+      out,
+    ],
+    { timeoutMs: 300_000 },
+  );
+}
+
+async function baseLayout(root: string): Promise<void> {
+  for (const d of ["proc", "sys", "dev", "tmp", "run", "root", "etc", "usr/bin", "usr/sbin"]) {
+    await mkdir(join(root, d), { recursive: true });
+  }
+  await writeFile(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n");
+  await writeFile(join(root, "etc/group"), "root:x:0:\n");
+  await writeFile(join(root, "etc/hosts"), "127.0.0.1 localhost\n");
+}
+
+async function buildInto(
+  staging: string,
+  kernel: GuestKernel,
+  tools: Record<string, string>,
+  bundle: string,
+) {
+  const root = join(staging, "root");
+  const libs = new Set<string>();
+  await baseLayout(root);
+  await addBinaryWithLibraries(root, tools.bash!, "/bin/bash", libs);
+  await addBinaryWithLibraries(root, tools.node!, "/usr/bin/node", libs);
+  await addBusybox(root, tools.busybox!);
+  for (const m of GUEST_MODULES) {
+    await copyInto(root, join(kernel.modulesDir, `${m.name}.ko`), `/lib/modules/hodei/${m.name}.ko`);
+  }
+  await copyInto(root, bundle, GUEST_BUNDLE_PATH);
+  await writeFile(join(root, "init"), workerInitScript(), { mode: 0o755 });
+  await packInitramfs(root, join(staging, "initrd.lz4"));
+
+  const probe = join(staging, "probe-root");
+  await mkdir(join(probe, "bin"), { recursive: true });
+  await copyInto(probe, tools.busybox!, "/bin/busybox", 0o755);
+  for (const applet of ["sh", "uname", "poweroff"]) await symlink("busybox", join(probe, "bin", applet));
+  await writeFile(join(probe, "init"), probeInitScript(), { mode: 0o755 });
+  await packInitramfs(probe, join(staging, "probe.lz4"));
+
+  await copyFile(kernel.vmlinuzPath, join(staging, "vmlinuz"));
+  await rm(root, { recursive: true, force: true });
+  await rm(probe, { recursive: true, force: true });
+}
+
+function imageAt(dir: string, key: string, kernelRelease: string, built: boolean): GuestImage {
+  return {
+    dir,
+    key,
+    kernelPath: join(dir, "vmlinuz"),
+    initrdPath: join(dir, "initrd.lz4"),
+    probeInitrdPath: join(dir, "probe.lz4"),
+    kernelRelease,
+    built,
+  };
+}
+
+/**
+ * The guest image for this worker bundle, built when no cached build has the same inputs.
+ * Needs: busybox (busybox-static), bash, cpio, lz4, ldd, and for the kernel dpkg-deb and apt-get.
+ */
+export async function buildGuestImage(opts: BuildImageOptions): Promise<GuestImage> {
+  const log = opts.log ?? (() => {});
+  const tools: Record<string, string> = {
+    busybox: await requireTool("busybox", "busybox-static"),
+    bash: await requireTool("bash", "bash"),
+    node: opts.nodePath ?? process.execPath,
+  };
+  await requireTool("cpio", "cpio");
+  await requireTool("lz4", "lz4");
+  await stat(opts.workerBundlePath).catch(() => {
+    throw new Error(`microvm image: worker bundle ${opts.workerBundlePath} not found (run npm run build)`);
+  });
+  const kernel = await obtainKernel(join(opts.imageDir, "kernels"), opts.kernelDeb);
+  const inputs: Record<string, string> = {
+    format: String(IMAGE_FORMAT),
+    kernel: kernel.release,
+    init: createHash("sha256").update(workerInitScript()).update(probeInitScript()).digest("hex"),
+    bundle: await sha256File(opts.workerBundlePath),
+  };
+  for (const [name, path] of Object.entries(tools)) inputs[name] = await fileStamp(path);
+  const key = createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 16);
+  const dir = join(opts.imageDir, key);
+
+  if (!opts.force) {
+    const manifest = await readFile(join(dir, "manifest.json"), "utf8").then(
+      (t) => JSON.parse(t) as Manifest,
+      () => undefined,
+    );
+    if (manifest?.key === key) return imageAt(dir, key, manifest.kernelRelease, false);
+  }
+  log(`building microVM image ${key} (kernel ${kernel.release}) in ${dir}`);
+  await mkdir(opts.imageDir, { recursive: true });
+  const staging = await mkdtemp(join(opts.imageDir, ".build-"));
+  try {
+    await buildInto(staging, kernel, tools, opts.workerBundlePath);
+    const manifest: Manifest = {
+      key,
+      kernelRelease: kernel.release,
+      builtAt: new Date().toISOString(),
+      inputs,
+    };
+    await writeFile(join(staging, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+    await rm(dir, { recursive: true, force: true });
+    // Two builders racing both produce a complete image; whichever rename lands last wins.
+    await rename(staging, dir).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOTEMPTY" && err.code !== "EEXIST") throw err;
+    });
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+  return imageAt(dir, key, kernel.release, true);
+}

@@ -1,0 +1,85 @@
+// What runs inside the guest: the /init of the initramfs, and the environment file the host hands it.
+import { GUEST_MODULES } from "./debian-kernel.js";
+
+/** Where the guest reaches the control plane: QEMU's user network forwards this to the host's gRPC port. */
+export const GUEST_SERVER_HOST = "10.0.2.100";
+export const GUEST_SERVER_PORT = 50051;
+export const GUEST_SERVER_ADDRESS = `${GUEST_SERVER_HOST}:${GUEST_SERVER_PORT}`;
+
+/** fw_cfg item carrying the worker's environment (see guestEnvFile for why fw_cfg). */
+export const FW_CFG_ENV_NAME = "opt/hodei/env";
+
+/** Console lines the host watches for. */
+export const MARK_WORKER_STARTING = "hodei-guest: worker starting";
+export const MARK_WORKER_EXITED = /hodei-guest: worker exited with code (\d+)/;
+export const MARK_PROBE_OK = "hodei-probe: ok";
+
+export const GUEST_BUNDLE_PATH = "/opt/hodei/hodei-worker.cjs";
+
+/**
+ * PID 1 of a worker VM. The environment arrives as a fw_cfg file and is removed from view (rmmod)
+ * before the agent starts, so a job in the guest cannot read the worker's OTP back.
+ * When the agent ends, the VM powers off and QEMU exits: a QEMU exit is a worker exit.
+ */
+export function workerInitScript(): string {
+  const modules = GUEST_MODULES.map((m) => m.name).join(" ");
+  return `#!/bin/sh
+export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm /run
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=0755 tmpfs /run
+for m in ${modules}; do
+  insmod /lib/modules/hodei/$m.ko || echo "hodei-guest: insmod $m failed"
+done
+ip link set lo up
+ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 ||
+  echo "hodei-guest: network setup failed"
+env_file=/sys/firmware/qemu_fw_cfg/by_name/${FW_CFG_ENV_NAME}/raw
+if [ -r "$env_file" ]; then
+  cp "$env_file" /run/hodei-env
+  rmmod qemu_fw_cfg
+  . /run/hodei-env
+  rm -f /run/hodei-env
+else
+  echo "hodei-guest: no worker environment (fw_cfg ${FW_CFG_ENV_NAME} missing)"
+fi
+[ -n "$HODEI_WORKER_ID" ] && hostname "$HODEI_WORKER_ID"
+cd /root
+echo "${MARK_WORKER_STARTING} (uptime $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r))"
+node ${GUEST_BUNDLE_PATH} </dev/null
+echo "hodei-guest: worker exited with code $?"
+sync
+poweroff -f
+`;
+}
+
+/** PID 1 of the acceleration probe: proves the kernel reaches user space, then powers off. */
+export function probeInitScript(): string {
+  return `#!/bin/sh
+echo "${MARK_PROBE_OK} $(/bin/uname -r)"
+/bin/poweroff -f
+`;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The worker's environment as a file the guest's /init sources. Why fw_cfg and not the kernel command
+ * line: the command line is visible in the host's `ps` (QEMU's argv) and in the guest's /proc/cmdline,
+ * and is limited to 2 KiB; a fw_cfg file is read from a 0600 file on the host and unmapped in the
+ * guest before any job runs.
+ */
+export function guestEnvFile(env: Record<string, string>): string {
+  const lines: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!ENV_NAME.test(name)) throw new Error(`worker environment: invalid variable name "${name}"`);
+    if (value.includes("\0")) throw new Error(`worker environment: ${name} contains a NUL byte`);
+    lines.push(`export ${name}='${value.replaceAll("'", `'\\''`)}'`);
+  }
+  return lines.join("\n") + "\n";
+}

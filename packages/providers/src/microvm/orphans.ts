@@ -1,0 +1,40 @@
+// VMs outlive a control plane that crashed (QEMU is not tied to its parent). Each VM's directory holds
+// its pid; the pid is killed only if that process is still the QEMU named for this instance and worker.
+import { readFile, readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+
+/** QEMU's -name for a worker's VM: visible in `ps`, and how the reaper recognises its own. */
+export function vmName(instanceId: string, workerId: string): string {
+  // QEMU reads commas in option values as separators.
+  return `hodei-vm:${instanceId}:${workerId}`.replaceAll(",", "_");
+}
+
+async function cmdline(pid: number): Promise<string> {
+  return readFile(`/proc/${pid}/cmdline`, "utf8").then(
+    (t) => t.replaceAll("\0", " "),
+    () => "",
+  );
+}
+
+/** Kills the QEMU processes left under `instanceDir` by an earlier run of this instance; returns how many. */
+export async function reapOrphans(instanceDir: string, instanceId: string): Promise<number> {
+  let killed = 0;
+  const entries = await readdir(instanceDir).catch(() => [] as string[]);
+  for (const entry of entries) {
+    const dir = join(instanceDir, entry);
+    const pid = Number((await readFile(join(dir, "qemu.pid"), "utf8").catch(() => "")).trim());
+    if (Number.isInteger(pid) && pid > 0) {
+      const cmd = await cmdline(pid);
+      if (cmd.includes(`-name ${vmName(instanceId, "")}`)) {
+        try {
+          process.kill(pid, "SIGKILL");
+          killed++;
+        } catch {
+          // already gone between the read and the kill
+        }
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+  return killed;
+}
