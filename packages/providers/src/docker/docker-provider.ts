@@ -312,6 +312,12 @@ export class DockerProvider implements Provider {
       await container.remove({ force: true, v: true }).catch(ignoreGone);
     })();
     await tracked.destroying;
+    // Normally the die event has reported it by now; without an event stream, report it here.
+    if (tracked.state !== "exited") {
+      tracked.state = "exited";
+      this.workers.delete(handle.workerId);
+      for (const l of this.listeners) l({ handle: tracked.handle, code: null, signal: null });
+    }
   }
 
   status(handle: WorkerHandle): HandleStatus {
