@@ -5,7 +5,13 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import type Docker from "dockerode";
-import { DockerProvider, dockerOptionsFromEnv, LABEL_INSTANCE, LABEL_MANAGED } from "../src/index.js";
+import {
+  DockerProvider,
+  dockerOptionsFromEnv,
+  LABEL_INSTANCE,
+  LABEL_MANAGED,
+  LABEL_PROVIDER,
+} from "../src/index.js";
 import type { ProviderCommon, WorkerSpec } from "../src/provider.js";
 import {
   dockerClient,
@@ -86,6 +92,10 @@ test(
       [LABEL_MANAGED]: "hodei-docker-provider",
     });
     const notOurs = await sleeper({ "com.example.app": "db" });
+    const siblingProvider = await sleeper({
+      [LABEL_INSTANCE]: common.instanceId,
+      [LABEL_PROVIDER]: "docker-gpu",
+    });
     for (const o of orphans) assert.equal(await running(o.ref), true);
 
     const restarted = new DockerProvider(dockerOptionsFromEnv({}, common));
@@ -96,6 +106,11 @@ test(
     for (const o of orphans) assert.equal(await running(o.ref), false, `orphan ${o.workerId} removed`);
     assert.equal(await running(otherInstance), true, "another instance's container is untouched");
     assert.equal(await running(notOurs), true, "a container Hodei did not make is untouched");
+    assert.equal(
+      await running(siblingProvider),
+      true,
+      "another Docker provider's container of this control plane is untouched",
+    );
 
     assert.equal(first.agentDirReused, false);
     assert.equal(second.agentDirReused, true);

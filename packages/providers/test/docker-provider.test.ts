@@ -6,7 +6,13 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:net";
 import { rmSync } from "node:fs";
 import type Docker from "dockerode";
-import { DockerProvider, dockerOptionsFromEnv, LABEL_INSTANCE, LABEL_WORKER } from "../src/index.js";
+import {
+  DockerProvider,
+  dockerOptionsFromEnv,
+  LABEL_INSTANCE,
+  LABEL_PROVIDER,
+  LABEL_WORKER,
+} from "../src/index.js";
 import type { ProviderCommon, WorkerExit, WorkerSpec } from "../src/provider.js";
 import {
   dockerClient,
@@ -114,6 +120,7 @@ test(
     assert.equal(info.Config.Image, IMAGE_A);
     assert.equal(info.Config.Labels[LABEL_INSTANCE], common.instanceId);
     assert.equal(info.Config.Labels[LABEL_WORKER], "w-create");
+    assert.equal(info.Config.Labels[LABEL_PROVIDER], "docker");
     assert.equal(info.HostConfig.Memory, 256 * 1024 ** 2);
     assert.equal(info.HostConfig.NanoCpus, 500_000_000);
     assert.equal(info.HostConfig.Init, true);

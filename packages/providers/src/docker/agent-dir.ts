@@ -68,7 +68,18 @@ async function exists(path: string): Promise<boolean> {
  * a start script. Built once per (node, bash, bundle) under the data directory and reused; older
  * builds are removed (call it only while no container of this provider runs from them).
  */
-export async function ensureAgentDir(opts: AgentDirOptions): Promise<AgentDir> {
+export function ensureAgentDir(opts: AgentDirOptions): Promise<AgentDir> {
+  // Two Docker providers of one control plane start together: one builds, the other waits.
+  const root = join(opts.dataDir, "docker-agent");
+  const previous = building.get(root) ?? Promise.resolve();
+  const next = previous.catch(() => {}).then(() => buildOrReuse(opts));
+  building.set(root, next);
+  return next;
+}
+
+const building = new Map<string, Promise<AgentDir>>();
+
+async function buildOrReuse(opts: AgentDirOptions): Promise<AgentDir> {
   const started = Date.now();
   const o: Required<AgentDirOptions> = {
     nodePath: process.execPath,

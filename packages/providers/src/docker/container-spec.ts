@@ -4,6 +4,8 @@ import { AGENT_MOUNT } from "./agent-dir.js";
 
 /** On every container this provider creates: which control plane owns it (for orphan reaping). */
 export const LABEL_INSTANCE = "io.hodei.instance";
+/** Which provider (by name) of that control plane: two Docker providers never reap each other's. */
+export const LABEL_PROVIDER = "io.hodei.provider";
 export const LABEL_WORKER = "io.hodei.worker-id";
 export const LABEL_MANAGED = "io.hodei.managed-by";
 export const MANAGED_BY = "hodei-docker-provider";
@@ -61,6 +63,7 @@ export function containerPlan(p: ContainerPlanInput): ContainerCreateOptions {
     Labels: {
       [LABEL_MANAGED]: MANAGED_BY,
       [LABEL_INSTANCE]: p.instanceId,
+      [LABEL_PROVIDER]: p.providerName,
       [LABEL_WORKER]: spec.workerId,
     },
     HostConfig: {

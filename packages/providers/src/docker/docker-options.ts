@@ -5,6 +5,8 @@ import { LOCAL_BASE_IMAGE } from "./rootfs-image.js";
 export type DockerEndpoint = { socketPath: string } | { host: string; port: number };
 
 export interface DockerProviderOptions extends ProviderLimits {
+  /** Default "docker"; a control plane may run several Docker providers under different names. */
+  name?: string;
   endpoint: DockerEndpoint;
   /** Image for jobs that name none; LOCAL_BASE_IMAGE is built from this machine's files when absent. */
   defaultImage: string;

@@ -11,7 +11,7 @@ import type {
   WorkerSpec,
 } from "../provider.js";
 import { ensureAgentDir } from "./agent-dir.js";
-import { containerPlan, LABEL_INSTANCE, LABEL_WORKER } from "./container-spec.js";
+import { containerPlan, LABEL_INSTANCE, LABEL_PROVIDER, LABEL_WORKER } from "./container-spec.js";
 import { watchDockerEvents, type DockerEvent, type EventWatch } from "./docker-events.js";
 import type { DockerProviderOptions } from "./docker-options.js";
 import { ImageCatalog } from "./image-catalog.js";
@@ -65,7 +65,7 @@ function ignoreGone(err: unknown): void {
 
 /** Workers as containers of a Docker Engine, one per worker, running any image with a mounted agent. */
 export class DockerProvider implements Provider {
-  readonly name = "docker";
+  readonly name: string;
   readonly kind = "docker" as const;
   readonly limits: ProviderLimits;
   readonly docker: Docker;
@@ -81,6 +81,7 @@ export class DockerProvider implements Provider {
   report: DockerInitReport | null = null;
 
   constructor(private readonly opts: DockerProviderOptions) {
+    this.name = opts.name ?? "docker";
     this.limits = {
       maxWorkers: opts.maxWorkers,
       idleTimeoutMs: opts.idleTimeoutMs,
@@ -156,7 +157,7 @@ export class DockerProvider implements Provider {
   private async reapOrphans(): Promise<number> {
     const mine = await this.docker.listContainers({
       all: true,
-      filters: { label: [`${LABEL_INSTANCE}=${this.opts.instanceId}`] },
+      filters: { label: [`${LABEL_INSTANCE}=${this.opts.instanceId}`, `${LABEL_PROVIDER}=${this.name}`] },
     });
     await Promise.all(
       mine.map((c) => this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreGone)),
@@ -245,7 +246,13 @@ export class DockerProvider implements Provider {
       return;
     }
     const attrs = e.Actor.Attributes ?? {};
-    if (e.Action !== "die" || attrs[LABEL_INSTANCE] !== this.opts.instanceId) return;
+    if (
+      e.Action !== "die" ||
+      attrs[LABEL_INSTANCE] !== this.opts.instanceId ||
+      attrs[LABEL_PROVIDER] !== this.name
+    ) {
+      return;
+    }
     const tracked = this.workers.get(attrs[LABEL_WORKER] ?? "");
     if (!tracked || tracked.handle.ref !== e.Actor.ID || tracked.state === "exited") return;
     tracked.state = "exited";
