@@ -60,6 +60,16 @@ async function provideDatabase() {
   return cluster;
 }
 
+/** Docker tests need an engine: started once here (not by each test file at the same time). */
+async function provideDockerEngine(files) {
+  if (!files.some((f) => /docker/i.test(relative(root, f)))) return;
+  const { ensureDockerd, findDockerd } = await import("./dockerd.mjs");
+  if (!findDockerd()) return; // the Docker tests skip themselves, loudly
+  const r = await ensureDockerd().catch((err) => ({ error: err.message }));
+  if (r.error) console.warn(`WARNING: ${r.error}: the Docker tests will fail`);
+  else if (r.started) console.log(`Docker Engine for tests: dockerd started (${r.readyMs} ms)`);
+}
+
 function redact(url) {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@");
 }
@@ -86,6 +96,7 @@ async function main() {
   }
   console.log(`${files.length} test file(s)`);
 
+  await provideDockerEngine(files);
   const cluster = await provideDatabase();
   const env = { ...process.env };
   if (cluster) env.HODEI_TEST_DATABASE_URL = cluster.url;
