@@ -38,12 +38,11 @@ export function formatQueueStatus(q: GetQueueStatusResponse): string {
 
 export function formatProvidersTable(list: readonly providers.Provider[]): string {
   const rows = list.map((p) => [
-    p.id,
-    p.name || "-",
+    p.name || p.id,
     p.type || "-",
     p.enabled ? "yes" : "no",
-    p.health || "-",
     p.maxWorkers > 0 ? String(p.maxWorkers) : "-",
+    `${p.healthy ? "ok" : "UNHEALTHY"}: ${p.health || "-"}`,
   ]);
-  return formatTable(["ID", "NAME", "TYPE", "ENABLED", "HEALTH", "MAX WORKERS"], rows);
+  return formatTable(["NAME", "TYPE", "ENABLED", "MAX WORKERS", "HEALTH"], rows);
 }

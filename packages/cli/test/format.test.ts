@@ -180,11 +180,21 @@ test("workers, queue status and providers render as tables and key-values", () =
     name: "local",
     type: "local",
     enabled: true,
-    health: "healthy",
+    health: "2 local worker process(es)",
+    healthy: true,
     maxWorkers: 4,
   });
+  const sick = create(providers.ProviderSchema, {
+    name: "docker",
+    type: "docker",
+    enabled: false,
+    health: "engine unreachable",
+    healthy: false,
+  });
   assert.equal(
-    formatProvidersTable([p]),
-    "ID     NAME   TYPE   ENABLED  HEALTH   MAX WORKERS\nlocal  local  local  yes      healthy  4",
+    formatProvidersTable([p, sick]),
+    "NAME    TYPE    ENABLED  MAX WORKERS  HEALTH\n" +
+      "local   local   yes      4            ok: 2 local worker process(es)\n" +
+      "docker  docker  no       -            UNHEALTHY: engine unreachable",
   );
 });

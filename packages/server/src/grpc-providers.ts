@@ -36,7 +36,9 @@ export function providerHandlers(
         name: p.name || p.id,
         kind: p.type,
         config: p.config,
-        enabled: p.enabled,
+        // proto3 cannot tell an unset bool from false: a provider is registered enabled, and
+        // DisableProvider turns it off.
+        enabled: true,
         maxWorkers: p.maxWorkers,
       });
       return { provider: toWire(view) };

@@ -1,15 +1,15 @@
-/** `hodei health`, `workers list`, `queue status`, `providers list`. */
+/** `hodei health`, `workers list`, `queue status`, and the `providers` commands. */
 import type { Command } from "commander";
 import {
   GetAvailableWorkersResponseSchema,
   GetQueueStatusResponseSchema,
   health,
-  providers,
   SchedulerService,
 } from "@hodei/api";
 import { action, type ActionResult, type CliDeps, type CommandContext } from "../context.js";
 import { EXIT } from "../errors.js";
-import { formatProvidersTable, formatQueueStatus, formatWorkersTable } from "../format-cluster.js";
+import { formatQueueStatus, formatWorkersTable } from "../format-cluster.js";
+import { addProviderCommands } from "./providers.js";
 
 const { HealthCheckResponse_ServingStatus: ServingStatus } = health;
 
@@ -37,14 +37,6 @@ async function queueStatus(ctx: CommandContext): Promise<number> {
   return EXIT.OK;
 }
 
-async function listProviders(ctx: CommandContext): Promise<number> {
-  const res = await ctx.client.call(providers.ProviderManagementService.method.listProviders, {});
-  if (ctx.out.json) await ctx.out.document(providers.ListProvidersResponseSchema, res);
-  else if (res.providers.length === 0) ctx.out.note("no providers");
-  else await ctx.out.line(formatProvidersTable(res.providers));
-  return EXIT.OK;
-}
-
 export function addClusterCommands(program: Command, deps: CliDeps, result: ActionResult): void {
   program
     .command("health")
@@ -65,10 +57,5 @@ export function addClusterCommands(program: Command, deps: CliDeps, result: Acti
     .description("job counts by state and worker counts")
     .action(action(deps, result, (ctx) => queueStatus(ctx)));
 
-  const providerCmd = program.command("providers").description("inspect providers");
-  providerCmd
-    .command("list")
-    .alias("ls")
-    .description("list configured providers")
-    .action(action(deps, result, (ctx) => listProviders(ctx)));
+  addProviderCommands(program, deps, result);
 }
