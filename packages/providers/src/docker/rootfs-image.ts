@@ -39,6 +39,8 @@ export interface BusyboxRootfsOptions {
   files?: Record<string, string>;
   /** Copy the host's /bin/bash (and its libraries) in; without it the agent's own bash is used. */
   withBash?: boolean;
+  /** Dockerfile instructions applied on import (`ENV A=b`). */
+  changes?: string[];
 }
 
 /**
@@ -73,8 +75,16 @@ export async function makeBusyboxRootfs(dir: string, opts: BusyboxRootfsOptions)
   }
 }
 
-/** `docker import` of a directory as `repo:tag`; resolves once the engine has the image. */
-export async function importDirectory(docker: Docker, dir: string, repoTag: string): Promise<void> {
+/**
+ * `docker import` of a directory as `repo:tag`; resolves once the engine has the image. `changes`
+ * are Dockerfile instructions applied on import (`ENV A=b`, `USER 1000`).
+ */
+export async function importDirectory(
+  docker: Docker,
+  dir: string,
+  repoTag: string,
+  changes: string[] = [],
+): Promise<void> {
   const colon = repoTag.lastIndexOf(":");
   const [repo, tag] =
     colon > repoTag.lastIndexOf("/")
@@ -87,7 +97,11 @@ export async function importDirectory(docker: Docker, dir: string, repoTag: stri
     tar.once("error", reject);
     tar.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`tar: ${tarErr.trim() || code}`))));
   });
-  const progress = await docker.importImage(tar.stdout, { repo, tag });
+  const progress = await docker.importImage(tar.stdout, {
+    repo,
+    tag,
+    ...(changes.length ? { changes } : {}),
+  });
   const messages = await new Promise<{ error?: string }[]>((resolve, reject) =>
     docker.modem.followProgress(progress, (err: Error | null, out: { error?: string }[]) =>
       err ? reject(err) : resolve(out),
@@ -107,7 +121,7 @@ export async function buildBusyboxImage(
   const dir = await mkdtemp(join(tmpdir(), "hodei-rootfs-"));
   try {
     await makeBusyboxRootfs(dir, opts);
-    await importDirectory(docker, dir, repoTag);
+    await importDirectory(docker, dir, repoTag, opts.changes);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
