@@ -45,7 +45,11 @@ export class PodWatch {
     this.running = false;
     this.abort?.abort();
     this.wake?.();
-    await this.loop;
+    // The client hands out a watch's abort controller only once the response has started, so a
+    // stream still connecting cannot be cut: it is aborted as soon as it starts; stop waits a little.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.loop, new Promise((r) => (timer = setTimeout(r, 1_000)))]);
+    clearTimeout(timer);
   }
 
   private async run(): Promise<void> {
