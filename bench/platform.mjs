@@ -101,7 +101,7 @@ export async function coldLatency({ databaseUrl, samples = 5, idleTimeoutMs = 30
 }
 
 /** Queues ids with at most `inFlight` QueueJob calls at once. */
-async function queueAll(client, ids, command, inFlight) {
+export async function queueAll(client, ids, command, inFlight) {
   let next = 0;
   const errors = [];
   const lane = async () => {

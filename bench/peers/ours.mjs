@@ -1,0 +1,85 @@
+// Hodei Jobs as the peers' bench sees it: a real `hodei server` on its own database on the bench's
+// PostgreSQL server (bench/control-plane.mjs), HODEI_LOCAL_MAX_WORKERS=N local workers warmed up
+// before anything is measured, completion seen through ExecutionEventStream, lines through
+// SubscribeLogs. There is no bulk QueueJob: many jobs are queued as QueueJob calls, 64 in flight.
+import { JobExecutionService, JobStatus, LogStreamService, Priority, serverStream, unary } from "@hodei/api";
+import { createDatabase, startControlPlane, trackTerminalEvents } from "../control-plane.mjs";
+import { queueAll } from "../platform.mjs";
+
+const IN_FLIGHT = 64;
+const MAX_QUEUE_SIZE = 1_000_000; // the default (100 000) would refuse the 100 000-job backlog's CRITICAL job
+
+export function settings(concurrency) {
+  return `HODEI_LOCAL_MAX_WORKERS=${concurrency} (warmed), PostgreSQL, QueueJob × ${IN_FLIGHT} in flight (no bulk call), ExecutionEventStream, SubscribeLogs`;
+}
+
+async function queueOne(client, command, priority) {
+  const res = await unary(client, JobExecutionService.method.queueJob, {
+    jobDefinition: { command, ...(priority ? { scheduling: { priority } } : {}) },
+    queuedBy: "bench",
+  });
+  if (!res.jobId?.value) throw new Error(`QueueJob: ${res.message || "no job id returned"}`);
+  return res.jobId.value;
+}
+
+export async function startSystem({ url, concurrency, prefix }) {
+  const databaseUrl = await createDatabase(url, prefix.replace(/[^a-z0-9_]/gi, "_").toLowerCase());
+  const cp = await startControlPlane({
+    databaseUrl,
+    maxWorkers: concurrency,
+    env: { HODEI_MAX_QUEUE_SIZE: String(MAX_QUEUE_SIZE) },
+  });
+  const tracker = trackTerminalEvents(cp.client);
+  const waitDone = async (key, timeoutMs = 60_000) => {
+    const seen = await tracker.waitTerminal(key, timeoutMs);
+    if (seen.status !== JobStatus.COMPLETED) throw new Error(`${key} ended ${JobStatus[seen.status]}`);
+    return seen;
+  };
+  try {
+    // Overlapping jobs make the provider start every worker it may, as in bench/platform.mjs.
+    const warm = Array.from({ length: concurrency * 2 }, (_, i) => `${prefix}-warmup-${i}`);
+    await queueAll(cp.client, warm, "sleep 0.3", warm.length);
+    await Promise.all(warm.map((id) => waitDone(id)));
+  } catch (err) {
+    tracker.close();
+    await cp.stop();
+    throw err;
+  }
+  let seq = 0;
+  return {
+    name: "hodei",
+    settings: settings(concurrency),
+    controlPlanePid: cp.pid,
+    workerPids: () => cp.workerPids(),
+    queue: (command, { critical = false } = {}) =>
+      queueOne(cp.client, command, critical ? Priority.CRITICAL : undefined),
+    async queueMany(n, command) {
+      const ids = Array.from({ length: n }, () => `${prefix}-${seq++}`);
+      const errors = await queueAll(cp.client, ids, command, IN_FLIGHT);
+      if (errors.length) throw new Error(`${errors.length} QueueJob calls failed, first: ${errors[0]}`);
+      return ids;
+    },
+    waitDone,
+    doneCount: () => tracker.terminal.size,
+    followLogs(key, expected) {
+      const call = serverStream(cp.client, LogStreamService.method.subscribeLogs, {
+        jobId: key,
+        includeHistory: true,
+      });
+      let lines = 0;
+      return new Promise((resolve, reject) => {
+        call.on("data", () => lines++);
+        call.on("error", reject);
+        call.on("end", () => {
+          const at = performance.now();
+          if (lines < expected) reject(new Error(`SubscribeLogs of ${key} ended after ${lines}/${expected} lines`));
+          else resolve({ lines, at });
+        });
+      });
+    },
+    async stop() {
+      tracker.close();
+      await cp.stop();
+    },
+  };
+}
