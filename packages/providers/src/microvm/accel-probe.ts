@@ -34,6 +34,7 @@ export async function bootProbe(
   kernelPath: string,
   probeInitrdPath: string,
   timeoutMs: number,
+  tscKhz?: number,
 ): Promise<ProbeResult> {
   const started = Date.now();
   const vm = new VmProcess(
@@ -45,6 +46,7 @@ export async function bootProbe(
       vcpus: 1,
       memoryMb: 256,
       name: `hodei-probe-${accel}-${process.pid}`,
+      tscKhz,
     }),
   );
   let timer: NodeJS.Timeout | undefined;
@@ -77,6 +79,7 @@ export async function chooseAccel(
   kernelPath: string,
   probeInitrdPath: string,
   kvmProbeTimeoutMs: number,
+  tscKhz?: number,
 ): Promise<AccelDecision> {
   const probes: AccelDecision["probes"] = {};
   let kvmNote = "";
@@ -94,13 +97,10 @@ export async function chooseAccel(
     kvmNote = "HODEI_FC_ACCEL=tcg";
   }
   // TCG is slower to boot: give it more room than the KVM probe, which only has to fail or succeed.
-  const tcg = await bootProbe(
-    qemuPath,
-    "tcg",
-    kernelPath,
-    probeInitrdPath,
-    Math.max(kvmProbeTimeoutMs, 60_000),
-  );
+  // One retry: a TCG boot without a known TSC rate can hang in calibration now and then (host-tsc.ts).
+  const tcgTimeoutMs = Math.max(kvmProbeTimeoutMs, 30_000);
+  let tcg = await bootProbe(qemuPath, "tcg", kernelPath, probeInitrdPath, tcgTimeoutMs, tscKhz);
+  if (!tcg.ok) tcg = await bootProbe(qemuPath, "tcg", kernelPath, probeInitrdPath, tcgTimeoutMs, tscKhz);
   probes.tcg = tcg;
   if (!tcg.ok)
     throw new Error(`microvm: no usable accelerator: ${kvmNote}; TCG boot probe failed (${tcg.detail})`);

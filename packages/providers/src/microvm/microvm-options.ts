@@ -4,6 +4,8 @@ import type { EnvDoc, ProviderCommon, ProviderLimits } from "../provider.js";
 export type AccelChoice = "auto" | "kvm" | "tcg";
 
 export interface MicrovmProviderOptions extends ProviderLimits {
+  /** Default "microvm". */
+  name?: string;
   /** The QEMU system emulator for x86_64. */
   qemuPath: string;
   /** auto: use KVM when a probe boot succeeds under it, else TCG (software emulation). */
@@ -15,7 +17,7 @@ export interface MicrovmProviderOptions extends ProviderLimits {
   initrdPath?: string;
   /** The bundled worker agent copied into the image. */
   workerBundlePath: string;
-  /** Per-VM files (console log, pid file, env) live under `<runDir>/<instanceId>/<workerId>`. */
+  /** Per-VM files (console log, pid file, env) live under `<runDir>/<instanceId>.<name>/<workerId>`. */
   runDir: string;
   instanceId: string;
   /** vCPUs and memory of a worker whose job asks for less (memory never below MIN_GUEST_MEMORY_MB). */

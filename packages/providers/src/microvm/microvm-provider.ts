@@ -13,6 +13,7 @@ import type {
 } from "../provider.js";
 import { chooseAccel, type AccelDecision } from "./accel-probe.js";
 import { GUEST_SERVER_ADDRESS, guestEnvFile } from "./guest-init.js";
+import { hostTscKhz } from "./host-tsc.js";
 import { buildGuestImage } from "./guest-image.js";
 import { MIN_GUEST_MEMORY_MB, type MicrovmProviderOptions } from "./microvm-options.js";
 import { reapOrphans, vmName } from "./orphans.js";
@@ -28,6 +29,7 @@ interface Ready {
   initrdPath: string;
   kernelRelease: string;
   busyboxPath: string;
+  tscKhz: number | undefined;
 }
 
 interface RunningVm {
@@ -42,7 +44,7 @@ interface RunningVm {
  * control plane only through one forwarded port of QEMU's user network.
  */
 export class MicrovmProvider implements Provider {
-  readonly name = "microvm";
+  readonly name: string;
   readonly kind = "microvm" as const;
   readonly limits: ProviderLimits;
   private readonly vms = new Map<string, RunningVm>();
@@ -51,7 +53,12 @@ export class MicrovmProvider implements Provider {
   private ready: Ready | undefined;
   private initError: string | undefined;
 
+  /** Whose VMs these are: this control plane and this provider, on process names and directories. */
+  private readonly owner: string;
+
   constructor(private readonly opts: MicrovmProviderOptions) {
+    this.name = opts.name ?? "microvm";
+    this.owner = safeName(`${opts.instanceId}.${this.name}`);
     this.limits = {
       maxWorkers: opts.maxWorkers,
       idleTimeoutMs: opts.idleTimeoutMs,
@@ -82,7 +89,7 @@ export class MicrovmProvider implements Provider {
 
   private async prepare(): Promise<Ready> {
     const o = this.opts;
-    await reapOrphans(join(o.runDir, o.instanceId), o.instanceId);
+    await reapOrphans(join(o.runDir, this.owner), this.owner);
     const qemu = await which(o.qemuPath);
     if (!qemu) throw new Error(`microvm: ${o.qemuPath} not found (Debian package qemu-system-x86)`);
     const busyboxPath = await which("busybox");
@@ -101,14 +108,16 @@ export class MicrovmProvider implements Provider {
     } else {
       image = await buildGuestImage({ imageDir: o.imageDir, workerBundlePath: o.workerBundlePath });
     }
+    const tscKhz = await hostTscKhz();
     const accel = await chooseAccel(
       o.accel,
       qemu,
       image.kernelPath,
       image.probeInitrdPath,
       o.kvmProbeTimeoutMs,
+      tscKhz,
     );
-    return { accel, busyboxPath, ...image };
+    return { accel, busyboxPath, tscKhz, ...image };
   }
 
   async create(spec: WorkerSpec): Promise<WorkerHandle> {
@@ -127,7 +136,7 @@ export class MicrovmProvider implements Provider {
         this.opts.idleTimeoutMs > 0 ? this.opts.idleTimeoutMs * 2 + 5_000 : 0,
       ),
     });
-    const dir = join(this.opts.runDir, this.opts.instanceId, safeName(spec.workerId));
+    const dir = join(this.opts.runDir, this.owner, safeName(spec.workerId));
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const envFilePath = join(dir, "env");
     await writeFile(envFilePath, env, { mode: 0o600 });
@@ -139,9 +148,10 @@ export class MicrovmProvider implements Provider {
       initrdPath: ready.initrdPath,
       vcpus,
       memoryMb,
-      name: vmName(this.opts.instanceId, spec.workerId),
+      name: vmName(this.owner, spec.workerId),
       forwardTo: { host, port: forward.port, busyboxPath: ready.busyboxPath },
       envFilePath,
+      tscKhz: ready.tscKhz,
     });
     const vm = new VmProcess(this.opts.qemuPath, args, join(dir, "console.log"));
     const handle: WorkerHandle = { workerId: spec.workerId, provider: this.name, ref: String(vm.pid ?? "") };

@@ -4,9 +4,9 @@ import { readFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 
 /** QEMU's -name for a worker's VM: visible in `ps`, and how the reaper recognises its own. */
-export function vmName(instanceId: string, workerId: string): string {
+export function vmName(owner: string, workerId: string): string {
   // QEMU reads commas in option values as separators.
-  return `hodei-vm:${instanceId}:${workerId}`.replaceAll(",", "_");
+  return `hodei-vm:${owner}:${workerId}`.replaceAll(",", "_");
 }
 
 async function cmdline(pid: number): Promise<string> {
@@ -17,15 +17,15 @@ async function cmdline(pid: number): Promise<string> {
 }
 
 /** Kills the QEMU processes left under `instanceDir` by an earlier run of this instance; returns how many. */
-export async function reapOrphans(instanceDir: string, instanceId: string): Promise<number> {
+export async function reapOrphans(ownerDir: string, owner: string): Promise<number> {
   let killed = 0;
-  const entries = await readdir(instanceDir).catch(() => [] as string[]);
+  const entries = await readdir(ownerDir).catch(() => [] as string[]);
   for (const entry of entries) {
-    const dir = join(instanceDir, entry);
+    const dir = join(ownerDir, entry);
     const pid = Number((await readFile(join(dir, "qemu.pid"), "utf8").catch(() => "")).trim());
     if (Number.isInteger(pid) && pid > 0) {
       const cmd = await cmdline(pid);
-      if (cmd.includes(`-name ${vmName(instanceId, "")}`)) {
+      if (cmd.includes(`-name ${vmName(owner, "")}`)) {
         try {
           process.kill(pid, "SIGKILL");
           killed++;

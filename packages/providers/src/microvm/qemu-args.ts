@@ -15,6 +15,15 @@ export interface VmLaunch {
   forwardTo?: { host: string; port: number; busyboxPath: string };
   /** A file whose content the guest reads as fw_cfg FW_CFG_ENV_NAME. */
   envFilePath?: string;
+  /** TCG only: the host's TSC rate, so the guest kernel need not calibrate it (see host-tsc.ts). */
+  tscKhz?: number;
+}
+
+export function kernelCommandLine(vm: Pick<VmLaunch, "accel" | "tscKhz">): string {
+  // panic=-1 + -no-reboot: a guest panic ends QEMU instead of leaving a dead VM running.
+  const parts = ["console=ttyS0", "quiet", "panic=-1", "reboot=t"];
+  if (vm.accel === "tcg" && vm.tscKhz) parts.push(`tsc_early_khz=${vm.tscKhz}`, "tsc=reliable");
+  return parts.join(" ");
 }
 
 /** Debian's cloud kernel dies on this machine's nested KVM with the default CPU model, not with `host`. */
@@ -51,9 +60,8 @@ export function qemuArgs(vm: VmLaunch): string[] {
     vm.kernelPath,
     "-initrd",
     vm.initrdPath,
-    // panic=-1 + -no-reboot: a guest panic ends QEMU instead of leaving a dead VM running.
     "-append",
-    "console=ttyS0 quiet panic=-1 reboot=t",
+    kernelCommandLine(vm),
     "-device",
     "virtio-rng-device",
   ];
