@@ -127,8 +127,8 @@ export async function startSystem({ redis, concurrency, prefix }) {
         readers.delete(reader);
       }
     },
-    async stop() {
-      await worker.stop();
+    async stop({ abandon = false } = {}) {
+      await worker.stop({ abandon });
       for (const r of readers) r.disconnect();
       await events.close();
       await queue.close();

@@ -77,8 +77,15 @@ export async function startSystem({ url, concurrency, prefix }) {
         });
       });
     },
-    async stop() {
+    async stop({ abandon = false } = {}) {
       tracker.close();
+      if (abandon) {
+        try {
+          process.kill(-cp.pid, "SIGKILL"); // server, workers and their commands: nothing to drain
+        } catch {
+          // already gone
+        }
+      }
       await cp.stop();
     },
   };

@@ -37,10 +37,12 @@ export async function startPeerWorker(system, config) {
   let stopping;
   return {
     pid: child.pid,
-    stop() {
+    /** Graceful; `abandon`: killed at once (a backlog left behind is not worth draining). */
+    stop({ abandon = false } = {}) {
       stopping ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) {
-          child.send({ stop: true });
+          if (abandon) child.kill("SIGKILL");
+          else child.send({ stop: true });
           const timer = new Promise((r) => setTimeout(r, STOP_TIMEOUT_MS, "timeout"));
           if ((await Promise.race([exited, timer])) === "timeout") child.kill("SIGKILL");
           await exited;

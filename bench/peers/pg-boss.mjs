@@ -78,8 +78,8 @@ export async function startSystem({ url, concurrency, prefix }) {
     waitDone: listener.waitDone,
     doneCount: listener.doneCount,
     followLogs: listener.followLogs,
-    async stop() {
-      await worker.stop();
+    async stop({ abandon = false } = {}) {
+      await worker.stop({ abandon });
       await listener.close();
       await boss.stop({ graceful: false, wait: true });
     },

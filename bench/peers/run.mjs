@@ -158,7 +158,7 @@ async function main() {
               const window = Math.min(sizes.claimWindow, Math.floor(size / 2));
               return await workloads.backlog(sys, { size, concurrency, window });
             } finally {
-              await sys.stop();
+              await sys.stop({ abandon: true });
             }
           });
           row.backlog.push({ size, ...r });
