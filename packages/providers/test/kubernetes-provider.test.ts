@@ -127,10 +127,14 @@ test("create posts one pod with owner labels, requests = limits, the worker's en
   assert.deepEqual(body.spec.volumes, [{ name: "hodei-agent", emptyDir: {} }]);
   const [init] = body.spec.initContainers;
   assert.equal(init.image, "registry.test/hodei/worker-agent:1");
-  assert.deepEqual(init.command, ["cp", "-a", "/hodei-agent/.", "/opt/hodei/"]);
-  assert.deepEqual(init.volumeMounts, [{ name: "hodei-agent", mountPath: "/opt/hodei" }]);
+  assert.deepEqual(init.command, [
+    "/opt/hodei/bin/node",
+    "-e",
+    'require("node:fs").cpSync("/opt/hodei", "/hodei-agent-volume", { recursive: true })',
+  ]);
+  assert.deepEqual(init.volumeMounts, [{ name: "hodei-agent", mountPath: "/hodei-agent-volume" }]);
   assert.deepEqual(worker.volumeMounts, [{ name: "hodei-agent", mountPath: "/opt/hodei", readOnly: true }]);
-  assert.deepEqual(worker.command, ["/opt/hodei/bin/hodei-worker"]);
+  assert.deepEqual(worker.command, ["/opt/hodei/bin/node", "/opt/hodei/start.cjs"]);
   assert.equal(provider.status(handle), "starting");
 });
 

@@ -6,3 +6,4 @@ export {
 } from "./kubernetes-config.js";
 export { buildWorkerPod, podNameFor, instanceSelector, type PodManifestOptions } from "./pod-manifest.js";
 export { observePod, type PodObservation } from "./pod-state.js";
+export { buildKubernetesAgentImage, type AgentImageOptions } from "./agent-image.js";

@@ -44,7 +44,7 @@ export const KUBERNETES_ENV: readonly EnvDoc[] = [
   [
     "HODEI_K8S_AGENT_IMAGE",
     "hodei/worker-agent:0.1.0",
-    "image holding the self-contained agent in /hodei-agent (and `cp`); an init container copies it into the pod",
+    "image holding the self-contained agent directory at /opt/hodei (buildKubernetesAgentImage); an init container copies it into each pod",
   ],
   ["HODEI_K8S_IMAGE_PULL_POLICY", "IfNotPresent", "Always, IfNotPresent or Never, for both images"],
   [

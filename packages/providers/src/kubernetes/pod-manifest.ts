@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { V1EnvVar, V1Pod, V1ResourceRequirements } from "@kubernetes/client-node";
+import { AGENT_MOUNT } from "../docker/agent-dir.js";
 import type { WorkerSpec } from "../provider.js";
 import { cpuQuantity, memoryQuantity } from "./quantity.js";
 
@@ -14,10 +15,21 @@ export const ANNOTATION_WORKER = "hodei.dev/worker-id";
 /** The container that runs the agent and the job; its exit is the worker's exit. */
 export const WORKER_CONTAINER = "worker";
 export const AGENT_INIT_CONTAINER = "hodei-agent";
-/** Where the agent image keeps the self-contained agent, and where the job's container sees a copy. */
-export const AGENT_SOURCE_DIR = "/hodei-agent";
-export const AGENT_MOUNT_DIR = "/opt/hodei";
-export const AGENT_COMMAND = [`${AGENT_MOUNT_DIR}/bin/hodei-worker`];
+/**
+ * The agent directory is the Docker provider's (node and bash with their own loader and libraries,
+ * the worker bundle, start.cjs), patched to live at /opt/hodei: the agent image holds it there, the
+ * init container's own copy of node copies it into the emptyDir (so the agent image needs nothing
+ * else, not even `cp`), and the job's container sees the copy at /opt/hodei again.
+ */
+export const AGENT_DIR = AGENT_MOUNT;
+/** Where the init container sees the emptyDir it fills. */
+export const AGENT_VOLUME_DIR = "/hodei-agent-volume";
+export const AGENT_COMMAND = [`${AGENT_DIR}/bin/node`, `${AGENT_DIR}/start.cjs`];
+const AGENT_COPY = [
+  `${AGENT_DIR}/bin/node`,
+  "-e",
+  `require("node:fs").cpSync(${JSON.stringify(AGENT_DIR)}, ${JSON.stringify(AGENT_VOLUME_DIR)}, { recursive: true })`,
+];
 const AGENT_VOLUME = "hodei-agent";
 
 export interface PodManifestOptions {
@@ -26,7 +38,7 @@ export interface PodManifestOptions {
   instanceId: string;
   /** The image of a worker whose job names none. */
   defaultImage: string;
-  /** Holds the agent under AGENT_SOURCE_DIR, plus `cp`. */
+  /** Holds the agent directory at AGENT_DIR. */
   agentImage: string;
   imagePullPolicy: "Always" | "IfNotPresent" | "Never";
   /** host:port of the control plane's gRPC as pods reach it. */
@@ -111,10 +123,12 @@ function envFor(spec: WorkerSpec, o: PodManifestOptions): V1EnvVar[] {
 /**
  * One worker's pod. The job's image knows nothing about Hodei, so an init container from the
  * agent image copies the self-contained agent into an emptyDir that the worker container mounts
- * read-only and runs: any image with /bin/sh and /bin/bash can be a worker.
+ * read-only and runs: any Linux image of the nodes' architecture can be a worker, with or without
+ * a shell of its own.
  */
 export function buildWorkerPod(spec: WorkerSpec, o: PodManifestOptions): V1Pod {
-  const agentResources = { cpu: "100m", memory: "64Mi" };
+  const resources = resourcesFor(spec, o);
+  const copyCpuMemory = { cpu: resources.limits?.cpu ?? "", memory: resources.limits?.memory ?? "" };
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -143,9 +157,11 @@ export function buildWorkerPod(spec: WorkerSpec, o: PodManifestOptions): V1Pod {
           name: AGENT_INIT_CONTAINER,
           image: o.agentImage,
           imagePullPolicy: o.imagePullPolicy,
-          command: ["cp", "-a", `${AGENT_SOURCE_DIR}/.`, `${AGENT_MOUNT_DIR}/`],
-          resources: { requests: { ...agentResources }, limits: { ...agentResources } },
-          volumeMounts: [{ name: AGENT_VOLUME, mountPath: AGENT_MOUNT_DIR }],
+          command: [...AGENT_COPY],
+          // The worker's CPU and memory: a pod's request is the larger of its init and its app
+          // containers', so these add nothing to what the pod asks of the scheduler. No GPU.
+          resources: { requests: { ...copyCpuMemory }, limits: { ...copyCpuMemory } },
+          volumeMounts: [{ name: AGENT_VOLUME, mountPath: AGENT_VOLUME_DIR }],
         },
       ],
       containers: [
@@ -155,8 +171,8 @@ export function buildWorkerPod(spec: WorkerSpec, o: PodManifestOptions): V1Pod {
           imagePullPolicy: o.imagePullPolicy,
           command: [...AGENT_COMMAND],
           env: envFor(spec, o),
-          resources: resourcesFor(spec, o),
-          volumeMounts: [{ name: AGENT_VOLUME, mountPath: AGENT_MOUNT_DIR, readOnly: true }],
+          resources,
+          volumeMounts: [{ name: AGENT_VOLUME, mountPath: AGENT_DIR, readOnly: true }],
         },
       ],
     },

@@ -76,6 +76,7 @@ export class FakeKubeApi {
   readonly requests: RecordedRequest[] = [];
   private readonly events: WatchEvent[] = [];
   private readonly watchers = new Set<Watcher>();
+  private readonly listeners: ((type: WatchEvent["type"], pod: Pod) => void)[] = [];
   private rv = 1;
   private server!: Server;
   private dir!: string;
@@ -99,6 +100,15 @@ export class FakeKubeApi {
 
   get openWatches(): number {
     return this.watchers.size;
+  }
+
+  /** Every change, as a kubelet would see it (a copy of the pod). */
+  subscribe(listener: (type: WatchEvent["type"], pod: Pod) => void): void {
+    this.listeners.push(listener);
+  }
+
+  hasPod(name: string, namespace = "default"): boolean {
+    return this.pods.has(`${namespace}/${name}`);
   }
 
   /** Plays the kubelet: replaces the pod's status and tells the watchers. */
@@ -148,6 +158,7 @@ export class FakeKubeApi {
     for (const w of this.watchers) {
       if (matches(event.pod, w.namespace, w.selector)) this.send(w.res, event);
     }
+    for (const l of this.listeners) l(type, structuredClone(event.pod));
   }
 
   private send(res: ServerResponse, e: WatchEvent): void {
