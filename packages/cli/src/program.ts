@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from "commander";
 import { addClusterCommands } from "./commands/cluster.js";
 import { addJobCommand } from "./commands/job.js";
 import { addLogsCommand } from "./commands/logs.js";
+import { addMicrovmCommands } from "./commands/microvm.js";
 import { addProcessCommands } from "./commands/processes.js";
 import type { ActionResult, CliDeps } from "./context.js";
 import { EXIT } from "./errors.js";
@@ -35,6 +36,7 @@ export function buildProgram(deps: CliDeps, result: ActionResult): Command {
   addClusterCommands(program, deps, result);
   addJobCommand(program, deps, result);
   addLogsCommand(program, deps, result);
+  addMicrovmCommands(program, deps, result);
   return program;
 }
 

@@ -9,3 +9,4 @@ export {
 export { buildGuestImage, type BuildImageOptions, type GuestImage } from "./guest-image.js";
 export { GUEST_SERVER_ADDRESS } from "./guest-init.js";
 export { bootProbe, chooseAccel, kvmDeviceUsable, type AccelDecision } from "./accel-probe.js";
+export { hostTscKhz } from "./host-tsc.js";
