@@ -127,7 +127,10 @@ test("pod names and label values are valid for any worker or instance id, and di
     assert.ok(v.length <= 63, v);
   }
   assert.equal(labelValueFor("cp-1"), "cp-1");
-  assert.equal(instanceSelector("cp-1"), "app.kubernetes.io/managed-by=hodei,hodei.dev/instance=cp-1");
+  assert.equal(
+    instanceSelector("cp-1", "k8s"),
+    "app.kubernetes.io/managed-by=hodei,hodei.dev/instance=cp-1,hodei.dev/provider=k8s",
+  );
 });
 
 test("pod statuses map to worker states and exit reasons", () => {
@@ -272,8 +275,9 @@ test("options from the environment: defaults, and a bad value is an error naming
     });
   });
   assert.throws(
-    () => kubernetesOptionsFromEnv({ HODEI_K8S_SERVER_ADDRESS: "h:1", HOME: "/nonexistent" }, common),
-    { message: /^HODEI_K8S_KUBECONFIG: \/nonexistent\/\.kube\/config does not exist/ },
+    () =>
+      kubernetesOptionsFromEnv({ HODEI_K8S_SERVER_ADDRESS: "h:1", KUBECONFIG: "/nonexistent/a:/b" }, common),
+    { message: /^HODEI_K8S_KUBECONFIG: \/nonexistent\/a does not exist/ },
   );
 });
 
@@ -286,7 +290,7 @@ test("KUBERNETES_ENV documents every variable the provider reads, and no other",
       /export const KUBERNETES_ENV[\s\S]*?\n\];/,
       "",
     );
-    for (const m of code.matchAll(/"(HODEI_K8S_[A-Z_]+)"/g)) read.add(m[1]!);
+    for (const m of code.matchAll(/"((?:HODEI_K8S|KUBE)[A-Z_]+)"/g)) read.add(m[1]!);
   }
   const documented = new Set(KUBERNETES_ENV.map(([name]) => name));
   // HODEI_K8S_ENABLED is read by the server, which builds the provider.

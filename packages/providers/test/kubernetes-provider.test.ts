@@ -101,6 +101,7 @@ test("create posts one pod with owner labels, requests = limits, the worker's en
     "app.kubernetes.io/managed-by": "hodei",
     "app.kubernetes.io/name": "hodei-worker",
     "hodei.dev/instance": INSTANCE,
+    "hodei.dev/provider": "kubernetes",
     "hodei.dev/worker-id": "w-1",
   });
   assert.equal(body.spec.restartPolicy, "Never");
@@ -266,15 +267,17 @@ test("a pod deleted behind the provider's back ends its worker with that reason 
   assert.equal(exits[0]!.reason, "pod deleted outside Hodei");
 });
 
-test("init reaps this instance's orphan pods and never touches another instance's or unlabelled pods (fake Kubernetes API server)", async (t) => {
+test("init reaps this instance's orphan pods and never touches another instance's, another provider's or unlabelled pods (fake Kubernetes API server)", async (t) => {
   const { fake, provider } = await setup(t);
-  const labels = (instance: string) => ({
+  const labels = (instance: string, provider = "kubernetes") => ({
     "app.kubernetes.io/managed-by": "hodei",
     "hodei.dev/instance": instance,
+    "hodei.dev/provider": provider,
   });
   fake.addPod({ metadata: { name: "hodei-worker-orphan-1", labels: labels(INSTANCE) } });
   fake.addPod({ metadata: { name: "hodei-worker-orphan-2", labels: labels(INSTANCE) } });
   fake.addPod({ metadata: { name: "hodei-worker-other", labels: labels("cp-other") } });
+  fake.addPod({ metadata: { name: "hodei-worker-gpu-pool", labels: labels(INSTANCE, "k8s-gpu") } });
   fake.addPod({
     metadata: { name: "hodei-worker-elsewhere", namespace: "other-ns", labels: labels(INSTANCE) },
   });
@@ -282,6 +285,7 @@ test("init reaps this instance's orphan pods and never touches another instance'
   await provider.init();
   assert.deepEqual(fake.deleted.sort(), ["hodei-worker-orphan-1", "hodei-worker-orphan-2"]);
   assert.deepEqual([...fake.pods.keys()].sort(), [
+    "default/hodei-worker-gpu-pool",
     "default/hodei-worker-other",
     "default/postgres-0",
     "other-ns/hodei-worker-elsewhere",

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { normalizeArchitecture } from "@hodei/core";
@@ -7,6 +8,8 @@ import type { PodManifestOptions } from "./pod-manifest.js";
 import { parseQuantity } from "./quantity.js";
 
 export interface KubernetesProviderOptions {
+  /** The provider's name (its record's); default "kubernetes". Part of every pod's owner labels. */
+  name?: string;
   /** Loaded credentials and the API server's address (kubeconfig or in-cluster). */
   kubeConfig: KubeConfig;
   maxWorkers: number;
@@ -28,6 +31,16 @@ export const KUBERNETES_ENV: readonly EnvDoc[] = [
     "HODEI_K8S_KUBECONFIG",
     "in a pod: in-cluster; else $KUBECONFIG, else ~/.kube/config",
     "kubeconfig file with the cluster's address and credentials",
+  ],
+  [
+    "KUBECONFIG",
+    "(unset)",
+    "standard: kubeconfig file read when HODEI_K8S_KUBECONFIG is unset (first of a list)",
+  ],
+  [
+    "KUBERNETES_SERVICE_HOST",
+    "(set by Kubernetes in a pod)",
+    "standard: when set and HODEI_K8S_KUBECONFIG is not, the pod's service account credentials are used",
   ],
   ["HODEI_K8S_CONTEXT", "the kubeconfig's current context", "kubeconfig context to use"],
   ["HODEI_K8S_NAMESPACE", "default", "namespace of the worker pods"],
@@ -115,23 +128,16 @@ export function parseNodeSelector(raw: string | undefined, variable: string): Re
 
 function loadKubeConfig(env: NodeJS.ProcessEnv): KubeConfig {
   const kc = new KubeConfig();
-  const explicit = text(env, "HODEI_K8S_KUBECONFIG");
-  const home = text(env, "HOME");
+  const inCluster = text(env, "KUBERNETES_SERVICE_HOST") !== undefined;
   const file =
-    explicit ??
-    (text(env, "KUBERNETES_SERVICE_HOST") ? undefined : text(env, "KUBECONFIG")?.split(":")[0]) ??
-    (home && !text(env, "KUBERNETES_SERVICE_HOST") ? join(home, ".kube", "config") : undefined);
+    text(env, "HODEI_K8S_KUBECONFIG") ??
+    (inCluster ? undefined : (text(env, "KUBECONFIG")?.split(":")[0] ?? join(homedir(), ".kube", "config")));
   try {
     if (file) {
       if (!existsSync(file)) fail("HODEI_K8S_KUBECONFIG", `${file} does not exist`);
       kc.loadFromFile(file);
-    } else if (text(env, "KUBERNETES_SERVICE_HOST")) {
-      kc.loadFromCluster();
     } else {
-      fail(
-        "HODEI_K8S_KUBECONFIG",
-        "unset, not in a pod (KUBERNETES_SERVICE_HOST unset) and no ~/.kube/config",
-      );
+      kc.loadFromCluster();
     }
     const context = text(env, "HODEI_K8S_CONTEXT");
     if (context) {

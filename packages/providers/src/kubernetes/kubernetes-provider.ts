@@ -27,7 +27,7 @@ type ExitFacts = Omit<WorkerExit, "handle">;
 
 /** Workers as pods: one per worker, watched (not polled) for phase changes and failures. */
 export class KubernetesProvider implements Provider {
-  readonly name = "kubernetes";
+  readonly name: string;
   readonly kind = "kubernetes" as const;
   readonly limits: ProviderLimits;
   private readonly api: CoreV1Api;
@@ -42,6 +42,7 @@ export class KubernetesProvider implements Provider {
   private reapedAtStart = 0;
 
   constructor(private readonly opts: KubernetesProviderOptions) {
+    this.name = opts.name ?? "kubernetes";
     this.limits = { maxWorkers: opts.maxWorkers, idleTimeoutMs: opts.idleTimeoutMs };
     this.api = opts.kubeConfig.makeApiClient(CoreV1Api);
     this.versionApi = opts.kubeConfig.makeApiClient(VersionApi);
@@ -51,7 +52,7 @@ export class KubernetesProvider implements Provider {
       // The server ends idle workers; the agent's own idle exit is only a fallback for a vanished server.
       agentIdleTimeoutMs: opts.idleTimeoutMs > 0 ? opts.idleTimeoutMs * 2 + 5_000 : 0,
     };
-    this.selector = instanceSelector(opts.pod.instanceId);
+    this.selector = instanceSelector(opts.pod.instanceId, this.name);
     this.watch = new PodWatch({
       kubeConfig: opts.kubeConfig,
       api: this.api,

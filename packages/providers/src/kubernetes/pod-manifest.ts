@@ -7,6 +7,8 @@ import { cpuQuantity, memoryQuantity } from "./quantity.js";
 /** Labels on every pod this provider creates: how its watch, its reaper and `kubectl` find them. */
 export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
 export const LABEL_INSTANCE = "hodei.dev/instance";
+/** The provider's name: one control plane may run several Kubernetes providers (records). */
+export const LABEL_PROVIDER = "hodei.dev/provider";
 export const LABEL_WORKER = "hodei.dev/worker-id";
 export const MANAGED_BY = "hodei";
 /** The worker id unabridged (a label value is limited to 63 characters and a few symbols). */
@@ -88,9 +90,13 @@ export function labelValueFor(text: string): string {
   return `${head}${head ? "-" : ""}${shortHash(text)}`;
 }
 
-/** The label selector that matches exactly the pods of one control-plane instance. */
-export function instanceSelector(instanceId: string): string {
-  return `${LABEL_MANAGED_BY}=${MANAGED_BY},${LABEL_INSTANCE}=${labelValueFor(instanceId)}`;
+/** The label selector that matches exactly the pods of one provider of one control-plane instance. */
+export function instanceSelector(instanceId: string, providerName: string): string {
+  return [
+    `${LABEL_MANAGED_BY}=${MANAGED_BY}`,
+    `${LABEL_INSTANCE}=${labelValueFor(instanceId)}`,
+    `${LABEL_PROVIDER}=${labelValueFor(providerName)}`,
+  ].join(",");
 }
 
 function resourcesFor(spec: WorkerSpec, o: PodManifestOptions): V1ResourceRequirements {
@@ -139,6 +145,7 @@ export function buildWorkerPod(spec: WorkerSpec, o: PodManifestOptions): V1Pod {
         [LABEL_MANAGED_BY]: MANAGED_BY,
         "app.kubernetes.io/name": "hodei-worker",
         [LABEL_INSTANCE]: labelValueFor(o.instanceId),
+        [LABEL_PROVIDER]: labelValueFor(o.providerName),
         [LABEL_WORKER]: labelValueFor(spec.workerId),
       },
       annotations: { [ANNOTATION_WORKER]: spec.workerId, "hodei.dev/instance": o.instanceId },
