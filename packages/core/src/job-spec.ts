@@ -25,6 +25,8 @@ export interface JobSpec {
   deadlineMs: number | null;
   executionTimeoutMs: number;
   heartbeatTimeoutMs: number;
+  /** SIGTERM → SIGKILL grace after a cancel or timeout; 0 or absent (jobs stored before it existed): the worker's default. */
+  cleanupTimeoutMs?: number;
   tags: string[];
   image: string;
   workingDir: string;

@@ -174,6 +174,7 @@ export class Dispatcher {
       maxRetries: job.spec.maxRetries,
       logBase: 0,
       started: false,
+      heartbeatTimeoutMs: job.spec.heartbeatTimeoutMs,
     };
     w.state = "BUSY";
     w.reserved = false;
@@ -196,6 +197,7 @@ export class Dispatcher {
             secrets: this.secrets.get(job.id) ?? {},
             stdin: s.stdin,
             timeoutMs: BigInt(Math.round(s.executionTimeoutMs)),
+            cleanupTimeoutMs: BigInt(Math.round(s.cleanupTimeoutMs ?? 0)),
           },
         },
       }),
@@ -404,7 +406,7 @@ export class Dispatcher {
         this.destroy(w, `did not register within ${config.provisioningTimeoutMs} ms`);
       } else if (
         (w.state === "READY" || w.state === "BUSY" || w.state === "UNHEALTHY") &&
-        silentMs > config.heartbeatTimeoutMs
+        silentMs > this.heartbeatTimeoutFor(w)
       ) {
         this.destroy(w, `no heartbeat for ${silentMs} ms`);
       } else if (
@@ -420,6 +422,18 @@ export class Dispatcher {
     }
     this.forgetEmptyQueue();
     this.wake();
+  }
+
+  /**
+   * How long a worker may stay silent: the server's heartbeat timeout, or its job's when shorter (but
+   * never under two heartbeat intervals: one late heartbeat is not a lost worker).
+   */
+  private heartbeatTimeoutFor(w: WorkerEntry): number {
+    const { heartbeatTimeoutMs, heartbeatIntervalMs } = this.d.config;
+    const job = w.job?.heartbeatTimeoutMs ?? 0;
+    return job > 0
+      ? Math.min(heartbeatTimeoutMs, Math.max(job, 2 * heartbeatIntervalMs))
+      : heartbeatTimeoutMs;
   }
 
   /**

@@ -95,8 +95,8 @@ export function specFromDefinition(def: JobDefinition | undefined): ParsedDefini
         : null,
     maxRetries: def.maxRetries,
     stdin: def.stdin,
+    cleanupTimeoutMs: durationMs(def.timeout?.cleanupTimeout, "job_definition.timeout.cleanup_timeout", 0),
   };
-  durationMs(def.timeout?.cleanupTimeout, "job_definition.timeout.cleanup_timeout", 0);
   validateSecretNames(def.secrets);
   return { spec: validateJobSpec(spec), secrets: { ...def.secrets }, idGenerated: !def.jobId?.value };
 }
@@ -135,6 +135,7 @@ export function definitionFromSpec(s: JobSpec): JobDefinition {
     timeout: {
       executionTimeout: durationFromMs(s.executionTimeoutMs),
       heartbeatTimeout: durationFromMs(s.heartbeatTimeoutMs),
+      ...(s.cleanupTimeoutMs ? { cleanupTimeout: durationFromMs(s.cleanupTimeoutMs) } : {}),
     },
     tags: s.tags,
     image: s.image,

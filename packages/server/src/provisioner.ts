@@ -2,9 +2,9 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { parseLane } from "@hodei/core";
 import {
+  claimableByLane,
   countClaimable,
   createWorker,
-  pendingLanes,
   type Database,
   type GroupCommitWriter,
 } from "@hodei/store";
@@ -60,7 +60,8 @@ export class Provisioner {
   async provisionForWaitingJobs(): Promise<void> {
     const { registry, providers, db, writer } = this.d;
     if (this.inFlight || writer.epoch <= this.quietAsOf) return;
-    const epoch = writer.epoch;
+    // What the query below can see: only writes already committed.
+    const epoch = writer.settledEpoch;
     const rooms = new Map<string, number>();
     for (const e of providers.list()) {
       if (e.record.enabled && e.health.healthy) rooms.set(e.provider.name, room(e, registry));
@@ -69,12 +70,14 @@ export class Provisioner {
     this.inFlight = true;
     try {
       const creations: Promise<void>[] = [];
-      for (const lane of await pendingLanes(db)) {
+      // Enough to cover any lane: the most any provider may start plus every worker already starting.
+      const limit = Math.max(...rooms.values()) + registry.all().filter(starting).length;
+      for (const [lane, claimable] of await claimableByLane(db, limit)) {
         const { provider } = parseLane(lane);
         const left = rooms.get(provider) ?? 0;
         if (left <= 0) continue;
         const covered = registry.provisioning(lane);
-        const wanted = Math.min(left, (await countClaimable(db, left + covered, lane)) - covered);
+        const wanted = Math.min(left, claimable - covered);
         if (wanted <= 0) continue;
         rooms.set(provider, left - wanted);
         for (let i = 0; i < wanted; i++) creations.push(this.provisionOne(providers.get(provider)!, lane));

@@ -15,6 +15,8 @@ export interface RunningJob extends Attempt {
   /** Added to the worker's per-execution sequence so a job's log stays one increasing sequence. */
   logBase: number;
   started: boolean;
+  /** The job's own timeout.heartbeat_timeout: its worker is lost sooner when it is shorter than the server's. */
+  heartbeatTimeoutMs: number;
 }
 
 export interface WorkerEntry {

@@ -31,6 +31,8 @@ export class GroupCommitWriter {
   private idleWaiters: (() => void)[] = [];
   /** Bumped by every write that may add claimable jobs; lets the scheduler know when the queue may be empty. */
   epoch = 0;
+  /** Writes up to this epoch are settled (committed or failed): a read now sees all that committed. */
+  settledEpoch = 0;
   transactions = 0;
 
   constructor(private readonly db: Database) {}
@@ -136,6 +138,7 @@ export class GroupCommitWriter {
         // One bad write must not fail the others that shared its transaction: each alone.
         else for (const single of batch.split()) await this.applyAlone(single);
       }
+      this.settledEpoch = batch.epoch;
     }
     this.flushing = false;
     for (const w of this.idleWaiters.splice(0)) w();

@@ -73,19 +73,24 @@ export async function countClaimable(q: Queryable, limit: number, lane = LOCAL_L
 }
 
 /**
- * The lanes that have waiting jobs. A loose index scan (one index probe per lane), so it costs the
- * same with a thousand waiting jobs or a million.
+ * For each lane with waiting jobs, how many a claim could take now, counted up to `limit`. The lanes
+ * are found by a loose index scan (one index probe per lane), so this costs the same with a thousand
+ * waiting jobs or a million.
  */
-export async function pendingLanes(q: Queryable): Promise<string[]> {
-  const r = await q.query<{ lane: string }>(
+export async function claimableByLane(q: Queryable, limit: number): Promise<Map<string, number>> {
+  const r = await q.query<{ lane: string; n: number }>(
     `WITH RECURSIVE l(lane) AS (
        (SELECT lane FROM jobs WHERE status = 'PENDING' ORDER BY lane LIMIT 1)
        UNION ALL
        SELECT (SELECT j.lane FROM jobs j WHERE j.status = 'PENDING' AND j.lane > l.lane ORDER BY j.lane LIMIT 1)
        FROM l WHERE l.lane IS NOT NULL)
-     SELECT lane FROM l WHERE lane IS NOT NULL`,
+     SELECT l.lane, (SELECT count(*) FROM (
+         SELECT 1 FROM jobs j WHERE j.lane = l.lane AND j.status = 'PENDING'
+           AND (j.run_after IS NULL OR j.run_after <= now()) LIMIT $1) s)::int AS n
+     FROM l WHERE l.lane IS NOT NULL`,
+    [limit],
   );
-  return r.rows.map((x) => x.lane);
+  return new Map(r.rows.filter((x) => x.n > 0).map((x) => [x.lane, x.n]));
 }
 
 export async function countJobsByStatus(q: Queryable): Promise<Record<JobState, number>> {

@@ -27,6 +27,8 @@ export interface JobRequest extends CommandSpec {
   stdin: string;
   /** 0 = no limit. */
   timeoutMs: number;
+  /** SIGTERM → SIGKILL grace after a cancel or timeout; 0 or absent: the worker's default. */
+  cleanupTimeoutMs?: number;
 }
 
 export interface JobOutcome {
@@ -105,7 +107,7 @@ export class JobExecution {
   }
 
   private get grace(): number {
-    return this.opts.killGraceMs ?? KILL_GRACE_MS;
+    return this.request.cleanupTimeoutMs || (this.opts.killGraceMs ?? KILL_GRACE_MS);
   }
 
   get jobId(): string {

@@ -15,6 +15,7 @@ export function jobRequestFrom(run: RunJob): JobRequest {
     workingDir: run.workingDir,
     stdin: run.stdin,
     timeoutMs: Number(run.timeoutMs),
+    cleanupTimeoutMs: Number(run.cleanupTimeoutMs),
   };
 }
 
