@@ -2,7 +2,21 @@
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { LocalProvider, type EnvDoc, type ProviderCommon, type ProviderKind } from "@hodei/providers";
+import {
+  DOCKER_ENV,
+  DockerProvider,
+  KUBERNETES_ENV,
+  KubernetesProvider,
+  LocalProvider,
+  MICROVM_ENV,
+  MicrovmProvider,
+  dockerOptionsFromEnv,
+  kubernetesOptionsFromEnv,
+  microvmOptionsFromEnv,
+  type EnvDoc,
+  type ProviderCommon,
+  type ProviderKind,
+} from "@hodei/providers";
 import type { ServerConfig } from "./config.js";
 import type { EnvProvider } from "./provider-manager.js";
 import type { ProviderFactory } from "./provider-set.js";
@@ -29,9 +43,10 @@ function labelsOf(raw: string): Record<string, string> {
   return out;
 }
 
+/** The local provider's own variables (the README lists them with the control plane's). */
 const LOCAL_ENV: readonly EnvDoc[] = [
-  ["HODEI_LOCAL_MAX_WORKERS", "4", ""],
-  ["HODEI_LOCAL_WORKER_LABELS", "", ""],
+  ["HODEI_LOCAL_MAX_WORKERS", "4", "most local worker processes at once"],
+  ["HODEI_LOCAL_WORKER_LABELS", "(none)", "k=v,k=v labels of local workers"],
 ];
 
 interface Kind {
@@ -59,6 +74,21 @@ export function providerKinds(config: ServerConfig): Partial<Record<ProviderKind
               ? labelsOf(c.HODEI_LOCAL_WORKER_LABELS)
               : config.localWorkerLabels,
         }),
+    },
+    docker: {
+      env: DOCKER_ENV,
+      enabledBy: "HODEI_DOCKER_ENABLED",
+      factory: (name, c, common) => new DockerProvider({ ...dockerOptionsFromEnv(c, common), name }),
+    },
+    microvm: {
+      env: MICROVM_ENV,
+      enabledBy: "HODEI_FC_ENABLED",
+      factory: (name, c, common) => new MicrovmProvider({ ...microvmOptionsFromEnv(c, common), name }),
+    },
+    kubernetes: {
+      env: KUBERNETES_ENV,
+      enabledBy: "HODEI_K8S_ENABLED",
+      factory: (name, c, common) => new KubernetesProvider({ ...kubernetesOptionsFromEnv(c, common), name }),
     },
   };
 }
