@@ -258,6 +258,33 @@ test("destroy deletes the pod, reports one exit and tolerates a pod already gone
   await provider.destroy(gone); // twice is harmless
 });
 
+test("a pod destroyed while the scheduler cannot place it says why in its exit (fake Kubernetes API server)", async (t) => {
+  const { fake, provider, exits } = await setup(t);
+  await provider.init();
+  const handle = await provider.create(
+    spec("w-unschedulable", { resources: { cpuCores: 64, memoryBytes: 0, gpuCount: 0 } }),
+  );
+  fake.setStatus(handle.ref, {
+    phase: "Pending",
+    conditions: [
+      {
+        type: "PodScheduled",
+        status: "False",
+        reason: "Unschedulable",
+        message: "0/3 nodes are available: 3 Insufficient cpu.",
+      },
+    ],
+  });
+  await until("the scheduler's word", () => provider.waitingReason(handle) !== undefined);
+  assert.equal(provider.status(handle), "starting");
+  await provider.destroy(handle); // as the server's provisioning timeout does
+  assert.equal(exits.length, 1);
+  assert.equal(
+    exits[0]!.reason,
+    "pod never scheduled: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu.",
+  );
+});
+
 test("a pod deleted behind the provider's back ends its worker with that reason (fake Kubernetes API server)", async (t) => {
   const { fake, provider, exits } = await setup(t);
   await provider.init();

@@ -21,6 +21,8 @@ interface TrackedPod {
   /** When the API server accepted the pod; undefined while the create call is in flight. */
   createdAt?: number;
   destroying: boolean;
+  /** Why the pod is still pending, when the scheduler says: told with its exit if it is destroyed so. */
+  waiting?: string;
 }
 
 type ExitFacts = Omit<WorkerExit, "handle">;
@@ -129,12 +131,28 @@ export class KubernetesProvider implements Provider {
     const tracked = this.pods.get(handle.ref);
     if (!tracked) return;
     tracked.destroying = true;
-    await this.deletePod(handle.ref);
-    this.finish(tracked, { code: null, signal: "SIGTERM" });
+    try {
+      await this.deletePod(handle.ref);
+    } catch (e) {
+      // Still there: keep following it, a later destroy or its own end will settle it.
+      tracked.destroying = false;
+      throw e;
+    }
+    const neverScheduled = tracked.status === "starting" && tracked.waiting;
+    this.finish(tracked, {
+      code: null,
+      signal: "SIGTERM",
+      ...(neverScheduled ? { reason: `pod never scheduled: ${tracked.waiting}` } : {}),
+    });
   }
 
   status(handle: WorkerHandle): HandleStatus {
     return this.pods.get(handle.ref)?.status ?? "exited";
+  }
+
+  /** Why the worker's pod is still pending, when the scheduler has said (e.g. insufficient CPU). */
+  waitingReason(handle: WorkerHandle): string | undefined {
+    return this.pods.get(handle.ref)?.waiting;
   }
 
   /** A cluster pulls from registries this host cannot see: only the pod's own pull can tell. */
@@ -226,6 +244,7 @@ export class KubernetesProvider implements Provider {
       return;
     }
     tracked.status = seen.status;
+    tracked.waiting = seen.waiting;
     if (!seen.exit) return;
     this.finish(tracked, seen.exit);
     // An ended pod stays listed (restartPolicy Never) and a stuck pull retries forever: remove both.

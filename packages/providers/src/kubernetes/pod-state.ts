@@ -7,6 +7,8 @@ export interface PodObservation {
   status: HandleStatus;
   /** Set once the worker is over, or can never start (its image cannot be pulled). */
   exit?: { code: number | null; signal: string | null; reason?: string };
+  /** Why a pending pod is not scheduled yet (e.g. "Unschedulable: 0/3 nodes are available: …"). */
+  waiting?: string;
 }
 
 /** Waiting reasons after which a container never starts without someone changing the pod. */
@@ -64,6 +66,13 @@ export function observePod(pod: V1Pod): PodObservation {
     default: {
       const reason = stuck(st?.initContainerStatuses, "agent") ?? stuck(st?.containerStatuses, "worker");
       if (reason) return { status: "exited", exit: { code: null, signal: null, reason } };
+      const scheduled = st?.conditions?.find((c) => c.type === "PodScheduled");
+      if (scheduled?.status === "False") {
+        return {
+          status: "starting",
+          waiting: detail(scheduled.reason, scheduled.message) || "not scheduled",
+        };
+      }
       return { status: "starting" };
     }
   }
