@@ -4,6 +4,7 @@
 // removeOnComplete). A job's lines go to a Redis stream per job, a batch per entry (XADD): stored,
 // and read live with XREAD BLOCK, resumable like SubscribeLogs. A CRITICAL job is added `lifo`
 // (next in line): a BullMQ job with a priority runs after every job without one.
+import { performance } from "node:perf_hooks";
 import { Queue, QueueEvents, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { runCommand } from "./command-runner.mjs";
@@ -21,7 +22,16 @@ const connectionOf = ({ host, port }) => ({ host, port, maxRetriesPerRequest: nu
 
 function redisSink(redis, key) {
   const add = ({ out, err }) =>
-    redis.xadd(logKey(key), "*", "n", String(out.length + err.length), "o", out.join("\n"), "e", err.join("\n"));
+    redis.xadd(
+      logKey(key),
+      "*",
+      "n",
+      String(out.length + err.length),
+      "o",
+      out.join("\n"),
+      "e",
+      err.join("\n"),
+    );
   return {
     write: add,
     finish: async (batch) => {
@@ -64,7 +74,10 @@ export async function startSystem({ redis, concurrency, prefix }) {
   };
   events.on("completed", onEnd);
   events.on("failed", onEnd);
-  const worker = await startPeerWorker("bullmq", { redis: { host: redis.host, port: redis.port }, concurrency });
+  const worker = await startPeerWorker("bullmq", {
+    redis: { host: redis.host, port: redis.port },
+    concurrency,
+  });
   const readers = new Set();
   let seq = 0;
   const nextKey = () => `${prefix}-${seq++}`;
@@ -81,7 +94,9 @@ export async function startSystem({ redis, concurrency, prefix }) {
       const keys = Array.from({ length: n }, nextKey);
       for (let i = 0; i < n; i += BULK_CHUNK) {
         await queue.addBulk(
-          keys.slice(i, i + BULK_CHUNK).map((key) => ({ name: QUEUE, data: { key, command }, opts: { jobId: key } })),
+          keys
+            .slice(i, i + BULK_CHUNK)
+            .map((key) => ({ name: QUEUE, data: { key, command }, opts: { jobId: key } })),
         );
       }
       return keys;

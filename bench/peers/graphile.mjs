@@ -72,7 +72,9 @@ export async function startSystem({ url, concurrency, prefix }) {
     async queueMany(n, command) {
       const keys = Array.from({ length: n }, nextKey);
       for (let i = 0; i < n; i += BULK_CHUNK) {
-        await utils.addJobs(keys.slice(i, i + BULK_CHUNK).map((key) => ({ identifier: TASK, payload: { key, command } })));
+        await utils.addJobs(
+          keys.slice(i, i + BULK_CHUNK).map((key) => ({ identifier: TASK, payload: { key, command } })),
+        );
       }
       return keys;
     },

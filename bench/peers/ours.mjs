@@ -2,11 +2,16 @@
 // PostgreSQL server (bench/control-plane.mjs), HODEI_LOCAL_MAX_WORKERS=N local workers warmed up
 // before anything is measured, completion seen through ExecutionEventStream, lines through
 // SubscribeLogs. There is no bulk QueueJob: many jobs are queued as QueueJob calls, 64 in flight.
+import { performance } from "node:perf_hooks";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { JobExecutionService, JobStatus, LogStreamService, Priority, serverStream, unary } from "@hodei/api";
 import { createDatabase, startControlPlane, trackTerminalEvents } from "../control-plane.mjs";
 import { queueAll } from "../platform.mjs";
 
 const IN_FLIGHT = 64;
+const preload = join(dirname(fileURLToPath(import.meta.url)), "cpu-prof-preload.cjs");
+const cpuProfEnv = (dir) => ({ NODE_OPTIONS: `--require ${preload}`, HODEI_BENCH_CPU_PROF_DIR: dir });
 const MAX_QUEUE_SIZE = 1_000_000; // the default (100 000) would refuse the 100 000-job backlog's CRITICAL job
 
 export function settings(concurrency) {
@@ -22,12 +27,15 @@ async function queueOne(client, command, priority) {
   return res.jobId.value;
 }
 
-export async function startSystem({ url, concurrency, prefix }) {
+export async function startSystem({ url, concurrency, prefix, cpuProfDir }) {
   const databaseUrl = await createDatabase(url, prefix.replace(/[^a-z0-9_]/gi, "_").toLowerCase());
   const cp = await startControlPlane({
     databaseUrl,
     maxWorkers: concurrency,
-    env: { HODEI_MAX_QUEUE_SIZE: String(MAX_QUEUE_SIZE) },
+    env: {
+      HODEI_MAX_QUEUE_SIZE: String(MAX_QUEUE_SIZE),
+      ...(cpuProfDir ? cpuProfEnv(cpuProfDir) : {}),
+    },
   });
   const tracker = trackTerminalEvents(cp.client);
   const waitDone = async (key, timeoutMs = 60_000) => {
@@ -72,7 +80,8 @@ export async function startSystem({ url, concurrency, prefix }) {
         call.on("error", reject);
         call.on("end", () => {
           const at = performance.now();
-          if (lines < expected) reject(new Error(`SubscribeLogs of ${key} ended after ${lines}/${expected} lines`));
+          if (lines < expected)
+            reject(new Error(`SubscribeLogs of ${key} ended after ${lines}/${expected} lines`));
           else resolve({ lines, at });
         });
       });

@@ -23,7 +23,10 @@ export async function startPeerWorker(system, config) {
   live.add(child);
   const exited = new Promise((resolve) => child.once("exit", resolve));
   await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${system} worker not ready in ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`${system} worker not ready in ${READY_TIMEOUT_MS} ms`)),
+      READY_TIMEOUT_MS,
+    );
     child.once("message", (m) => {
       clearTimeout(timer);
       if (m?.ready) resolve();

@@ -71,7 +71,9 @@ export async function startSystem({ url, concurrency, prefix }) {
     async queueMany(n, command) {
       const keys = Array.from({ length: n }, nextKey);
       for (let i = 0; i < n; i += BULK_CHUNK) {
-        await boss.insert(keys.slice(i, i + BULK_CHUNK).map((key) => ({ name: QUEUE, data: { key, command } })));
+        await boss.insert(
+          keys.slice(i, i + BULK_CHUNK).map((key) => ({ name: QUEUE, data: { key, command } })),
+        );
       }
       return keys;
     },

@@ -4,6 +4,7 @@
 // learns a job is done and how a live subscriber learns there are new lines.
 //   worker side  pgSink(pool, key) → { write, finish } for runCommand
 //   client side  pgListener(url) → { waitDone, doneCount, followLogs, close }
+import { performance } from "node:perf_hooks";
 import pg from "pg";
 
 export const SCHEMA_SQL = `
@@ -87,7 +88,9 @@ export async function pgListener(url) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters.delete(key);
-          reject(new Error(`${key} not done within ${timeoutMs} ms${failure ? ` (${failure.message})` : ""}`));
+          reject(
+            new Error(`${key} not done within ${timeoutMs} ms${failure ? ` (${failure.message})` : ""}`),
+          );
         }, timeoutMs);
         waiters.set(key, [
           ...(waiters.get(key) ?? []),

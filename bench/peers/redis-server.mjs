@@ -17,7 +17,10 @@ export async function startRedisServer() {
   let log = "";
   const exited = new Promise((resolve) => child.once("exit", resolve));
   await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server not ready in ${START_TIMEOUT_MS} ms:\n${log}`)), START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`redis-server not ready in ${START_TIMEOUT_MS} ms:\n${log}`)),
+      START_TIMEOUT_MS,
+    );
     const keep = (chunk) => {
       log = (log + chunk).slice(-4000);
       if (log.includes("Ready to accept connections")) {

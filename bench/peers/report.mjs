@@ -2,12 +2,12 @@
 // (taken at the highest concurrency measured, 8 in a full run).
 
 const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "n/a");
-const kilo = (x) => (Number.isFinite(x) ? (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFixed(0)} k`) : "n/a");
+const kilo = (x) =>
+  Number.isFinite(x) ? (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFixed(0)} k`) : "n/a";
 const sizeName = (n) => (n >= 1000 ? `${n / 1000}k` : String(n));
 
 export function summaryRatios(results) {
-  const measured = results.filter((r) => r.throughput || r.latency);
-  const concurrency = Math.max(...measured.map((r) => r.concurrency));
+  const concurrency = Math.max(...results.map((r) => r.concurrency));
   const at = results.filter((r) => r.concurrency === concurrency);
   const ours = at.find((r) => r.system === "hodei");
   const peers = at.filter((r) => r.system !== "hodei");
@@ -16,8 +16,14 @@ export function summaryRatios(results) {
       .map((r) => ({ system: r.system, value: pick(r) }))
       .filter((x) => Number.isFinite(x.value))
       .reduce((a, b) => (a && better(a.value, b.value) ? a : b), undefined);
-  const tp = best((r) => r.throughput?.jobsPerSec, (a, b) => a >= b);
-  const p50 = best((r) => r.latency?.p50Ms, (a, b) => a <= b);
+  const tp = best(
+    (r) => r.throughput?.jobsPerSec,
+    (a, b) => a >= b,
+  );
+  const p50 = best(
+    (r) => r.latency?.p50Ms,
+    (a, b) => a <= b,
+  );
   return {
     ratiosAtConcurrency: concurrency,
     bestPeerThroughput: tp,
@@ -30,23 +36,29 @@ export function summaryRatios(results) {
 function rowsOf(r, floors) {
   if (r.error) return [[r.system, r.concurrency, "all", `not measured: ${r.error}`, ""]];
   const rows = [];
-  const push = (workload, figure, ratio = "") => rows.push([r.system, r.concurrency, workload, figure, ratio]);
+  const push = (workload, figure, ratio = "") =>
+    rows.push([r.system, r.concurrency, workload, figure, ratio]);
   const tp = r.throughput;
   const spawnFloor = floors.nodeSpawn[r.concurrency]?.perSec;
-  if (tp?.error || !tp) push("throughput", `error: ${tp?.error ?? "not run"}`);
-  else
+  if (tp?.error) push("throughput", `error: ${tp?.error ?? "not run"}`);
+  else if (tp)
     push(
       "throughput",
       `${f(tp.jobsPerSec, 1)} jobs/s (${tp.jobs} in ${f(tp.ms)} ms, queued in ${f(tp.queuedMs)} ms)`,
       `${f(tp.jobsPerSec / spawnFloor, 2)} × node spawn floor`,
     );
   const lat = r.latency;
-  if (lat?.error || !lat) push("latency", `error: ${lat?.error ?? "not run"}`);
-  else push("latency", `p50 ${f(lat.p50Ms, 2)} / p95 ${f(lat.p95Ms, 2)} / p99 ${f(lat.p99Ms, 2)} ms (n=${lat.samples})`);
+  if (lat?.error) push("latency", `error: ${lat.error}`);
+  else if (lat)
+    push(
+      "latency",
+      `p50 ${f(lat.p50Ms, 2)} / p95 ${f(lat.p95Ms, 2)} / p99 ${f(lat.p99Ms, 2)} ms (n=${lat.samples})`,
+    );
   const log = r.logVolume;
-  if (log?.error || !log) push("log volume", `error: ${log?.error ?? "not run"}`);
-  else {
-    const cp = log.controlPlanePeakRssMb === undefined ? "" : `control plane ${f(log.controlPlanePeakRssMb)} MB, `;
+  if (log?.error) push("log volume", `error: ${log.error}`);
+  else if (log) {
+    const cp =
+      log.controlPlanePeakRssMb === undefined ? "" : `control plane ${f(log.controlPlanePeakRssMb)} MB, `;
     push(
       "log volume",
       `${f(log.ms)} ms, ${kilo(log.linesPerSec)} lines/s; peak RSS ${cp}worker ${f(log.workerPeakRssMb)} MB`,
@@ -61,7 +73,9 @@ function rowsOf(r, floors) {
       push(
         name,
         `CRITICAL p50 ${f(b.criticalP50Ms, 1)} ms (max ${f(b.criticalMaxMs, 1)}), claim ${f(b.claimPerSec)} jobs/s, seeded at ${f(b.seedJobsPerSec)}/s`,
-        b === base ? "" : `claim × ${f(b.claimPerSec / base.claimPerSec, 2)}, CRITICAL × ${f(b.criticalP50Ms / base.criticalP50Ms, 2)} vs ${sizeName(base.size)}`,
+        b === base
+          ? ""
+          : `claim × ${f(b.claimPerSec / base.claimPerSec, 2)}, CRITICAL × ${f(b.criticalP50Ms / base.criticalP50Ms, 2)} vs ${sizeName(base.size)}`,
       );
   }
   return rows;
@@ -71,10 +85,16 @@ export function formatTable(report) {
   const rows = [["system", "conc", "workload", "figure", "ratio"]];
   for (const r of report.results) rows.push(...rowsOf(r, report.floors).map((row) => row.map(String)));
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
-  const lines = rows.map((row) => row.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
+  const lines = rows.map((row) =>
+    row
+      .map((cell, c) => cell.padEnd(widths[c]))
+      .join("  ")
+      .trimEnd(),
+  );
   lines.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
   lines.push("", "settings:");
-  for (const r of report.results) if (r.settings) lines.push(`  ${r.system} (${r.concurrency}): ${r.settings}`);
+  for (const r of report.results)
+    if (r.settings) lines.push(`  ${r.system} (${r.concurrency}): ${r.settings}`);
   const { bestPeerThroughput: tp, bestPeerP50: p50, ratiosAtConcurrency: c } = report;
   lines.push(
     "",

@@ -3,8 +3,11 @@
 // running the same handler (spawn /bin/bash -c, lines stored in batches, exit code recorded), at
 // concurrency 1 and 8: throughput, latency, log volume, backlog. One table, JSON in
 // bench/results/peers-<timestamp>.json, and last the two ratios to the best peer.
-// Flags: --quick (smaller counts, a smoke run), --systems=hodei,bullmq,… --concurrency=8
+// Flags: --quick (smaller counts, a smoke run), --systems=hodei,bullmq,… --concurrency=8,
+// --workloads=throughput,latency,log,backlog
+// --cpu-prof (our server and workers write CPU profiles under bench/results/cpu-prof-<id>/)
 // The peers are the bench's own dependencies (bench/peers/package.json), installed on first use.
+import { performance } from "node:perf_hooks";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
@@ -23,17 +26,38 @@ const MODULES = {
   bullmq: "./bullmq.mjs",
 };
 
-const FULL = { throughputJobs: 2000, latencySamples: 200, logLines: 1_000_000, backlogs: [1000, 10_000, 100_000], claimWindow: 2000, floorSpawns: 1000 };
-const QUICK = { throughputJobs: 200, latencySamples: 20, logLines: 100_000, backlogs: [100, 1000], claimWindow: 50, floorSpawns: 200 };
+const WORKLOADS = ["throughput", "latency", "log", "backlog"];
+const FULL = {
+  throughputJobs: 2000,
+  latencySamples: 200,
+  logLines: 1_000_000,
+  backlogs: [1000, 10_000, 100_000],
+  claimWindow: 2000,
+  floorSpawns: 1000,
+};
+const QUICK = {
+  throughputJobs: 200,
+  latencySamples: 20,
+  logLines: 100_000,
+  backlogs: [100, 1000],
+  claimWindow: 50,
+  floorSpawns: 200,
+};
 
 function parseArgs(argv) {
   const opt = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
   const systems = opt("systems")?.split(",") ?? Object.keys(MODULES);
-  for (const s of systems) if (!MODULES[s]) throw new Error(`unknown system ${s} (known: ${Object.keys(MODULES).join(", ")})`);
+  for (const s of systems)
+    if (!MODULES[s]) throw new Error(`unknown system ${s} (known: ${Object.keys(MODULES).join(", ")})`);
   const concurrencies = (opt("concurrency") ?? "1,8").split(",").map(Number);
-  if (concurrencies.some((c) => !Number.isInteger(c) || c < 1)) throw new Error("--concurrency takes positive integers");
+  if (concurrencies.some((c) => !Number.isInteger(c) || c < 1))
+    throw new Error("--concurrency takes positive integers");
   const quick = argv.includes("--quick");
-  return { quick, sizes: quick ? QUICK : FULL, systems, concurrencies };
+  const only = opt("workloads")?.split(",") ?? WORKLOADS;
+  for (const w of only)
+    if (!WORKLOADS.includes(w)) throw new Error(`unknown workload ${w} (known: ${WORKLOADS.join(", ")})`);
+  const cpuProf = argv.includes("--cpu-prof");
+  return { quick, sizes: quick ? QUICK : FULL, systems, concurrencies, only: new Set(only), cpuProf };
 }
 
 function ensurePeersInstalled() {
@@ -41,6 +65,32 @@ function ensurePeersInstalled() {
   console.log("installing the peers into bench/peers/node_modules (npm ci) …");
   const res = spawnSync("npm", ["ci", "--prefix", here, "--no-audit", "--no-fund"], { stdio: "inherit" });
   if (res.status !== 0) throw new Error(`npm ci --prefix ${here} failed (${res.status ?? res.signal})`);
+}
+
+/**
+ * With --cpu-prof, `fn` runs between two SIGUSR2 to our server and workers (cpu-prof-preload.cjs):
+ * a profile of that workload alone, named `label`.
+ */
+async function profiled(profDir, sys, label, fn) {
+  if (!profDir || !sys.controlPlanePid) return fn();
+  const pids = () => [sys.controlPlanePid, ...sys.workerPids()];
+  const signal = (pid) => {
+    try {
+      process.kill(pid, "SIGUSR2");
+    } catch {
+      // exited meanwhile
+    }
+  };
+  mkdirSync(profDir, { recursive: true });
+  writeFileSync(join(profDir, "label"), label);
+  const started = pids();
+  started.forEach(signal);
+  try {
+    return await fn();
+  } finally {
+    started.forEach(signal);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the profiles are written
+  }
 }
 
 async function attempt(label, fn) {
@@ -66,7 +116,7 @@ const machineLine = (m) =>
   `machine: ${m.cpu}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, load average ${m.loadAvgAtStart.map((x) => x.toFixed(2)).join(" ")}`;
 
 async function main() {
-  const { quick, sizes, systems, concurrencies } = parseArgs(process.argv.slice(2));
+  const { quick, sizes, systems, concurrencies, only, cpuProf } = parseArgs(process.argv.slice(2));
   ensurePeersInstalled();
   const { killAllPeerWorkers } = await import("./peer-process.mjs");
   const { hasRedisServer, startRedisServer } = await import("./redis-server.mjs");
@@ -114,12 +164,21 @@ async function main() {
       : !pgUrl && "no PostgreSQL (install postgresql or set HODEI_BENCH_DATABASE_URL)";
 
   const runId = Date.now().toString(36);
+  // --cpu-prof: our server and its workers write .cpuprofile files here when they exit.
+  const profDir = join(here, "..", "results", `cpu-prof-${runId}`);
+  const prof = cpuProf ? profDir : undefined;
   let seq = 0;
   const open = async (system, concurrency) => {
     const { startSystem } = await import(MODULES[system]);
     const prefix = `bench_${runId}_${system.replace(/\W/g, "")}_${concurrency}_${seq++}`;
     const url = system === "hodei" || system === "bullmq" ? pgUrl : await createDatabase(pgUrl, prefix);
-    return startSystem({ url, redis, concurrency, prefix });
+    return startSystem({
+      url,
+      redis,
+      concurrency,
+      prefix,
+      cpuProfDir: cpuProf && system === "hodei" ? profDir : undefined,
+    });
   };
 
   const results = [];
@@ -135,28 +194,35 @@ async function main() {
           continue;
         }
         console.log(`\n== ${system}, concurrency ${concurrency}`);
-        await attempt(`${system} workloads 1-3`, async () => {
-          const sys = await open(system, concurrency);
-          row.settings = sys.settings;
-          console.log(`  settings: ${sys.settings}`);
-          try {
-            row.throughput = await attempt("throughput", () => workloads.throughput(sys, sizes.throughputJobs));
-            console.log(`  throughput ${JSON.stringify(row.throughput)}`);
-            row.latency = await attempt("latency", () => workloads.latency(sys, sizes.latencySamples));
-            console.log(`  latency ${JSON.stringify(row.latency)}`);
-            row.logVolume = await attempt("log volume", () => workloads.logVolume(sys, sizes.logLines));
-            console.log(`  log volume ${JSON.stringify(row.logVolume)}`);
-          } finally {
-            await sys.stop();
-          }
-        });
+        if (["throughput", "latency", "log"].some((w) => only.has(w)))
+          await attempt(`${system} workloads 1-3`, async () => {
+            const sys = await open(system, concurrency);
+            row.settings = sys.settings;
+            console.log(`  settings: ${sys.settings}`);
+            try {
+              const steps = [
+                ["throughput", "throughput", () => workloads.throughput(sys, sizes.throughputJobs)],
+                ["latency", "latency", () => workloads.latency(sys, sizes.latencySamples)],
+                ["log", "logVolume", () => workloads.logVolume(sys, sizes.logLines)],
+              ];
+              for (const [name, key, fn] of steps) {
+                if (!only.has(name)) continue;
+                row[key] = await attempt(name, () => profiled(prof, sys, `${name}-${concurrency}`, fn));
+                console.log(`  ${name} ${JSON.stringify(row[key])}`);
+              }
+            } finally {
+              await sys.stop();
+            }
+          });
         row.backlog = [];
-        for (const size of sizes.backlogs) {
+        for (const size of only.has("backlog") ? sizes.backlogs : []) {
           const r = await attempt(`backlog ${size}`, async () => {
             const sys = await open(system, concurrency);
             try {
               const window = Math.min(sizes.claimWindow, Math.floor(size / 2));
-              return await workloads.backlog(sys, { size, concurrency, window });
+              return await profiled(prof, sys, `backlog-${size}-${concurrency}`, () =>
+                workloads.backlog(sys, { size, concurrency, window }),
+              );
             } finally {
               await sys.stop({ abandon: true });
             }
@@ -184,6 +250,7 @@ async function main() {
   console.log(formatTable(report).join("\n"));
   console.log(`results: ${file}`);
   const fmt = (x) => (Number.isFinite(x) ? x.toFixed(2) : "n/a");
+  if (cpuProf) console.log(`cpu profiles: ${profDir} (node bench/peers/cpu-profile-top.mjs ${profDir})`);
   console.log(`ratio_vs_best_peer_throughput=${fmt(report.ratioVsBestPeerThroughput)}`);
   console.log(`ratio_vs_best_peer_p50=${fmt(report.ratioVsBestPeerP50)}`);
 }

@@ -3,6 +3,7 @@
 // → keys, waitDone(key) → { at }, doneCount(), followLogs(key, expectedLines) → { lines, at },
 // workerPids(), controlPlanePid?, stop(). Times are performance.now() in this, the submitting
 // client's, process.
+import { performance } from "node:perf_hooks";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
