@@ -28,7 +28,9 @@ export class VmProcess {
       ? createWriteStream(consoleLogPath, { flags: "a" })
       : undefined;
     log?.on("error", () => {}); // a full disk loses the console copy, never the VM
-    this.child = spawn(qemuPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    // QEMU gets no part of the control plane's environment (database URL, secrets): it needs none.
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8" };
+    this.child = spawn(qemuPath, args, { stdio: ["ignore", "pipe", "pipe"], env });
     const onText = (stream: NodeJS.ReadableStream) => {
       let partial = "";
       stream.setEncoding("utf8");
