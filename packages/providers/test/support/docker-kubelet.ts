@@ -41,7 +41,8 @@ export class DockerKubelet {
   ) {
     api.subscribe((type, pod) => {
       const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
-      if (type === "ADDED" && !this.pods.has(key)) this.track(this.run(key, pod));
+      // Pods a test put there as they are (someone else's, already running) are not run.
+      if (type === "ADDED" && pod.spec?.containers && !this.pods.has(key)) this.track(this.run(key, pod));
       if (type === "DELETED") this.track(this.remove(key));
     });
   }
