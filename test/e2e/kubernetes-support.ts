@@ -63,18 +63,14 @@ export async function buildAgentImage(dataDir: string): Promise<number> {
 /** A Service: a fixed 127.0.0.1 port that forwards to whatever target is set later. */
 export class ServiceForwarder {
   target: string | undefined;
+  address = "";
   private readonly sockets = new Set<Socket>();
-  private constructor(
-    private readonly server: Server,
-    readonly address: string,
-  ) {}
+  private readonly server: Server = createServer((client) => this.forward(client));
 
   static async start(): Promise<ServiceForwarder> {
-    let self: ServiceForwarder | undefined;
-    const server = createServer((client) => self?.forward(client));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const port = (server.address() as { port: number }).port;
-    self = new ServiceForwarder(server, `127.0.0.1:${port}`);
+    const self = new ServiceForwarder();
+    await new Promise<void>((resolve) => self.server.listen(0, "127.0.0.1", resolve));
+    self.address = `127.0.0.1:${(self.server.address() as { port: number }).port}`;
     return self;
   }
 
