@@ -342,6 +342,10 @@ export class DockerProvider implements Provider {
     };
     if (this.engine) details.engine = this.engine.version;
     if (this.agentDirPath) details.agentDir = this.agentDirPath;
+    if (this.report) {
+      details.agentDirBuild = this.report.agentDirReused ? "reused" : `built in ${this.report.agentDirMs} ms`;
+      details.orphansReaped = String(this.report.reapedOrphans);
+    }
     if (this.initError) return { healthy: false, message: this.initError, details };
     try {
       await this.ping();
