@@ -121,7 +121,7 @@ export class Provisioner {
     const entry = registry.add(id, provider.name, null, lane);
     try {
       await createWorker(db, { id, provider: provider.name, token, ttlMs: config.otpTtlMs, lane });
-      entry.handle = await provider.create({
+      const handle = await provider.create({
         workerId: id,
         otpToken: token,
         serverAddress: this.d.serverAddress,
@@ -129,6 +129,12 @@ export class Provisioner {
         ...(image ? { image } : {}),
         resources: { cpuCores, memoryBytes, gpuCount: 0 },
       });
+      entry.handle = handle;
+      if (entry.state === "TERMINATED") {
+        // Torn down while create() was in flight (its job cancelled, say): nothing may be left behind.
+        await provider.destroy(handle);
+        return;
+      }
       if (entry.state === "CREATING") entry.state = "CONNECTING";
       this.d.writer
         .audit([

@@ -1,0 +1,52 @@
+// The embedded driver writes parameters into its statements as literals (one simple-protocol
+// message instead of a parse/bind round): every value must come back exactly as it went in, and a
+// value with no literal form must take the parameterized path.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { inlineParams, openPglite } from "../src/index.js";
+
+test("inlineParams quotes every value, doubles quotes, keeps $10 apart from $1, refuses NUL", () => {
+  const params = ["it's", 2, null, true, 10n, new Date(0), "a", "b", "c", "ten"];
+  assert.equal(
+    inlineParams("SELECT $1, $2, $3, $4, $5, $6, $10", params),
+    "SELECT 'it''s', '2', NULL, 't', '10', '1970-01-01T00:00:00.000Z', 'ten'",
+  );
+  assert.equal(inlineParams("SELECT $1", ["a\0b"]), undefined);
+  assert.equal(inlineParams("SELECT $1", [{ x: 1 }]), undefined);
+  assert.equal(inlineParams("SELECT $1", [Number.NaN]), undefined);
+});
+
+test("hostile text round-trips exactly through an inlined insert; NUL is refused with an error, not mangled", async () => {
+  const db = await openPglite(null);
+  try {
+    await db.query("CREATE TABLE t (id int, s text, j jsonb)");
+    const hostile = [
+      "O'Brien",
+      "back\\slash \\' \\\\",
+      "$1 $$ $2 -- not a comment /* nor this */",
+      "'; DROP TABLE t; --",
+      "ünïcödé ✓ 𝄞",
+      "line\nbreak\ttab\r",
+      "",
+    ];
+    for (const [i, s] of hostile.entries()) {
+      await db.query("INSERT INTO t (id, s, j) VALUES ($1, $2, $3::jsonb)", [i, s, JSON.stringify({ s })]);
+    }
+    const rows = (await db.query<{ id: number; s: string; j: { s: string } }>("SELECT * FROM t ORDER BY id"))
+      .rows;
+    assert.deepEqual(
+      rows.map((r) => r.s),
+      hostile,
+    );
+    assert.deepEqual(
+      rows.map((r) => r.j.s),
+      hostile,
+    );
+    const updated = await db.transaction((tx) => tx.query("UPDATE t SET s = $1 WHERE id < $2", ["x", 3]));
+    assert.equal(updated.rowCount, 3);
+    await assert.rejects(db.query("INSERT INTO t (id, s) VALUES ($1, $2)", [99, "nul\0byte"]));
+    assert.equal((await db.query("SELECT count(*)::int AS n FROM t")).rows[0]?.n, hostile.length);
+  } finally {
+    await db.close();
+  }
+});
