@@ -2,6 +2,7 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import {
   KubernetesProvider,
   kubernetesOptionsFromEnv,
@@ -389,6 +390,27 @@ test("health reports an unreachable API server with the connection error (fake K
   );
   await assert.rejects(provider.init(), /kubernetes provider \(https:\/\/127\.0\.0\.1:\d+\): .*ECONNREFUSED/);
   await assert.rejects(provider.create(spec("w-x")), /creating pod hodei-worker-w-x failed: .*ECONNREFUSED/);
+});
+
+test("a kubeconfig that cannot be read, or names a missing context, fails init and health with the variable's name (fake Kubernetes API server)", async (t) => {
+  const { fake } = await setup(t);
+  const garbage = join(dirname(fake.kubeconfigPath), "garbage");
+  writeFileSync(garbage, "clusters: [oops");
+  const base = { HODEI_K8S_SERVER_ADDRESS: "hodei:50051", HODEI_K8S_API_TIMEOUT: "2000" };
+  for (const [env, expected] of [
+    [{ HODEI_K8S_KUBECONFIG: garbage }, /HODEI_K8S_KUBECONFIG: cannot load .*garbage/],
+    [
+      { HODEI_K8S_KUBECONFIG: fake.kubeconfigPath, HODEI_K8S_CONTEXT: "prod" },
+      /HODEI_K8S_CONTEXT: no context "prod"/,
+    ],
+  ] as const) {
+    const provider = new KubernetesProvider(kubernetesOptionsFromEnv({ ...base, ...env }, common));
+    t.after(() => provider.shutdown());
+    await assert.rejects(provider.init(), expected);
+    const h = await provider.health();
+    assert.equal(h.healthy, false);
+    assert.match(h.message, expected);
+  }
 });
 
 test("a refused pod creation rejects with the API server's message and leaves nothing tracked (fake Kubernetes API server)", async (t) => {

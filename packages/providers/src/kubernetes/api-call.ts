@@ -1,25 +1,31 @@
-import { ApiException } from "@kubernetes/client-node";
+/** What @kubernetes/client-node's ApiException carries (the class is not imported: see kube-client.ts). */
+interface ApiFailure {
+  code: number;
+  body: unknown;
+}
+
+function isApiFailure(e: unknown): e is ApiFailure {
+  return e instanceof Error && typeof (e as Partial<ApiFailure>).code === "number" && "body" in e;
+}
 
 /** The API server's own words for a failed call (its Status message), else the transport error. */
 export function describeApiError(e: unknown): string {
-  if (e instanceof ApiException) {
-    const code = (e as ApiException<unknown>).code;
-    const body: unknown = (e as ApiException<unknown>).body;
+  if (isApiFailure(e)) {
     let message: string | undefined;
     try {
-      const parsed: unknown = typeof body === "string" ? JSON.parse(body) : body;
+      const parsed: unknown = typeof e.body === "string" ? JSON.parse(e.body) : e.body;
       if (parsed && typeof parsed === "object" && "message" in parsed) message = String(parsed.message);
     } catch {
       // Not JSON (a proxy's HTML page, an empty body): the status code alone says enough.
     }
-    return `HTTP ${code}${message ? `: ${message}` : ""}`;
+    return `HTTP ${e.code}${message ? `: ${message}` : ""}`;
   }
   return e instanceof Error ? e.message : String(e);
 }
 
 /** The HTTP status of a failed API call, if it got that far. */
 export function apiStatus(e: unknown): number | undefined {
-  return e instanceof ApiException ? (e as ApiException<unknown>).code : undefined;
+  return isApiFailure(e) ? e.code : undefined;
 }
 
 /**

@@ -1,17 +1,17 @@
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
 import { normalizeArchitecture } from "@hodei/core";
 import type { EnvDoc, ProviderCommon } from "../provider.js";
+import type { KubeConfigSource } from "./kube-client.js";
 import type { PodManifestOptions } from "./pod-manifest.js";
 import { parseQuantity } from "./quantity.js";
 
 export interface KubernetesProviderOptions {
   /** The provider's name (its record's); default "kubernetes". Part of every pod's owner labels. */
   name?: string;
-  /** Loaded credentials and the API server's address (kubeconfig or in-cluster). */
-  kubeConfig: KubeConfig;
+  /** Where the API server's address and credentials come from (loaded on first use). */
+  kubeconfig: KubeConfigSource;
   maxWorkers: number;
   idleTimeoutMs: number;
   pod: Omit<PodManifestOptions, "providerName" | "agentIdleTimeoutMs">;
@@ -126,31 +126,15 @@ export function parseNodeSelector(raw: string | undefined, variable: string): Re
   return out;
 }
 
-function loadKubeConfig(env: NodeJS.ProcessEnv): KubeConfig {
-  const kc = new KubeConfig();
+/** The kubeconfig file (or in-cluster); its contents are read when the provider first connects. */
+function kubeconfigSource(env: NodeJS.ProcessEnv): KubeConfigSource {
   const inCluster = text(env, "KUBERNETES_SERVICE_HOST") !== undefined;
   const file =
     text(env, "HODEI_K8S_KUBECONFIG") ??
     (inCluster ? undefined : (text(env, "KUBECONFIG")?.split(":")[0] ?? join(homedir(), ".kube", "config")));
-  try {
-    if (file) {
-      if (!existsSync(file)) fail("HODEI_K8S_KUBECONFIG", `${file} does not exist`);
-      kc.loadFromFile(file);
-    } else {
-      kc.loadFromCluster();
-    }
-    const context = text(env, "HODEI_K8S_CONTEXT");
-    if (context) {
-      if (!kc.getContextObject(context)) fail("HODEI_K8S_CONTEXT", `no context "${context}" in ${file}`);
-      kc.setCurrentContext(context);
-    }
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    if (/^HODEI_K8S_/.test(msg)) throw e;
-    fail("HODEI_K8S_KUBECONFIG", `cannot load ${file ?? "the in-cluster configuration"}: ${msg}`);
-  }
-  if (!kc.getCurrentCluster()) fail("HODEI_K8S_KUBECONFIG", `${file ?? "in-cluster"}: no current cluster`);
-  return kc;
+  if (file && !existsSync(file)) fail("HODEI_K8S_KUBECONFIG", `${file} does not exist`);
+  const context = text(env, "HODEI_K8S_CONTEXT");
+  return { ...(file ? { file } : {}), ...(context ? { context } : {}) };
 }
 
 /** The Kubernetes provider's options from the environment; throws naming the variable at fault. */
@@ -179,7 +163,7 @@ export function kubernetesOptionsFromEnv(
   if (defaultMemoryBytes <= 0) fail("HODEI_K8S_DEFAULT_MEMORY", "must be more than 0");
   const serviceAccountName = text(env, "HODEI_K8S_SERVICE_ACCOUNT");
   return {
-    kubeConfig: loadKubeConfig(env),
+    kubeconfig: kubeconfigSource(env),
     maxWorkers: wholeNumber(env, "HODEI_K8S_MAX_WORKERS", 10, 1),
     idleTimeoutMs: common.idleTimeoutMs,
     pod: {

@@ -1,4 +1,4 @@
-import { CoreV1Api, VersionApi, type V1Pod } from "@kubernetes/client-node";
+import type { V1Pod } from "@kubernetes/client-node";
 import type {
   HandleStatus,
   Provider,
@@ -10,6 +10,7 @@ import type {
   WorkerSpec,
 } from "../provider.js";
 import { apiStatus, describeApiError, withTimeout } from "./api-call.js";
+import { connectKube, type KubeClient } from "./kube-client.js";
 import type { KubernetesProviderOptions } from "./kubernetes-config.js";
 import { buildWorkerPod, instanceSelector, podNameFor, type PodManifestOptions } from "./pod-manifest.js";
 import { observePod } from "./pod-state.js";
@@ -32,8 +33,8 @@ export class KubernetesProvider implements Provider {
   readonly name: string;
   readonly kind = "kubernetes" as const;
   readonly limits: ProviderLimits;
-  private readonly api: CoreV1Api;
-  private readonly versionApi: VersionApi;
+  private client: Promise<KubeClient> | undefined;
+  private serverUrl: string | undefined;
   private readonly manifest: PodManifestOptions;
   private readonly selector: string;
   private readonly watch: PodWatch;
@@ -46,8 +47,6 @@ export class KubernetesProvider implements Provider {
   constructor(private readonly opts: KubernetesProviderOptions) {
     this.name = opts.name ?? "kubernetes";
     this.limits = { maxWorkers: opts.maxWorkers, idleTimeoutMs: opts.idleTimeoutMs };
-    this.api = opts.kubeConfig.makeApiClient(CoreV1Api);
-    this.versionApi = opts.kubeConfig.makeApiClient(VersionApi);
     this.manifest = {
       ...opts.pod,
       providerName: this.name,
@@ -56,8 +55,7 @@ export class KubernetesProvider implements Provider {
     };
     this.selector = instanceSelector(opts.pod.instanceId, this.name);
     this.watch = new PodWatch({
-      kubeConfig: opts.kubeConfig,
-      api: this.api,
+      connect: () => this.connect(),
       namespace: opts.pod.namespace,
       labelSelector: this.selector,
       listTimeoutMs: opts.apiTimeoutMs,
@@ -72,15 +70,16 @@ export class KubernetesProvider implements Provider {
       architecture: opts.architecture,
       labels: { ...opts.pod.nodeSelector },
       images: [opts.pod.defaultImage],
-      details: { namespace: opts.pod.namespace, server: this.server() },
+      details: { namespace: opts.pod.namespace },
     });
   }
 
   /** Deletes this instance's pods left by an earlier run (a crash), then starts watching. */
   async init(): Promise<void> {
     try {
+      const { core } = await this.connect();
       const list = await withTimeout(
-        this.api.listNamespacedPod({ namespace: this.opts.pod.namespace, labelSelector: this.selector }),
+        core.listNamespacedPod({ namespace: this.opts.pod.namespace, labelSelector: this.selector }),
         this.opts.apiTimeoutMs,
         "listing orphan pods",
       );
@@ -109,8 +108,9 @@ export class KubernetesProvider implements Provider {
     // Tracked before the call: the watch may report the pod before the call returns.
     this.pods.set(podName, tracked);
     try {
+      const { core } = await this.connect();
       await withTimeout(
-        this.api.createNamespacedPod({
+        core.createNamespacedPod({
           namespace: this.opts.pod.namespace,
           body,
           // A field the API server does not know is an error, not silently dropped.
@@ -169,10 +169,12 @@ export class KubernetesProvider implements Provider {
       reapedAtStart: String(this.reapedAtStart),
     };
     try {
-      const version = await withTimeout(this.versionApi.getCode(), this.opts.apiTimeoutMs, "GET /version");
+      const client = await this.connect();
+      details.server = client.server;
+      const version = await withTimeout(client.version.getCode(), this.opts.apiTimeoutMs, "GET /version");
       // Reading the pods proves the credentials reach the namespace, not only the server.
       await withTimeout(
-        this.api.listNamespacedPod({
+        client.core.listNamespacedPod({
           namespace: this.opts.pod.namespace,
           labelSelector: this.selector,
           limit: 1,
@@ -210,13 +212,29 @@ export class KubernetesProvider implements Provider {
   }
 
   private server(): string {
-    return this.opts.kubeConfig.getCurrentCluster()?.server ?? "(no cluster)";
+    return this.serverUrl ?? this.opts.kubeconfig.file ?? "in-cluster";
+  }
+
+  /** The client, loaded once; a failure (a broken kubeconfig) is retried on the next call. */
+  private connect(): Promise<KubeClient> {
+    this.client ??= connectKube(this.opts.kubeconfig).then(
+      (c) => {
+        this.serverUrl = c.server;
+        return c;
+      },
+      (e: unknown) => {
+        this.client = undefined;
+        throw e;
+      },
+    );
+    return this.client;
   }
 
   private async deletePod(name: string): Promise<void> {
     try {
+      const { core } = await this.connect();
       await withTimeout(
-        this.api.deleteNamespacedPod({ name, namespace: this.opts.pod.namespace }),
+        core.deleteNamespacedPod({ name, namespace: this.opts.pod.namespace }),
         this.opts.apiTimeoutMs,
         `deleting pod ${name}`,
       );

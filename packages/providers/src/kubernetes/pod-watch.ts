@@ -1,11 +1,12 @@
-import { Watch, type CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import type { V1Pod } from "@kubernetes/client-node";
 import { describeApiError, withTimeout } from "./api-call.js";
+import type { KubeClient } from "./kube-client.js";
 
 export type PodEventType = "ADDED" | "MODIFIED" | "DELETED";
 
 export interface PodWatchOptions {
-  kubeConfig: KubeConfig;
-  api: CoreV1Api;
+  /** The client, loaded on first use; a rejection counts as a failed attempt. */
+  connect(): Promise<KubeClient>;
   namespace: string;
   labelSelector: string;
   /** Every change to a matching pod, in the order the API server reports them. */
@@ -79,9 +80,10 @@ export class PodWatch {
 
   /** One list and one watch stream; resolves when the stream ends, rejects when it cannot start. */
   private async once(): Promise<void> {
+    const client = await this.o.connect();
     const listStartedAt = Date.now();
     const list = await withTimeout(
-      this.o.api.listNamespacedPod({ namespace: this.o.namespace, labelSelector: this.o.labelSelector }),
+      client.core.listNamespacedPod({ namespace: this.o.namespace, labelSelector: this.o.labelSelector }),
       this.o.listTimeoutMs,
       "listing worker pods",
     );
@@ -99,7 +101,7 @@ export class PodWatch {
         timeoutSeconds: 300,
         ...(resourceVersion ? { resourceVersion } : {}),
       };
-      new Watch(this.o.kubeConfig)
+      client.watch
         .watch(
           path,
           query,
