@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { containerPlan, DOCKER_ENV, dockerOptionsFromEnv } from "../src/index.js";
 import { isImageReference, normalizeImage } from "../src/docker/image-catalog.js";
 import { parseLdd } from "../src/docker/elf-bundle.js";
+import { explainExit, lastLogLine } from "../src/docker/exit-reason.js";
 import type { ProviderCommon } from "../src/provider.js";
 
 const common: ProviderCommon = {
@@ -147,4 +148,47 @@ test("ldd output: the loader and every resolved library; a missing library is an
     () => parseLdd("\tlibfoo.so.1 => not found\n\t/lib64/ld.so (0x1)"),
     /libfoo\.so\.1 => not found/,
   );
+});
+
+test("an ended container explained: OOM names the limit, a signal is a signal, a crash quotes its last line, a destroy needs no reason", () => {
+  const base = {
+    exitCode: 1,
+    oomKilled: false,
+    destroyed: false,
+    memoryLimitBytes: 256 * 1024 ** 2,
+    lastLine: "boom",
+  };
+  assert.deepEqual(explainExit({ ...base, exitCode: 137, oomKilled: true }), {
+    code: null,
+    signal: "SIGKILL",
+    reason: "OOM killed: the worker container reached its memory limit of 256 MiB",
+  });
+  assert.deepEqual(explainExit(base), {
+    code: 1,
+    signal: null,
+    reason: "worker container exited with code 1: boom",
+  });
+  assert.deepEqual(explainExit({ ...base, exitCode: 143, lastLine: "" }), {
+    code: null,
+    signal: "SIGTERM",
+    reason: "worker container exited with SIGTERM",
+  });
+  assert.deepEqual(explainExit({ ...base, exitCode: 143, destroyed: true }), {
+    code: null,
+    signal: "SIGTERM",
+  });
+  assert.deepEqual(explainExit({ ...base, exitCode: 0 }), { code: 0, signal: null });
+});
+
+test("the last line of a multiplexed container log", () => {
+  const frame = (stream: number, text: string): Buffer => {
+    const body = Buffer.from(text);
+    const head = Buffer.alloc(8);
+    head[0] = stream;
+    head.writeUInt32BE(body.length, 4);
+    return Buffer.concat([head, body]);
+  };
+  const raw = Buffer.concat([frame(1, "starting\n"), frame(2, "HODEI_SHELL: expected an absolute path\n\n")]);
+  assert.equal(lastLogLine(raw), "HODEI_SHELL: expected an absolute path");
+  assert.equal(lastLogLine(Buffer.alloc(0)), "");
 });

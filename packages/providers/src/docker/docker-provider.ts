@@ -1,4 +1,3 @@
-import { constants } from "node:os";
 import Docker from "dockerode";
 import type {
   HandleStatus,
@@ -14,6 +13,7 @@ import { ensureAgentDir } from "./agent-dir.js";
 import { containerPlan, LABEL_INSTANCE, LABEL_PROVIDER, LABEL_WORKER } from "./container-spec.js";
 import { watchDockerEvents, type DockerEvent, type EventWatch } from "./docker-events.js";
 import type { DockerProviderOptions } from "./docker-options.js";
+import { explainExit, lastLogLine } from "./exit-reason.js";
 import { ImageCatalog } from "./image-catalog.js";
 import { buildBusyboxImage, LOCAL_BASE_IMAGE } from "./rootfs-image.js";
 
@@ -45,8 +45,6 @@ export interface DockerInitReport {
 
 const PING_TIMEOUT_MS = 2_000;
 const STOP_GRACE_S = 5;
-
-const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 
 function statusCode(err: unknown): number | undefined {
   return (err as { statusCode?: number }).statusCode;
@@ -94,6 +92,8 @@ export class DockerProvider implements Provider {
   /** Pings the engine, reaps this instance's orphans, builds the agent directory and default image. */
   async init(): Promise<void> {
     const t0 = Date.now();
+    this.events?.stop();
+    this.events = null;
     try {
       await this.ping();
       const info = (await this.docker.info()) as {
@@ -133,6 +133,8 @@ export class DockerProvider implements Provider {
       };
       this.initError = null;
     } catch (err) {
+      this.events?.stop();
+      this.events = null;
       this.initError = `docker provider could not start: ${engineMessage(err)}`;
       throw new Error(this.initError, { cause: err });
     }
@@ -265,43 +267,26 @@ export class DockerProvider implements Provider {
       (i) => i.State,
       () => null,
     );
+    const destroyed = tracked.destroying !== undefined;
     const code = state?.ExitCode ?? (Number.isFinite(exitCode) ? exitCode : null);
-    // docker-init exits 128+n when the agent was killed by signal n.
-    const signal = code !== null && code > 128 ? (SIGNAL_NAMES.get(code - 128) ?? null) : null;
-    let reason: string | undefined;
-    if (state?.OOMKilled) {
-      reason = `OOM killed: the worker container reached its memory limit of ${Math.round(tracked.memoryBytes / 1024 ** 2)} MiB`;
-    } else if (!tracked.destroying && code !== 0) {
-      const tail = await this.lastOutputLine(container);
-      reason = `worker container exited with ${signal ?? `code ${code}`}${tail ? `: ${tail}` : ""}`;
-    }
+    // Only a crash needs the agent's last words (a config error, a stack trace).
+    const lastLine =
+      destroyed || code === 0 || state?.OOMKilled
+        ? ""
+        : await container
+            .logs({ stdout: true, stderr: true, tail: 5, follow: false })
+            .then(lastLogLine, () => "");
+    const exit = explainExit({
+      exitCode: code,
+      oomKilled: state?.OOMKilled ?? false,
+      destroyed,
+      memoryLimitBytes: tracked.memoryBytes,
+      lastLine,
+    });
     this.workers.delete(tracked.handle.workerId);
-    for (const l of this.listeners) {
-      l({ handle: tracked.handle, code: signal ? null : code, signal, ...(reason ? { reason } : {}) });
-    }
+    for (const l of this.listeners) l({ handle: tracked.handle, ...exit });
     // destroy() removes its own; a container that ended by itself is removed here.
-    if (!tracked.destroying) await container.remove({ force: true, v: true }).catch(() => {});
-  }
-
-  /** The agent's last line of output: why it stopped, when it says so (a config error, a crash). */
-  private async lastOutputLine(container: Docker.Container): Promise<string> {
-    const raw = await container
-      .logs({ stdout: true, stderr: true, tail: 5, follow: false })
-      .catch(() => null);
-    if (!raw) return "";
-    // Without a TTY each chunk has an 8-byte header (stream, size); strip them.
-    const text: string[] = [];
-    for (let i = 0; i + 8 <= raw.length;) {
-      const size = raw.readUInt32BE(i + 4);
-      text.push(raw.subarray(i + 8, i + 8 + size).toString("utf8"));
-      i += 8 + size;
-    }
-    const lines = text
-      .join("")
-      .split("\n")
-      .map((l) => l.trim())
-      .filter(Boolean);
-    return (lines.at(-1) ?? "").slice(0, 300);
+    if (!destroyed) await container.remove({ force: true, v: true }).catch(() => {});
   }
 
   async destroy(handle: WorkerHandle): Promise<void> {
