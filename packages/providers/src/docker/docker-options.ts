@@ -43,7 +43,7 @@ export const DOCKER_ENV: readonly EnvDoc[] = [
   [
     "HODEI_DOCKER_DEFAULT_IMAGE",
     LOCAL_BASE_IMAGE,
-    `image for jobs that name none; ${LOCAL_BASE_IMAGE} is built at start-up from this machine's busybox when absent (no registry needed); another image must already be on the engine`,
+    `image for jobs that name none; ${LOCAL_BASE_IMAGE} is built at start-up from this machine's busybox and bash when absent (no registry needed); another image must be on the engine or pullable within HODEI_DOCKER_PULL_TIMEOUT`,
   ],
   [
     "HODEI_DOCKER_DEFAULT_MEMORY",
