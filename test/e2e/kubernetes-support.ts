@@ -29,6 +29,7 @@ export interface FakeKubeApi {
   readonly deleted: string[];
   kubeconfigPath: string;
   addPod(pod: FakePod): void;
+  setStatus(name: string, status: unknown, namespace?: string): void;
   close(): Promise<void>;
 }
 

@@ -109,6 +109,64 @@ describe(
       });
     });
 
+    test("an evicted pod fails its running job with the pod's reason", async () => {
+      const p = await platform();
+      cleanups.push(() => stopCleanly(p));
+      const instanceId = instanceIdFor(p.dataDir);
+      const id = await queueJob(p.client, { name: "evicted", command: "sleep 60", image: IMAGE_A });
+      await waitForJobRunning(p.client, id, 60_000);
+      const [pod] = podsOf(instanceId);
+      assert.ok(pod);
+      // What the kubelet reports when it evicts a pod under node memory pressure.
+      api.setStatus(pod.metadata.name, {
+        phase: "Failed",
+        reason: "Evicted",
+        message: "The node was low on resource: memory.",
+      });
+      const end = await waitForJobEnd(p.client, id, 20_000);
+      assert.equal(end.statusName, "FAILED");
+      assert.match(end.message, /pod failed: Evicted: The node was low on resource: memory\./);
+      await waitFor(() => podsOf(instanceId).length === 0, {
+        timeoutMs: 15_000,
+        what: "the failed pod deleted",
+      });
+    });
+
+    test(
+      "a job whose image the cluster cannot pull is told the pull error, and pods are not created over and over",
+      {
+        todo: "server: a worker that ends before registering (its pod's image cannot be pulled) is re-provisioned at once, again and again (about 30 pods in 20 s here), and the waiting job's message never gives the provider's exit reason",
+      },
+      async () => {
+        const p = await platform();
+        cleanups.push(() => stopCleanly(p));
+        const instanceId = instanceIdFor(p.dataDir);
+        const id = await queueJob(p.client, {
+          name: "no-image",
+          command: "true",
+          image: "hodei-test/not-here:1",
+        });
+        cleanups.push(() =>
+          unary(p.client, JobExecutionService.method.cancelJob, {
+            jobId: { value: id },
+            reason: "e2e",
+          }).catch(() => undefined),
+        );
+        const told = await waitFor(
+          async () => {
+            const s = await jobStatus(p.client, id);
+            return /image pull failed for image hodei-test\/not-here:1: ErrImagePull/.test(s.message)
+              ? s
+              : undefined;
+          },
+          { timeoutMs: 10_000, intervalMs: 200, what: "the pull error in the job's message" },
+        );
+        assert.notEqual(told.statusName, "SUCCEEDED");
+        const pods = api.posted.filter((x) => x.body.metadata.labels?.["hodei.dev/instance"] === instanceId);
+        assert.ok(pods.length <= 3, `${pods.length} pods created for one unpullable image`);
+      },
+    );
+
     test("a worker that never registers is destroyed after the provisioning timeout and the job is offered again", async () => {
       const p = await platform({ HODEI_PROVISIONING_TIMEOUT: String(PROVISIONING_TIMEOUT_MS) });
       cleanups.push(() => stopCleanly(p));
