@@ -193,6 +193,20 @@ test("pod statuses map to worker states and exit reasons", () => {
     config.exit?.reason,
     'worker container could not be created: CreateContainerConfigError: secret "s" not found',
   );
+  const unschedulable = observePod(
+    pod({
+      phase: "Pending",
+      conditions: [
+        {
+          type: "PodScheduled",
+          status: "False",
+          reason: "Unschedulable",
+          message: "0/3 nodes are available",
+        },
+      ],
+    }),
+  );
+  assert.deepEqual(unschedulable, { status: "starting", waiting: "Unschedulable: 0/3 nodes are available" });
   // Still being pulled or created: not a failure.
   for (const reason of ["ContainerCreating", "PodInitializing"]) {
     assert.deepEqual(

@@ -346,6 +346,20 @@ test("the watch reconnects after the API server ends it, and catches up on what 
   );
 });
 
+test("a 410 Gone on the watch stream makes the provider list and watch again (fake Kubernetes API server)", async (t) => {
+  const { fake, provider, exits } = await setup(t);
+  await provider.init();
+  const handle = await provider.create(spec("w-gone-410"));
+  await until("the watch open", () => fake.openWatches === 1);
+  const watches = () => fake.requests.filter((r) => r.query.watch === "true").length;
+  const before = watches();
+  fake.expireWatches();
+  await until("a new watch", () => watches() > before && fake.openWatches === 1);
+  fake.setStatus(handle.ref, { phase: "Succeeded" });
+  await until("onExit through the new watch", () => exits.length === 1);
+  assert.equal(exits[0]!.code, 0);
+});
+
 test("health asks the API server: version and namespace when reachable (fake Kubernetes API server)", async (t) => {
   const { fake, provider } = await setup(t);
   const h = await provider.health();

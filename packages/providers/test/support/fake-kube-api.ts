@@ -137,6 +137,16 @@ export class FakeKubeApi {
     this.emit("DELETED", pod);
   }
 
+  /** Sends every open watch the 410 Gone an API server sends once its history no longer reaches back. */
+  expireWatches(): void {
+    const status = { kind: "Status", apiVersion: "v1", status: "Failure", reason: "Expired", code: 410 };
+    const line = JSON.stringify({
+      type: "ERROR",
+      object: { ...status, message: "too old resource version" },
+    });
+    for (const w of this.watchers) w.res.write(`${line}\n`);
+  }
+
   /** Ends every open watch stream, as an API server does on its timeout or restart. */
   endWatches(): void {
     for (const w of this.watchers) w.res.end();
