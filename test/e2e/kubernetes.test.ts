@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { JobExecutionService, unary } from "@hodei/api";
+import { JobExecutionService, providers, unary } from "@hodei/api";
 import {
   dockerEngine,
   ensureTestImages,
@@ -99,6 +99,18 @@ describe(
       const lines = await logLines(p.client, id);
       assert.ok(lines.includes("ID=hodei-test-b"), `ran in its image: ${lines.join(" | ")}`);
       assert.ok(lines.includes("from-a-pod"));
+      const { providers: list } = await unary(
+        p.client,
+        providers.ProviderManagementService.method.listProviders,
+        {},
+      );
+      const k8s = list.find((x) => x.name === "kubernetes");
+      assert.equal(k8s?.type, "kubernetes");
+      assert.equal(k8s?.healthy, true, k8s?.health);
+      assert.match(
+        k8s?.health ?? "",
+        /^Kubernetes v1\.31\.0-fake at https:\/\/127\.0\.0\.1:\d+, namespace default/,
+      );
       const posted = api.posted.filter((x) => x.body.metadata.labels?.["hodei.dev/instance"] === instanceId);
       assert.equal(posted.length, 1, "one pod for one job");
       assert.equal(posted[0]!.body.spec.containers[0].image, IMAGE_B);
