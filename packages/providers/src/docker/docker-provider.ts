@@ -339,7 +339,8 @@ export class DockerProvider implements Provider {
     }
     if (!this.engine)
       return { healthy: false, message: "docker provider: init() has not completed", details };
-    if (this.eventStreamError && !this.events) details.events = this.eventStreamError;
+    // The stream reconnects by itself (replaying from the last event); say that it broke.
+    if (this.eventStreamError) details.lastEventStreamBreak = this.eventStreamError;
     return {
       healthy: true,
       message: `Docker ${this.engine.version}: ${this.workers.size} worker container(s)`,
