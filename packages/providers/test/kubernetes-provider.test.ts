@@ -173,6 +173,30 @@ test("the watch maps Pending → Running → Succeeded to the handle's status an
   assert.equal(exits.length, 1, "the pod's deletion is not a second exit");
 });
 
+test("twenty workers created at once each get their own pod, and each pod's end reaches its own handle (fake Kubernetes API server)", async (t) => {
+  const { fake, provider, exits } = await setup(t);
+  await provider.init();
+  const handles = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => provider.create(spec(`w-many-${i}`))),
+  );
+  assert.equal(new Set(handles.map((h) => h.ref)).size, 20);
+  assert.equal(fake.pods.size, 20);
+  // Ended in reverse order, each with its own exit code.
+  for (const [i, h] of [...handles.entries()].reverse()) {
+    fake.setStatus(h.ref, {
+      phase: i % 2 ? "Failed" : "Succeeded",
+      containerStatuses: [{ name: "worker", state: { terminated: { exitCode: i % 2 ? i : 0 } } }],
+    });
+  }
+  await until("twenty exits", () => exits.length === 20);
+  for (const [i, h] of handles.entries()) {
+    const exit = exits.find((e) => e.handle.workerId === h.workerId);
+    assert.equal(exit?.code, i % 2 ? i : 0, h.workerId);
+    assert.equal(provider.status(h), "exited");
+  }
+  await until("every ended pod deleted", () => fake.pods.size === 0);
+});
+
 test("a failed pod surfaces its container's reason and exit code in onExit (fake Kubernetes API server)", async (t) => {
   const { fake, provider, exits } = await setup(t);
   await provider.init();
