@@ -384,6 +384,18 @@ test("a 410 Gone on the watch stream makes the provider list and watch again (fa
   assert.equal(exits[0]!.code, 0);
 });
 
+test("watch streams cut as soon as they open are retried with backoff, not in a hot loop (fake Kubernetes API server)", async (t) => {
+  const { fake, provider } = await setup(t);
+  fake.cutWatches = true;
+  await provider.init();
+  const started = Date.now();
+  const watches = () => fake.requests.filter((r) => r.query.watch === "true").length;
+  await until("a few attempts", () => watches() >= 4);
+  const firstFour = Date.now() - started;
+  // 100 ms doubling: 200 + 400 + 800 ms at least between the first and the fourth attempt.
+  assert.ok(firstFour >= 1_300, `four watch attempts in ${firstFour} ms`);
+});
+
 test("health asks the API server: version and namespace when reachable (fake Kubernetes API server)", async (t) => {
   const { fake, provider } = await setup(t);
   const h = await provider.health();

@@ -57,10 +57,15 @@ export class PodWatch {
     let delayMs = 100;
     const maxDelayMs = this.o.maxRetryDelayMs ?? 5_000;
     while (this.running) {
+      const startedAt = Date.now();
       const ended = await this.once().catch((e: unknown) => new Error(describeApiError(e)));
       if (!this.running) break;
       if (ended instanceof Error) {
         this.lastError = ended.message;
+        delayMs = Math.min(delayMs * 2, maxDelayMs);
+      } else if (Date.now() - startedAt < 1_000) {
+        // Cut as soon as it opened (a proxy, an overloaded server): back off, or this is a hot loop.
+        this.lastError = "reconnecting";
         delayMs = Math.min(delayMs * 2, maxDelayMs);
       } else {
         // A stream that ran and ended normally (server-side timeout): reconnect soon.

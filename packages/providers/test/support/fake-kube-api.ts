@@ -82,6 +82,8 @@ export class FakeKubeApi {
   private dir!: string;
   url = "";
   kubeconfigPath = "";
+  /** Set to end every watch stream as soon as it opens (a misbehaving proxy). */
+  cutWatches = false;
   /** Set to make every call except /version fail with this HTTP status (e.g. 403 for RBAC). */
   failWith: { code: number; message: string } | undefined;
 
@@ -209,6 +211,10 @@ export class FakeKubeApi {
       const from = Number(url.searchParams.get("resourceVersion") ?? this.rv);
       for (const e of this.events) {
         if (e.rv > from && matches(e.pod, namespace, selector)) this.send(res, e);
+      }
+      if (this.cutWatches) {
+        res.end();
+        return;
       }
       const w: Watcher = { namespace, selector, res };
       this.watchers.add(w);
