@@ -23,6 +23,7 @@ import {
 import { guestEnvFile } from "../src/microvm/guest-init.js";
 import { tscKhzFromCpuinfo } from "../src/microvm/host-tsc.js";
 import { kernelCommandLine, qemuArgs, splitHostPort } from "../src/microvm/qemu-args.js";
+import { vmSizeFor } from "../src/microvm/microvm-provider.js";
 import { AgentHarness } from "./microvm-harness.js";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..");
@@ -94,6 +95,17 @@ test("the guest's env file gives back every value unchanged in a real shell, and
   assert.deepEqual(r.stdout.split("\0").slice(0, 4), Object.values(values));
   assert.throws(() => guestEnvFile({ "A-B": "x" }), /invalid variable name "A-B"/);
   assert.throws(() => guestEnvFile({ A: "x\0y" }), /NUL/);
+});
+
+test("a VM's size comes from the job: memory at least 512 MiB, vCPUs at most the host's cores", () => {
+  const defaults = { defaultVcpus: 1, defaultMemoryMb: 512 };
+  const MiB = 1024 * 1024;
+  const size = (cpuCores: number, memoryBytes: number, hostCpus = 8) =>
+    vmSizeFor({ cpuCores, memoryBytes, gpuCount: 0 }, defaults, hostCpus);
+  assert.deepEqual(size(0, 0), { vcpus: 1, memoryMb: 512 });
+  assert.deepEqual(size(0.5, 256 * MiB), { vcpus: 1, memoryMb: 512 });
+  assert.deepEqual(size(2.5, 2048 * MiB + 1), { vcpus: 3, memoryMb: 2049 });
+  assert.deepEqual(size(16, 0, 2), { vcpus: 2, memoryMb: 512 });
 });
 
 test("the host's TSC rate is trusted only on a VM host with a constant TSC", () => {

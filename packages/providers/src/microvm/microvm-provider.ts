@@ -140,7 +140,7 @@ export class MicrovmProvider implements Provider {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const envFilePath = join(dir, "env");
     await writeFile(envFilePath, env, { mode: 0o600 });
-    const { vcpus, memoryMb } = this.vmSize(spec);
+    const { vcpus, memoryMb } = vmSizeFor(spec.resources, this.opts, cpus().length);
     const host = forward.host === "0.0.0.0" || forward.host === "::" ? "127.0.0.1" : forward.host;
     const args = qemuArgs({
       accel: ready.accel.accel,
@@ -160,15 +160,6 @@ export class MicrovmProvider implements Provider {
     if (vm.pid !== undefined) await writeFile(join(dir, "qemu.pid"), `${vm.pid}\n`);
     void vm.exited.then((exit) => this.onVmExit(entry, exit));
     return handle;
-  }
-
-  private vmSize(spec: WorkerSpec): { vcpus: number; memoryMb: number } {
-    const host = cpus().length;
-    const asked = Math.ceil(spec.resources.cpuCores || 0);
-    const vcpus = Math.min(Math.max(this.opts.defaultVcpus, asked, 1), Math.max(host, 1));
-    const askedMb = Math.ceil((spec.resources.memoryBytes || 0) / MiB);
-    const memoryMb = Math.max(this.opts.defaultMemoryMb, askedMb, MIN_GUEST_MEMORY_MB);
-    return { vcpus, memoryMb };
   }
 
   private async onVmExit(entry: RunningVm, exit: VmExit): Promise<void> {
@@ -265,6 +256,21 @@ function exitReason(entry: RunningVm, exit: VmExit): string | undefined {
   }
   const last = exit.tail.slice(-3).join(" | ");
   return `microVM ended before its worker agent finished (QEMU ${exit.code ?? exit.signal}): ${last}`;
+}
+
+/**
+ * vCPUs and memory of a worker's VM: what its job asks for, at least the provider's defaults and
+ * MIN_GUEST_MEMORY_MB, and no more vCPUs than the host has (more would only time-slice).
+ */
+export function vmSizeFor(
+  asked: WorkerSpec["resources"],
+  defaults: { defaultVcpus: number; defaultMemoryMb: number },
+  hostCpus: number,
+): { vcpus: number; memoryMb: number } {
+  const cores = Math.ceil(asked.cpuCores || 0);
+  const vcpus = Math.min(Math.max(defaults.defaultVcpus, cores, 1), Math.max(hostCpus, 1));
+  const askedMb = Math.ceil((asked.memoryBytes || 0) / MiB);
+  return { vcpus, memoryMb: Math.max(defaults.defaultMemoryMb, askedMb, MIN_GUEST_MEMORY_MB) };
 }
 
 /** A worker id as a directory name. */
