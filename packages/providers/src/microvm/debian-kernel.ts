@@ -70,8 +70,12 @@ export async function extractKernelDeb(debPath: string, destDir: string): Promis
       await copyFile(from, join(staged, "modules", `${m.name}.ko`));
     }
     await writeFile(join(staged, "release"), `${release}\n`);
-    await rm(destDir, { recursive: true, force: true });
-    await rename(staged, destDir);
+    // Another process may have unpacked the same package meanwhile: the first one in stays (never
+    // removed under a reader's feet), and this copy is dropped.
+    await rename(staged, destDir).catch(async (err: NodeJS.ErrnoException) => {
+      await rm(staged, { recursive: true, force: true });
+      if (err.code !== "ENOTEMPTY" && err.code !== "EEXIST") throw err;
+    });
     return kernelAt(destDir, release);
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -232,8 +232,9 @@ export async function buildGuestImage(opts: BuildImageOptions): Promise<GuestIma
       inputs,
     };
     await writeFile(join(staging, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-    await rm(dir, { recursive: true, force: true });
-    // Two builders racing both produce a complete image; whichever rename lands last wins.
+    // A forced rebuild replaces the old image (VMs running from it keep their open files).
+    if (opts.force) await rm(dir, { recursive: true, force: true });
+    // Two builders racing both produce a complete image with the same inputs: the first one in stays.
     await rename(staging, dir).catch(async (err: NodeJS.ErrnoException) => {
       if (err.code !== "ENOTEMPTY" && err.code !== "EEXIST") throw err;
     });
