@@ -15,6 +15,7 @@ import { JobExecutionService, unary } from "@hodei/api";
 import { buildGuestImage } from "@hodei/providers";
 import { instanceIdFor } from "./docker-support.js";
 import { jobStatus, logLines, queueJob, waitForJobEnd, waitForJobRunning } from "./support/jobs.js";
+import { runCli } from "./support/cli.js";
 import { repoRoot } from "./support/paths.js";
 import { isAlive, readCmdline } from "./support/processes.js";
 import { startPlatform, stopCleanly, type Platform } from "./support/platform.js";
@@ -104,6 +105,27 @@ describe("microVM workers through the control plane (real QEMU)", { skip }, () =
       rmSync(d, { recursive: true, force: true });
     }
     if (failures.length) throw failures[0];
+  });
+
+  test("hodei microvm build-image reuses the cached image, --probe boots it to tell the accelerator, a bad kernel package is a clear error", async () => {
+    const r = await runCli(["-o", "json", "microvm", "build-image", "--dir", imageDir, "--probe"], BOOT_MS);
+    assert.equal(r.code, 0, r.stderr);
+    const facts = JSON.parse(r.stdout) as Record<string, string>;
+    assert.equal(facts.built, "earlier (cached)");
+    assert.match(facts.kernelRelease ?? "", /^\d+\.\d+\.\d+-\d+-cloud-amd64$/);
+    assert.ok(facts.accel === "tcg" || facts.accel === "kvm", JSON.stringify(facts));
+
+    const scratch = newDataDir();
+    const bad = await runCli([
+      "microvm",
+      "build-image",
+      "--dir",
+      scratch,
+      "--kernel-deb",
+      join(scratch, "nope.deb"),
+    ]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /dpkg-deb .*nope\.deb/);
   });
 
   test("a job runs in a microVM: it registers, `uname -r` logs the guest kernel, and the idle VM is destroyed", async () => {
