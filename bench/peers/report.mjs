@@ -62,7 +62,7 @@ function rowsOf(r, floors) {
     push(
       "log volume",
       `${f(log.ms)} ms, ${kilo(log.linesPerSec)} lines/s; peak RSS ${cp}worker ${f(log.workerPeakRssMb)} MB`,
-      `${f(floors.seq.ms / log.ms, 3)} × seq > /dev/null`,
+      `${(floors.seq.ms / log.ms).toPrecision(2)} × seq > /dev/null`,
     );
   }
   const base = (r.backlog ?? []).find((b) => !b.error);
