@@ -5,7 +5,7 @@
 import { performance } from "node:perf_hooks";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { JobExecutionService, JobStatus, LogStreamService, Priority, serverStream, unary } from "@hodei/api";
+import { JobExecutionService, JobStatus, Priority, subscribeLogLines, unary } from "@hodei/api";
 import { createDatabase, startControlPlane, trackTerminalEvents } from "../control-plane.mjs";
 import { queueAll } from "../platform.mjs";
 
@@ -70,13 +70,11 @@ export async function startSystem({ url, concurrency, prefix, cpuProfDir }) {
     waitDone,
     doneCount: () => tracker.terminal.size,
     followLogs(key, expected) {
-      const call = serverStream(cp.client, LogStreamService.method.subscribeLogs, {
-        jobId: key,
-        includeHistory: true,
-      });
+      // Several lines per message (subscribeLogLines asks for up to 4096), as `hodei logs` reads.
+      const call = subscribeLogLines(cp.client, { jobId: key, includeHistory: true });
       let lines = 0;
       return new Promise((resolve, reject) => {
-        call.on("data", () => lines++);
+        call.on("data", (m) => (lines += m.lines.length));
         call.on("error", reject);
         call.on("end", () => {
           const at = performance.now();

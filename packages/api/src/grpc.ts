@@ -13,7 +13,14 @@ import {
 } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 
-function methodDefinition(service: DescService, m: DescMethod): grpc.MethodDefinition<unknown, unknown> {
+/** A request decoder that replaces protobuf-es's for one method (a hand-written hot-path codec). */
+export type RequestDecoder = (bytes: Buffer) => unknown;
+
+function methodDefinition(
+  service: DescService,
+  m: DescMethod,
+  decode?: RequestDecoder,
+): grpc.MethodDefinition<unknown, unknown> {
   const streamIn = m.methodKind === "client_streaming" || m.methodKind === "bidi_streaming";
   const streamOut = m.methodKind === "server_streaming" || m.methodKind === "bidi_streaming";
   return {
@@ -21,17 +28,22 @@ function methodDefinition(service: DescService, m: DescMethod): grpc.MethodDefin
     requestStream: streamIn,
     responseStream: streamOut,
     requestSerialize: (v) => Buffer.from(toBinary(m.input, v as MessageShape<DescMessage>)),
-    requestDeserialize: (b: Buffer) => fromBinary(m.input, b),
-    responseSerialize: (v) => Buffer.from(toBinary(m.output, v as MessageShape<DescMessage>)),
+    requestDeserialize: decode ?? ((b: Buffer) => fromBinary(m.input, b)),
+    // A handler may write a message it encoded itself (a Buffer, see writeEncoded): sent as is.
+    responseSerialize: (v) =>
+      Buffer.isBuffer(v) ? v : Buffer.from(toBinary(m.output, v as MessageShape<DescMessage>)),
     responseDeserialize: (b: Buffer) => fromBinary(m.output, b),
     originalName: m.localName,
   };
 }
 
 /** A grpc-js service definition for a protobuf-es service descriptor. */
-export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinition {
+export function grpcServiceDefinition(
+  service: DescService,
+  decoders: Record<string, RequestDecoder> = {},
+): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-  for (const m of service.methods) def[m.localName] = methodDefinition(service, m);
+  for (const m of service.methods) def[m.localName] = methodDefinition(service, m, decoders[m.localName]);
   return def;
 }
 
@@ -54,15 +66,31 @@ export type GrpcHandlers<S extends GenService<GenServiceMethods>> = {
       : (call: grpc.ServerDuplexStream<In<Methods<S>[K]>, Out<Methods<S>[K]>>) => void | Promise<void>;
 };
 
+/**
+ * Writes a response message already in wire format (a hand-encoded hot-path message) to a server
+ * stream; resolves once the stream can take more (backpressure).
+ */
+export function writeEncoded(
+  call: grpc.ServerWritableStream<unknown, unknown>,
+  bytes: Buffer,
+): Promise<void> {
+  if (call.write(bytes)) return Promise.resolve();
+  return new Promise((resolve) => call.once("drain", () => resolve()));
+}
+
 /** Maps a thrown value to a grpc status; supplied by the server's error model. */
 export type ErrorMapper = (err: unknown) => Partial<grpc.StatusObject> & { code: grpc.status };
 
-/** Registers typed handlers; a unary handler's rejection becomes a gRPC status via `mapError`. */
+/**
+ * Registers typed handlers; a unary handler's rejection becomes a gRPC status via `mapError`.
+ * `decoders` replace protobuf-es's request decoding for the methods they name (by local name).
+ */
 export function addService<S extends GenService<GenServiceMethods>>(
   server: grpc.Server,
   service: S,
   handlers: GrpcHandlers<S>,
   mapError: ErrorMapper,
+  decoders: Record<string, RequestDecoder> = {},
 ): void {
   const impl: grpc.UntypedServiceImplementation = {};
   const byName = handlers as unknown as Record<string, (...args: unknown[]) => unknown>;
@@ -80,7 +108,7 @@ export function addService<S extends GenService<GenServiceMethods>>(
       impl[m.localName] = h as grpc.UntypedHandleCall;
     }
   }
-  server.addService(grpcServiceDefinition(service), impl);
+  server.addService(grpcServiceDefinition(service, decoders), impl);
 }
 
 export type UnaryMethod<I extends DescMessage, O extends DescMessage> = DescMethod & {

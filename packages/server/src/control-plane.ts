@@ -32,7 +32,7 @@ import { EventBus } from "./events.js";
 import { jobHandlers, logHandlers } from "./grpc-jobs.js";
 import { healthHandlers, metricsHandlers, schedulerHandlers } from "./grpc-misc.js";
 import { providerHandlers } from "./grpc-providers.js";
-import { workerHandlers } from "./grpc-workers.js";
+import { workerHandlers, workerRequestDecoders } from "./grpc-workers.js";
 import { auditHandlers } from "./grpc-audit.js";
 import { buildHttpServer } from "./http-server.js";
 import { startLogRetention } from "./log-retention.js";
@@ -121,6 +121,7 @@ export async function startControlPlane(
       heartbeatIntervalMs: config.heartbeatIntervalMs,
     }),
     toGrpcStatus,
+    workerRequestDecoders,
   );
   addService(server, MetricsService, metricsHandlers(), toGrpcStatus);
   addService(server, AuditService, auditHandlers(db), toGrpcStatus);

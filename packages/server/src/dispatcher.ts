@@ -5,7 +5,7 @@ import {
   ServerMessageSchema,
   jobStatusFromWire,
   type JobResult,
-  type LogBatch,
+  type WireLogBatch,
   type WorkerAck,
 } from "@hodei/api";
 import { isTerminal, parseLane, retryDelayMs, type JobState } from "@hodei/core";
@@ -234,20 +234,15 @@ export class Dispatcher {
     );
   }
 
-  onLogBatch(w: WorkerEntry, batch: LogBatch, pause: () => void, resume: () => void): void {
+  /** Stores a batch's lines (taking them over: their sequences become the job's) and fans them out. */
+  onLogBatch(w: WorkerEntry, batch: WireLogBatch, pause: () => void, resume: () => void): void {
     const job = w.job;
     if (!job || job.jobId !== batch.jobId || job.executionId !== batch.executionId) return;
-    const lines: LogLineRecord[] = new Array(batch.lines.length);
+    const lines: LogLineRecord[] = batch.lines;
     let bytes = 0;
-    for (let i = 0; i < batch.lines.length; i++) {
-      const l = batch.lines[i]!;
+    for (const l of lines) {
       bytes += l.line.length;
-      lines[i] = {
-        sequence: job.logBase + Number(l.sequence),
-        timestampMs: Number(l.timestampMs),
-        isStderr: l.isStderr,
-        line: l.line,
-      };
+      l.sequence += job.logBase;
     }
     const inflight = (this.inflightLogBytes.get(w.id) ?? 0) + bytes;
     this.inflightLogBytes.set(w.id, inflight);

@@ -8,6 +8,8 @@ import {
   LogStreamService,
   jobStatusFromWire,
   jobStatusToWire,
+  encodeLogEntry,
+  writeEncoded,
   type GrpcHandlers,
   type LogEntry,
 } from "@hodei/api";
@@ -134,13 +136,40 @@ function entry(jobId: string, l: LogLineRecord): LogEntry {
   });
 }
 
+/** The most lines one SubscribeLogs message carries, whatever the subscriber asks. */
+const MAX_LINES_PER_MESSAGE = 65_536;
+
+/** Line text per SubscribeLogs message, beyond which a batched message is cut (one line may exceed it). */
+const MESSAGE_TEXT_CHARS = 1 << 20;
+
+/** Sends lines as LogEntry messages, `perMessage` lines at most in each, encoded by hand. */
 async function writeAll(
   call: ServerWritableStream<unknown, LogEntry>,
   jobId: string,
   lines: LogLineRecord[],
+  perMessage: number,
 ): Promise<void> {
-  for (const l of lines) {
-    if (!call.write(entry(jobId, l))) await new Promise((resolve) => call.once("drain", resolve));
+  const stream = call as ServerWritableStream<unknown, unknown>;
+  if (perMessage <= 1) {
+    for (const l of lines) await writeEncoded(stream, encodeLogEntry(jobId, [l]));
+    return;
+  }
+  for (let i = 0; i < lines.length;) {
+    let end = i;
+    let chars = 0;
+    while (
+      end < lines.length &&
+      end - i < perMessage &&
+      (end === i || chars + lines[end]!.line.length <= MESSAGE_TEXT_CHARS)
+    ) {
+      chars += lines[end]!.line.length;
+      end++;
+    }
+    await writeEncoded(
+      stream,
+      encodeLogEntry(jobId, i === 0 && end === lines.length ? lines : lines.slice(i, end)),
+    );
+    i = end;
   }
 }
 
@@ -154,6 +183,8 @@ export function logHandlers(db: Database, bus: EventBus): GrpcHandlers<typeof Lo
         const jobId = jobIdOf(req.jobId, "job_id");
         if (req.tailLines < 0) throw invalid("tail_lines", "must not be negative");
         if (req.sinceSequence < 0n) throw invalid("since_sequence", "must not be negative");
+        if (req.maxLinesPerMessage < 0) throw invalid("max_lines_per_message", "must not be negative");
+        const perMessage = Math.min(req.maxLinesPerMessage, MAX_LINES_PER_MESSAGE);
         const opts = {
           includeHistory: req.includeHistory,
           tailLines: req.tailLines,
@@ -161,11 +192,12 @@ export function logHandlers(db: Database, bus: EventBus): GrpcHandlers<typeof Lo
           follow: true,
         };
         for await (const lines of followLogs(db, bus, jobId, opts, ctrl.signal)) {
-          await writeAll(call as ServerWritableStream<unknown, LogEntry>, jobId, lines);
+          await writeAll(call as ServerWritableStream<unknown, LogEntry>, jobId, lines, perMessage);
         }
         call.end();
       } catch (err) {
-        call.destroy(Object.assign(new Error(), toStatus(err)));
+        // emit, not destroy: grpc-js sends the status from the error handler; a destroyed call sends none.
+        call.emit("error", Object.assign(new Error(), toStatus(err)));
       }
     },
     async getLogs(req) {

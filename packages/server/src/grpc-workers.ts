@@ -2,7 +2,18 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { ServerMessageSchema, WorkerAgentService, type GrpcHandlers } from "@hodei/api";
+import { fromBinary } from "@bufbuild/protobuf";
+import {
+  ServerMessageSchema,
+  WorkerAgentService,
+  WorkerMessageSchema,
+  decodeWorkerLogBatch,
+  type GrpcHandlers,
+  type LogBatch,
+  type RequestDecoder,
+  type WireLogBatch,
+  type WorkerMessage,
+} from "@hodei/api";
 import { HodeiError, invalid, LOCAL_LANE } from "@hodei/core";
 import { consumeToken, updateWorker, type Database, type GroupCommitWriter } from "@hodei/store";
 import type { Dispatcher } from "./dispatcher.js";
@@ -24,6 +35,28 @@ const tokenErrors = {
   expired: "the registration token has expired",
   wrong_worker: "the registration token belongs to another worker",
 } as const;
+
+/** What WorkerStream's decoder yields: a log batch decoded by hand, or any other message. */
+type Incoming = WireLogBatch | WorkerMessage;
+
+/** Log batches, nearly every message on a busy worker's stream, skip protobuf-es (log-batch-codec). */
+export const workerRequestDecoders: Record<string, RequestDecoder> = {
+  workerStream: (b: Buffer): Incoming => decodeWorkerLogBatch(b) ?? fromBinary(WorkerMessageSchema, b),
+};
+
+function wireBatch(b: LogBatch): WireLogBatch {
+  return {
+    kind: "logBatch",
+    jobId: b.jobId,
+    executionId: b.executionId,
+    lines: b.lines.map((l) => ({
+      line: l.line,
+      isStderr: l.isStderr,
+      timestampMs: Number(l.timestampMs),
+      sequence: Number(l.sequence),
+    })),
+  };
+}
 
 export function workerHandlers(d: WorkerChannelDeps): GrpcHandlers<typeof WorkerAgentService> {
   return {
@@ -81,9 +114,16 @@ export function workerHandlers(d: WorkerChannelDeps): GrpcHandlers<typeof Worker
 
     workerStream(call) {
       let workerId: string | null = null;
-      const fail = (msg: string) => call.destroy(Object.assign(new Error(msg), { code: 16, details: msg }));
-      call.on("data", (msg: import("@hodei/api").WorkerMessage) => {
-        const p = msg.payload;
+      let failed = false;
+      // emit, not destroy: grpc-js sends the status from the error handler; a destroyed call sends none.
+      const fail = (msg: string) => {
+        if (failed) return;
+        failed = true;
+        call.emit("error", Object.assign(new Error(msg), { code: 16, details: msg }));
+      };
+      call.on("data", (msg: Incoming) => {
+        if (failed) return;
+        const p = "kind" in msg ? ({ case: "logBatch", value: msg } as const) : msg.payload;
         if (workerId === null) {
           if (p.case !== "hello") return fail("the first message must be hello with a session id");
           const w = d.registry.get(p.value.workerId);
@@ -117,7 +157,7 @@ export function workerHandlers(d: WorkerChannelDeps): GrpcHandlers<typeof Worker
           case "logBatch":
             return d.dispatcher.onLogBatch(
               w,
-              p.value,
+              "kind" in p.value ? p.value : wireBatch(p.value),
               () => call.pause(),
               () => call.resume(),
             );

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hodei/log_stream.proto.
  */
 export const file_hodei_log_stream: GenFile = /*@__PURE__*/
-  fileDesc("ChZob2RlaS9sb2dfc3RyZWFtLnByb3RvEgVob2RlaSJrChRTdWJzY3JpYmVMb2dzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSFwoPaW5jbHVkZV9oaXN0b3J5GAIgASgIEhIKCnRhaWxfbGluZXMYAyABKAUSFgoOc2luY2Vfc2VxdWVuY2UYBCABKAMifAoITG9nRW50cnkSDgoGam9iX2lkGAEgASgJEgwKBGxpbmUYAiABKAkSEQoJaXNfc3RkZXJyGAMgASgIEi0KCXRpbWVzdGFtcBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYBSABKAMiRwoOR2V0TG9nc1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEg0KBWxpbWl0GAIgASgFEhYKDnNpbmNlX3NlcXVlbmNlGAMgASgDIlwKD0dldExvZ3NSZXNwb25zZRIgCgdlbnRyaWVzGAEgAygLMg8uaG9kZWkuTG9nRW50cnkSEAoIaGFzX21vcmUYAiABKAgSFQoNbmV4dF9zZXF1ZW5jZRgDIAEoAzKNAQoQTG9nU3RyZWFtU2VydmljZRI/Cg1TdWJzY3JpYmVMb2dzEhsuaG9kZWkuU3Vic2NyaWJlTG9nc1JlcXVlc3QaDy5ob2RlaS5Mb2dFbnRyeTABEjgKB0dldExvZ3MSFS5ob2RlaS5HZXRMb2dzUmVxdWVzdBoWLmhvZGVpLkdldExvZ3NSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChZob2RlaS9sb2dfc3RyZWFtLnByb3RvEgVob2RlaSKKAQoUU3Vic2NyaWJlTG9nc1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEhcKD2luY2x1ZGVfaGlzdG9yeRgCIAEoCBISCgp0YWlsX2xpbmVzGAMgASgFEhYKDnNpbmNlX3NlcXVlbmNlGAQgASgDEh0KFW1heF9saW5lc19wZXJfbWVzc2FnZRgFIAEoBSKbAQoITG9nRW50cnkSDgoGam9iX2lkGAEgASgJEgwKBGxpbmUYAiABKAkSEQoJaXNfc3RkZXJyGAMgASgIEi0KCXRpbWVzdGFtcBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYBSABKAMSHQoEbW9yZRgGIAMoCzIPLmhvZGVpLkxvZ0VudHJ5IkcKDkdldExvZ3NSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRINCgVsaW1pdBgCIAEoBRIWCg5zaW5jZV9zZXF1ZW5jZRgDIAEoAyJcCg9HZXRMb2dzUmVzcG9uc2USIAoHZW50cmllcxgBIAMoCzIPLmhvZGVpLkxvZ0VudHJ5EhAKCGhhc19tb3JlGAIgASgIEhUKDW5leHRfc2VxdWVuY2UYAyABKAMyjQEKEExvZ1N0cmVhbVNlcnZpY2USPwoNU3Vic2NyaWJlTG9ncxIbLmhvZGVpLlN1YnNjcmliZUxvZ3NSZXF1ZXN0Gg8uaG9kZWkuTG9nRW50cnkwARI4CgdHZXRMb2dzEhUuaG9kZWkuR2V0TG9nc1JlcXVlc3QaFi5ob2RlaS5HZXRMb2dzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message hodei.SubscribeLogsRequest
@@ -41,6 +41,15 @@ export type SubscribeLogsRequest = Message<"hodei.SubscribeLogsRequest"> & {
    * @generated from field: int64 since_sequence = 4;
    */
   sinceSequence: bigint;
+
+  /**
+   * Lines per message. 0 or 1: one LogEntry per line (the default). N > 1: up to N lines in one
+   * message, the first in the entry's own fields and the rest, in order, in its `more`: far fewer
+   * messages (and far less per-message overhead) for a job that prints a lot.
+   *
+   * @generated from field: int32 max_lines_per_message = 5;
+   */
+  maxLinesPerMessage: number;
 };
 
 /**
@@ -78,6 +87,14 @@ export type LogEntry = Message<"hodei.LogEntry"> & {
    * @generated from field: int64 sequence = 5;
    */
   sequence: bigint;
+
+  /**
+   * Only when the subscriber asked for max_lines_per_message > 1: the lines after this one, in
+   * order; their job_id is left empty (it is this entry's).
+   *
+   * @generated from field: repeated hodei.LogEntry more = 6;
+   */
+  more: LogEntry[];
 };
 
 /**
