@@ -39,6 +39,16 @@ const defaultBackoff = (attempt: number): number => Math.min(2_000, 100 * 2 ** a
 const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   sleepMs(ms, undefined, { signal }).catch(() => undefined);
 
+/** Lines per SubscribeLogs message the CLI asks for: a job printing a lot arrives in big messages. */
+export const LINES_PER_MESSAGE = 1000;
+
+/** A message's lines: its own, then those in its `more` (which carry its job id). */
+export function linesOf(message: LogEntry): LogEntry[] {
+  if (message.more.length === 0) return [message];
+  for (const m of message.more) m.jobId = message.jobId;
+  return [message, ...message.more];
+}
+
 /** Resolves when the server ends the stream (the job finished and every line was sent). */
 export async function followLogs(opts: FollowLogsOptions): Promise<FollowLogsResult> {
   const now = opts.now ?? Date.now;
@@ -56,12 +66,14 @@ export async function followLogs(opts: FollowLogsOptions): Promise<FollowLogsRes
     const cancel = (): void => sub.cancel?.();
     opts.signal?.addEventListener("abort", cancel, { once: true });
     try {
-      for await (const entry of sub) {
+      for await (const message of sub) {
         failingSince = null;
         attempt = 0;
-        if (last !== null && entry.sequence <= last) continue;
-        last = entry.sequence;
-        await opts.onEntry(entry);
+        for (const entry of linesOf(message)) {
+          if (last !== null && entry.sequence <= last) continue;
+          last = entry.sequence;
+          await opts.onEntry(entry);
+        }
       }
       return { lastSequence: last, aborted: false };
     } catch (err) {

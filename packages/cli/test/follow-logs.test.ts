@@ -111,3 +111,27 @@ test("aborting ends the follow and cancels the open stream", async () => {
   assert.equal(cancelled, true);
   assert.deepEqual(result, { lastSequence: 1n, aborted: true });
 });
+
+test("a message carrying several lines in `more` gives each in order, with the message's job id", async () => {
+  const packed = create(LogEntrySchema, {
+    jobId: "j",
+    line: "line 1",
+    sequence: 1n,
+    more: [2, 3, 4].map((s) => ({ line: `line ${s}`, sequence: BigInt(s) })),
+  });
+  const seen: LogEntry[] = [];
+  const result = await followLogs({
+    ...fast,
+    subscribe: () =>
+      (async function* () {
+        yield packed;
+        yield entry(5);
+      })(),
+    onEntry: (e) => void seen.push(e),
+  });
+  assert.deepEqual(
+    seen.map((e) => [e.jobId, e.line, e.sequence]),
+    [1, 2, 3, 4, 5].map((s) => ["j", `line ${s}`, BigInt(s)]),
+  );
+  assert.equal(result.lastSequence, 5n);
+});

@@ -10,7 +10,7 @@ import {
 } from "@hodei/api";
 import type { CommandContext } from "../context.js";
 import { CliError, EXIT, isTransientStreamError, toCliError } from "../errors.js";
-import { followLogs, type FollowLogsResult } from "../follow-logs.js";
+import { LINES_PER_MESSAGE, followLogs, type FollowLogsResult } from "../follow-logs.js";
 import { formatJobSummary, formatLogLine, isTerminal, jobRunExitCode } from "../format-job.js";
 import type { JobFlags } from "../job-request.js";
 import { queueRequestFromFlags } from "./job-flags.js";
@@ -41,6 +41,7 @@ export async function followJobToEnd(
           includeHistory: true,
           tailLines: since === null ? tailLines : 0,
           sinceSequence: since ?? 0n,
+          maxLinesPerMessage: LINES_PER_MESSAGE,
         }),
       onEntry: print,
       isTransient: isTransientStreamError,

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { JobExecutionService, JobStatus, LogStreamService, type ExecutionEvent } from "@hodei/api";
 import type { CommandContext } from "../context.js";
 import { EXIT, isTransientStreamError, toCliError } from "../errors.js";
-import { followLogs } from "../follow-logs.js";
+import { LINES_PER_MESSAGE, followLogs } from "../follow-logs.js";
 import { entryPrinter } from "./job-run.js";
 
 const RECONNECT_WINDOW_MS = 60_000;
@@ -30,6 +30,7 @@ export async function followAllJobs(ctx: CommandContext, tail: number): Promise<
           includeHistory: since !== null || history,
           tailLines: since === null ? tail : 0,
           sinceSequence: since ?? 0n,
+          maxLinesPerMessage: LINES_PER_MESSAGE,
         }),
       onEntry: (e) => {
         lastSequence.set(jobId, e.sequence);
