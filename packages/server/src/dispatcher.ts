@@ -265,13 +265,14 @@ export class Dispatcher {
     if (w.state === "BUSY") w.state = "READY";
     w.idleSinceMs = Date.now();
     const status: JobState = jobStatusFromWire(r.status) ?? (r.exitCode === 0 ? "SUCCEEDED" : "FAILED");
-    this.finish(job, isTerminal(status) ? status : "FAILED", r.exitCode, r.errorMessage, `worker:${w.id}`);
+    const actor = status === "CANCELLED" && job.cancelledBy ? job.cancelledBy : `worker:${w.id}`;
+    this.finish(job, isTerminal(status) ? status : "FAILED", r.exitCode, r.errorMessage, actor);
     this.wake();
   }
 
   /** An attempt ended: the job ends with it, or goes back to the queue for another attempt. */
   private finish(
-    run: Attempt,
+    run: Attempt & { started?: boolean },
     status: JobState,
     exitCode: number | null,
     message: string,
@@ -286,7 +287,9 @@ export class Dispatcher {
         (job) => {
           if (!job) return;
           if (retryAfterMs === undefined) this.secrets.delete(jobId);
-          this.emit(job, job.status, retryAfterMs === undefined ? null : status);
+          // A retry goes back to PENDING from how the attempt ended; an end comes from the attempt's state.
+          const from: JobState = retryAfterMs !== undefined ? status : run.started ? "RUNNING" : "ASSIGNED";
+          this.emit(job, job.status, from);
           if (retryAfterMs !== undefined) this.wakeAfter(retryAfterMs);
         },
         this.failed(`could not record the result of job ${jobId}`),
@@ -315,10 +318,11 @@ export class Dispatcher {
     });
   }
 
-  /** Sends a cancel to the worker running `jobId`; false when no worker here runs it. */
-  cancelRunning(jobId: string, reason: string): boolean {
+  /** Sends `actor`'s cancel to the worker running `jobId`; false when no worker here runs it. */
+  cancelRunning(jobId: string, reason: string, actor: string): boolean {
     for (const w of this.d.registry.all()) {
       if (w.job?.jobId === jobId && w.stream) {
+        w.job.cancelledBy = actor;
         w.stream.write(
           create(ServerMessageSchema, {
             payload: { case: "cancel", value: { jobId, executionId: w.job.executionId, reason } },

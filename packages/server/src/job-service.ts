@@ -179,7 +179,7 @@ export class JobService {
       }
       return this.cancel(id, reason, actor);
     }
-    if (this.d.dispatcher.cancelRunning(id, why))
+    if (this.d.dispatcher.cancelRunning(id, why, actor))
       return { status: job.status, message: `cancelling job ${id}` };
     throw new HodeiError(
       "UNAVAILABLE",

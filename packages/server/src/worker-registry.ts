@@ -17,6 +17,8 @@ export interface RunningJob extends Attempt {
   started: boolean;
   /** The job's own timeout.heartbeat_timeout: its worker is lost sooner when it is shorter than the server's. */
   heartbeatTimeoutMs: number;
+  /** Who asked for a cancel sent to the worker: the actor of the CANCELLED transition. */
+  cancelledBy?: string;
 }
 
 export interface WorkerEntry {
