@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { JobExecutionService, providers, unary } from "@hodei/api";
 import {
   dockerEngine,
@@ -144,40 +145,57 @@ describe(
       });
     });
 
-    test(
-      "a job whose image the cluster cannot pull is told the pull error, and pods are not created over and over",
-      {
-        todo: "server: a worker that ends before registering (its pod's image cannot be pulled) is re-provisioned at once, again and again (about 30 pods in 20 s here), and the waiting job's message never gives the provider's exit reason",
-      },
-      async () => {
-        const p = await platform();
-        cleanups.push(() => stopCleanly(p));
-        const instanceId = instanceIdFor(p.dataDir);
-        const id = await queueJob(p.client, {
-          name: "no-image",
-          command: "true",
-          image: "hodei-test/not-here:1",
-        });
-        cleanups.push(() =>
-          unary(p.client, JobExecutionService.method.cancelJob, {
-            jobId: { value: id },
-            reason: "e2e",
-          }).catch(() => undefined),
-        );
-        const told = await waitFor(
-          async () => {
-            const s = await jobStatus(p.client, id);
-            return /image pull failed for image hodei-test\/not-here:1: ErrImagePull/.test(s.message)
-              ? s
-              : undefined;
-          },
-          { timeoutMs: 10_000, intervalMs: 200, what: "the pull error in the job's message" },
-        );
-        assert.notEqual(told.statusName, "SUCCEEDED");
-        const pods = api.posted.filter((x) => x.body.metadata.labels?.["hodei.dev/instance"] === instanceId);
-        assert.ok(pods.length <= 3, `${pods.length} pods created for one unpullable image`);
-      },
-    );
+    test("a job whose image the cluster cannot pull is told the pull error, and pods are not created over and over", async () => {
+      const p = await platform();
+      cleanups.push(() => stopCleanly(p));
+      const instanceId = instanceIdFor(p.dataDir);
+      const posted = () =>
+        api.posted.filter((x) => x.body.metadata.labels?.["hodei.dev/instance"] === instanceId).length;
+      const queuedAt = Date.now();
+      const id = await queueJob(p.client, {
+        name: "no-image",
+        command: "true",
+        image: "hodei-test/not-here:1",
+      });
+      cleanups.push(() =>
+        unary(p.client, JobExecutionService.method.cancelJob, {
+          jobId: { value: id },
+          reason: "e2e",
+        }).catch(() => undefined),
+      );
+      const told = await waitFor(
+        async () => {
+          const s = await jobStatus(p.client, id);
+          return /image pull failed for image hodei-test\/not-here:1: ErrImagePull/.test(s.message)
+            ? s
+            : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 200, what: "the pull error in the job's message" },
+      );
+      assert.notEqual(told.statusName, "SUCCEEDED");
+      const pods = posted();
+      console.log(
+        `# the pull error in the job's message ${Date.now() - queuedAt} ms after queueing, ${pods} pod(s)`,
+      );
+      assert.ok(pods <= 3, `${pods} pods created for one unpullable image`);
+      // Each failed start doubles the wait before the next (≥ 0.5 s, 1 s, 2 s, ...): over the next
+      // WATCH_MS a few more pods at most, where starting again at once made one every ~0.7 s.
+      const WATCH_MS = 5_000;
+      const watchedFrom = Date.now();
+      while (Date.now() - watchedFrom < WATCH_MS) {
+        assert.ok(posted() - pods <= 3, `${posted() - pods} more pods within ${Date.now() - watchedFrom} ms`);
+        await delay(100);
+      }
+      const s = await jobStatus(p.client, id);
+      console.log(
+        `# ${posted()} pod(s) ${Date.now() - queuedAt} ms after queueing; the job: ${s.statusName} ${s.message}`,
+      );
+      assert.equal(s.statusName, "PENDING");
+      assert.match(
+        s.message,
+        /the last one failed to start: image pull failed for image hodei-test\/not-here:1/,
+      );
+    });
 
     test("a worker that never registers is destroyed after the provisioning timeout and the job is offered again", async () => {
       const p = await platform({ HODEI_PROVISIONING_TIMEOUT: String(PROVISIONING_TIMEOUT_MS) });

@@ -8,3 +8,4 @@ export * from "./job-spec.js";
 export * from "./retry-policy.js";
 export * from "./placement.js";
 export * from "./lane.js";
+export * from "./start-backoff.js";

@@ -23,7 +23,7 @@ import type { ServerConfig } from "./config.js";
 import type { EventBus } from "./events.js";
 import type { Logger } from "./logger.js";
 import type { ProviderSet } from "./provider-set.js";
-import { Provisioner } from "./provisioner.js";
+import { Provisioner, startFailureMessage } from "./provisioner.js";
 import type { Attempt, WorkerEntry, WorkerRegistry } from "./worker-registry.js";
 
 const PAUSE_LOG_BYTES = 8 * 1024 * 1024;
@@ -57,7 +57,8 @@ export class Dispatcher {
   constructor(private readonly d: DispatcherDeps) {
     this.provisioner = new Provisioner(d, {
       gone: (w, reason) => this.workerGone(w, reason),
-      destroy: (w, reason) => this.destroy(w, reason),
+      destroy: (w, reason) => this.destroy(w, reason, { deliberate: true }),
+      wakeAfter: (ms) => this.wakeAfter(ms),
     });
     d.providers.onExit(({ handle, code, signal, reason }) => {
       const w = d.registry.get(handle.workerId);
@@ -123,6 +124,8 @@ export class Dispatcher {
     if (!e.health.healthy) return `waiting: provider ${provider} is unhealthy: ${e.health.message}`;
     const c = this.d.registry.counts(provider);
     const max = e.provider.limits.maxWorkers;
+    const failed = this.provisioner.lastStartFailure(lane);
+    if (failed) return startFailureMessage(failed.reason);
     const starting = this.d.registry.provisioning(lane);
     const on = image ? ` (image ${image})` : "";
     if (starting > 0) return `waiting for a worker: ${starting} starting${on}`;
@@ -334,9 +337,14 @@ export class Dispatcher {
     return false;
   }
 
-  /** A worker that is gone for good: its job fails, it is never offered work again. */
-  workerGone(w: WorkerEntry, reason: string): void {
+  /**
+   * A worker that is gone for good: its job fails, it is never offered work again. One that ends
+   * before registering, unless torn down on purpose, failed to start: its lane backs off.
+   */
+  workerGone(w: WorkerEntry, reason: string, opts: { deliberate?: boolean } = {}): void {
     if (w.state === "TERMINATED") return;
+    if ((w.state === "CREATING" || w.state === "CONNECTING") && !opts.deliberate)
+      this.provisioner.startFailed(w, reason);
     const job = w.job;
     w.job = null;
     w.state = "TERMINATED";
@@ -462,9 +470,14 @@ export class Dispatcher {
     return failed;
   }
 
-  destroy(w: WorkerEntry, reason: string): void {
+  /** A worker registered and connected: a lane that backed off starts afresh. */
+  workerStarted(w: WorkerEntry): void {
+    this.provisioner.started(w);
+  }
+
+  destroy(w: WorkerEntry, reason: string, opts: { deliberate?: boolean } = {}): void {
     const handle = w.handle;
-    this.workerGone(w, reason);
+    this.workerGone(w, reason, opts);
     const provider = this.d.providers.get(w.provider)?.provider;
     if (handle && provider)
       void provider

@@ -137,6 +137,7 @@ export function workerHandlers(d: WorkerChannelDeps): GrpcHandlers<typeof Worker
             w.state = w.job ? "BUSY" : "READY";
             w.idleSinceMs = Date.now();
             void updateWorker(d.db, w.id, { state: "READY" }).catch(() => undefined);
+            d.dispatcher.workerStarted(w);
           }
           call.write(
             create(ServerMessageSchema, {

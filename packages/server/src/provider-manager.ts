@@ -262,7 +262,7 @@ export class ProviderManager {
     await this.d.providers
       .remove(name)
       .catch((err: unknown) => this.d.logger.warn({ err }, "provider shutdown"));
-    for (const w of live) this.d.dispatcher.destroy(w, `provider ${name} was deleted`);
+    for (const w of live) this.d.dispatcher.destroy(w, `provider ${name} was deleted`, { deliberate: true });
     for (const id of waiting) {
       await this.d.jobs.cancel(id, `provider ${name} was deleted`, actor).catch(() => undefined);
     }

@@ -1,10 +1,12 @@
 // On-demand workers: as many as each lane's claimable jobs need, within its provider's limits; and no more.
 import { randomBytes, randomUUID } from "node:crypto";
-import { parseLane } from "@hodei/core";
+import { StartBackoff, parseLane, type StartFailure } from "@hodei/core";
 import {
   claimableByLane,
+  clearWaitingMessage,
   countClaimable,
   createWorker,
+  setWaitingMessage,
   type Database,
   type GroupCommitWriter,
 } from "@hodei/store";
@@ -23,11 +25,18 @@ export interface ProvisionerDeps {
   serverAddress: string;
 }
 
-export interface WorkerEnds {
+export interface ProvisionerHooks {
   /** A worker that could not be created is gone. */
   gone(w: WorkerEntry, reason: string): void;
-  /** Tears a worker down. */
+  /** Tears a worker down on purpose (no waiting job needs it). */
   destroy(w: WorkerEntry, reason: string): void;
+  /** A scheduling pass in `ms`, with the queue looked at again (a lane's backoff is over). */
+  wakeAfter(ms: number): void;
+}
+
+/** What the waiting jobs of a lane whose last worker failed to start say. */
+export function startFailureMessage(reason: string): string {
+  return `waiting for a worker: the last one failed to start: ${reason}`;
 }
 
 const starting = (w: WorkerEntry) => w.state === "CREATING" || w.state === "CONNECTING";
@@ -45,10 +54,12 @@ export class Provisioner {
   private inFlight = false;
   /** Writes up to this epoch were seen by a pass that started every worker the lanes needed. */
   private quietAsOf = -1;
+  /** Lanes whose workers end before registering wait before the next start. */
+  private readonly backoff = new StartBackoff();
 
   constructor(
     private readonly d: ProvisionerDeps,
-    private readonly ends: WorkerEnds,
+    private readonly ends: ProvisionerHooks,
   ) {}
 
   /** Worker counts or providers changed: the next pass looks at the lanes again. */
@@ -56,10 +67,51 @@ export class Provisioner {
     this.quietAsOf = -1;
   }
 
-  /** New workers for the claimable jobs of each lane that workers already starting do not cover. */
+  /**
+   * A worker ended before registering, not torn down on purpose: its lane waits before the next
+   * start, and the lane's waiting jobs say why (one statement, whatever their number).
+   */
+  startFailed(w: WorkerEntry, reason: string): void {
+    const now = Date.now();
+    const f = this.backoff.failed(w.lane, reason, w.createdAtMs, now);
+    const retryInMs = Math.max(0, f.retryAtMs - now);
+    this.ends.wakeAfter(retryInMs);
+    this.d.logger.info(
+      { workerId: w.id, lane: w.lane, reason, failures: f.failures, retryInMs },
+      "worker ended before registering; its lane backs off",
+    );
+    setWaitingMessage(this.d.db, w.lane, startFailureMessage(reason)).catch((err: unknown) =>
+      this.d.logger.warn({ err, lane: w.lane }, "could not tell the waiting jobs why no worker started"),
+    );
+  }
+
+  /** A worker registered: its lane starts afresh, and its jobs no longer say the last one failed. */
+  started(w: WorkerEntry): void {
+    const f = this.backoff.started(w.lane);
+    if (!f) return;
+    this.d.logger.info(
+      { workerId: w.id, lane: w.lane, failures: f.failures },
+      "a worker of a backed-off lane registered",
+    );
+    clearWaitingMessage(this.d.db, w.lane, startFailureMessage(f.reason)).catch((err: unknown) =>
+      this.d.logger.warn({ err, lane: w.lane }, "could not clear the waiting jobs' start failure"),
+    );
+  }
+
+  /** Why the lane's last worker did not start, while no later one has. */
+  lastStartFailure(lane: string): StartFailure | undefined {
+    return this.backoff.last(lane);
+  }
+
+  /**
+   * New workers for the claimable jobs of each lane that workers already starting do not cover. A
+   * lane whose workers fail to start gets none until its backoff is over, then one at a time until
+   * one registers.
+   */
   async provisionForWaitingJobs(): Promise<void> {
     const { registry, providers, db, writer } = this.d;
     if (this.inFlight || writer.epoch <= this.quietAsOf) return;
+    const now = Date.now();
     // What the query below can see: only writes already committed.
     const epoch = writer.settledEpoch;
     const rooms = new Map<string, number>();
@@ -76,8 +128,10 @@ export class Provisioner {
         const { provider } = parseLane(lane);
         const left = rooms.get(provider) ?? 0;
         if (left <= 0) continue;
+        if (this.backoff.waitMs(lane, now) > 0) continue;
         const covered = registry.provisioning(lane);
-        const wanted = Math.min(left, claimable - covered);
+        const needed = this.backoff.last(lane) ? Math.min(claimable, 1) : claimable;
+        const wanted = Math.min(left, needed - covered);
         if (wanted <= 0) continue;
         rooms.set(provider, left - wanted);
         for (let i = 0; i < wanted; i++) creations.push(this.provisionOne(providers.get(provider)!, lane));

@@ -7,3 +7,4 @@ export * from "./group-commit.js";
 export * from "./queries.js";
 export type { ClaimResult, CreateJob, Finish } from "./write-batch.js";
 export type { FinishedJob } from "./rows.js";
+export * from "./waiting-message.js";
