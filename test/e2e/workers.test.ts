@@ -1,5 +1,6 @@
-// Workers end to end with the local provider: provisioned on demand up to the limit, terminated
-// when idle, and a worker that dies or stops heartbeating fails its job and is never used again.
+// Workers end to end with the local provider: provisioned on demand up to the limit, and a worker
+// that dies or stops heartbeating fails its job and is never used again. Idle termination and the
+// rest of what every provider does are the contract's: contract-local.test.ts.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { JobExecutionService, unary } from "@hodei/api";
@@ -84,28 +85,6 @@ describe("workers", () => {
       ["SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"],
     );
     assert.ok(new Set(ran.map((s) => s.workerId)).size <= MAX_WORKERS, "the jobs shared the workers");
-  });
-
-  test(`with HODEI_WORKER_IDLE_TIMEOUT=${IDLE_TIMEOUT_MS}, idle workers go away`, async () => {
-    const id = await queueJob(platform.client, { name: "before-idle", command: "true" });
-    const done = await waitForJobEnd(platform.client, id);
-    assert.equal(done.statusName, "SUCCEEDED");
-    const idleFrom = Date.now();
-    assert.ok((await workers()).length > 0, "a worker is there right after the job");
-
-    await waitFor(async () => (await workers()).length === 0, {
-      timeoutMs: IDLE_TIMEOUT_MS + SWEEP_MS + 10_000,
-      what: "idle workers to leave /api/workers",
-    });
-    const goneAfterMs = Date.now() - idleFrom;
-    assert.ok(
-      goneAfterMs >= IDLE_TIMEOUT_MS * 0.8,
-      `workers left ${goneAfterMs} ms after going idle: too early`,
-    );
-    await waitFor(() => childrenOf(platform.pid).every((pid) => !environOf(pid)?.has("HODEI_WORKER_ID")), {
-      timeoutMs: 10_000,
-      what: "the idle worker processes to exit",
-    });
   });
 
   test("a worker killed while running a job: the job FAILED naming the worker; the next job gets a new worker", async () => {

@@ -26,6 +26,9 @@ export interface PlatformOptions {
   dataDir?: string;
   /** PostgreSQL instead of the embedded database. */
   databaseUrl?: string;
+  /** Listen on these ports (e.g. a restart at a crashed server's address). Default: free ones. */
+  grpcPort?: number;
+  httpPort?: number;
 }
 
 export interface Platform {
@@ -79,7 +82,8 @@ function exitOf(child: ChildProcess): Promise<void> {
 }
 
 export async function startPlatform(opts: PlatformOptions = {}): Promise<Platform> {
-  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  const grpcPort = opts.grpcPort ?? (await freePort());
+  const httpPort = opts.httpPort ?? (await freePort());
   const ownDataDir = !opts.dataDir;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "hodei-e2e-"));
   const marker = randomUUID();
