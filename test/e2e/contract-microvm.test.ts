@@ -1,8 +1,9 @@
 // The provider contract (support/provider-contract.ts) against the microVM provider, real QEMU
 // (TCG here): workers are QEMU processes named after their control plane's instance. No TCG boot
 // registers within 1 s, so that provisioning timeout makes a worker that never registers. Every
-// boot costs seconds of a core: the contract shares its servers, so the whole file boots four
-// worker VMs (two of them killed early) and two probe VMs.
+// boot costs seconds of a core: the contract starts two servers (each start boots a probe VM), and
+// the scenarios boot five worker VMs, three of them killed within a second or so (one more while
+// the todo below holds: a second VM for the first job).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";

@@ -22,6 +22,8 @@ import { startPlatform, stopCleanly, type Platform } from "./support/platform.js
 import { waitFor } from "./support/wait.js";
 
 const skip = await dockerEngine();
+/** Short, so that idle workers free their slots under HODEI_DOCKER_MAX_WORKERS for the next lanes. */
+const IDLE_TIMEOUT_MS = 1_500;
 
 describe("docker jobs", { skip }, () => {
   let platform: Platform;
@@ -34,6 +36,7 @@ describe("docker jobs", { skip }, () => {
         HODEI_DOCKER_ENABLED: "1",
         HODEI_LOCAL_ENABLED: "0",
         HODEI_DOCKER_MAX_WORKERS: "3",
+        HODEI_WORKER_IDLE_TIMEOUT: String(IDLE_TIMEOUT_MS),
       },
     });
     instanceId = instanceIdFor(platform.dataDir);
