@@ -2,8 +2,7 @@
 // (TCG here): workers are QEMU processes named after their control plane's instance. No TCG boot
 // registers within 1 s, so that provisioning timeout makes a worker that never registers. Every
 // boot costs seconds of a core: the contract starts two servers (each start boots a probe VM), and
-// the scenarios boot five worker VMs, three of them killed within a second or so (one more while
-// the todo below holds: a second VM for the first job).
+// the scenarios boot five worker VMs, three of them killed within a second or so.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -79,13 +78,5 @@ runProviderContract(
   },
   {
     skip: microvmSkip(),
-    todo: {
-      oneWorkerPerJob:
-        "server: Dispatcher.pass() calls provisionForWaitingJobs() right after claimFor() reserved the worker " +
-        "that just became READY, before that claim commits; the provisioner then counts the job as still " +
-        "PENDING and the reserved READY worker as no cover (only CREATING/CONNECTING count), and starts a " +
-        "second worker (a whole VM boot) for the one job. Seen every run here under TCG (audit: " +
-        "WorkerRegistered, JobAssigned, then a second WorkerProvisioned)",
-    },
   },
 );

@@ -129,7 +129,9 @@ export class Provisioner {
         const left = rooms.get(provider) ?? 0;
         if (left <= 0) continue;
         if (this.backoff.waitMs(lane, now) > 0) continue;
-        const covered = registry.provisioning(lane);
+        // Workers starting for the lane, and READY ones whose claim is in flight (the job still reads
+        // PENDING until that claim commits): neither needs another worker.
+        const covered = registry.provisioning(lane) + registry.claiming(lane);
         const needed = this.backoff.last(lane) ? Math.min(claimable, 1) : claimable;
         const wanted = Math.min(left, needed - covered);
         if (wanted <= 0) continue;

@@ -91,6 +91,13 @@ export class WorkerRegistry {
     return this.all().filter((w) => w.provider === provider && w.state !== "TERMINATED");
   }
 
+  /** READY workers of `lane` whose claim is in flight: each is about to take one of its jobs. */
+  claiming(lane: string): number {
+    let n = 0;
+    for (const w of this.workers.values()) if (w.lane === lane && w.reserved) n++;
+    return n;
+  }
+
   /** Workers of `lane` being created. */
   provisioning(lane: string): number {
     let n = 0;
