@@ -64,10 +64,13 @@ describe("queue deadlines and cancel while provisioning", () => {
       timeoutMs: 10_000,
       what: "the worker to be torn down",
     });
-    const counts = await unary(client, AuditService.method.getAuditLogs, { eventType: "WorkerTerminated" });
-    assert.ok(
-      counts.logs.some((l) => /no waiting job needs it/.test(l.payload)),
-      JSON.stringify(counts.logs.map((l) => l.payload)),
+    // The audit record is written a moment after the worker leaves the registry (it rides with the next commit).
+    await waitFor(
+      async () => {
+        const r = await unary(client, AuditService.method.getAuditLogs, { eventType: "WorkerTerminated" });
+        return r.logs.some((l) => /no waiting job needs it/.test(l.payload));
+      },
+      { timeoutMs: 5_000, what: "a WorkerTerminated record saying no waiting job needs it" },
     );
   });
 

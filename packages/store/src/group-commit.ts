@@ -112,7 +112,7 @@ export class GroupCommitWriter {
 
   private async applyAlone(batch: WriteBatch): Promise<void> {
     try {
-      await this.db.transaction((tx) => batch.apply(tx));
+      await batch.apply(this.db);
       this.transactions++;
       batch.commit();
     } catch (err) {
@@ -130,7 +130,7 @@ export class GroupCommitWriter {
       this.batch = new WriteBatch();
       batch.epoch = this.epoch;
       try {
-        await this.db.transaction((tx) => batch.apply(tx));
+        await batch.apply(this.db);
         this.transactions++;
         batch.commit();
       } catch (err) {

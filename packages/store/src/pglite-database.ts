@@ -1,43 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { PGlite, type Results } from "@electric-sql/pglite";
-import type { Database, Queryable, QueryResult } from "./database.js";
-
-/**
- * A parameter as a SQL literal, or undefined when it has no safe literal form. Every value becomes
- * an untyped quoted literal, which PostgreSQL resolves from context exactly as it resolves an untyped
- * parameter (`LIMIT '5'`, `'120000' * interval '1 ms'`, `'x'::jsonb`).
- */
-function literal(v: unknown): string | undefined {
-  if (v === null || v === undefined) return "NULL";
-  switch (typeof v) {
-    case "string":
-      // Text cannot hold NUL: leave such a value to the parameterized path and its error.
-      return v.includes("\0") ? undefined : `'${v.replace(/'/g, "''")}'`;
-    case "number":
-      return Number.isFinite(v) ? `'${v}'` : undefined;
-    case "bigint":
-      return `'${v}'`;
-    case "boolean":
-      return v ? "'t'" : "'f'";
-    default:
-      return v instanceof Date && !Number.isNaN(v.getTime()) ? `'${v.toISOString()}'` : undefined;
-  }
-}
-
-/**
- * `sql` with its `$n` parameters written in as literals; undefined when a value cannot be. Our
- * statements hold `$n` only as parameters (never inside strings or comments).
- */
-export function inlineParams(sql: string, params: readonly unknown[]): string | undefined {
-  const literals = params.map(literal);
-  let ok = true;
-  const text = sql.replace(/\$(\d+)/g, (m, n: string) => {
-    const l = literals[Number(n) - 1];
-    if (l === undefined) ok = false;
-    return l ?? m;
-  });
-  return ok ? text : undefined;
-}
+import type { Database, Queryable, QueryResult, Statement } from "./database.js";
+import { inlineParams, inlineStatements } from "./sql-literal.js";
 
 interface Runner {
   query: PGlite["query"];
@@ -81,6 +45,19 @@ export async function openPglite(dataDir: string | null): Promise<Database> {
     kind: "pglite",
     query: q.query,
     transaction: (fn) => db.transaction((tx) => fn(wrap(tx, inline))),
+    async batch(statements: Statement[]) {
+      const text = inline ? inlineStatements(statements) : undefined;
+      if (text !== undefined) {
+        // One simple-protocol message: an implicit transaction, one result per statement.
+        const results = await db.exec(text);
+        return results.map((r) => r.rows);
+      }
+      return db.transaction(async (tx) => {
+        const out: unknown[][] = [];
+        for (const s of statements) out.push((await tx.query(s.sql, s.params)).rows);
+        return out;
+      });
+    },
     exec: async (sql) => {
       await db.exec(sql);
     },

@@ -1,6 +1,7 @@
-// The operations one group-commit transaction applies, each kind as one multi-row statement.
+// The operations one group-commit transaction applies, each kind as one multi-row statement that
+// also writes its audit events, all sent together.
 import { LOCAL_LANE, PRIORITY_RANK, type JobSpec, type JobState } from "@hodei/core";
-import type { Queryable } from "./database.js";
+import type { Database, Statement } from "./database.js";
 import type { AuditEvent, JobRecord, LogLineRecord } from "./records.js";
 import {
   JOB_COLUMNS,
@@ -95,6 +96,14 @@ function clean(text: string): string {
 
 const FINISHED_COLUMNS = "j.id, j.status, j.exit_code, j.message, j.worker_id, j.execution_id";
 
+const AUDIT_INSERT = "INSERT INTO audit_logs (occurred_at, event_type, actor, correlation_id, payload)";
+
+/** One statement of a batch, and what to make of its rows once it has run. */
+interface Step {
+  statement: Statement;
+  take: (rows: unknown[]) => void;
+}
+
 export class WriteBatch {
   readonly creates: Op<CreateJob, boolean>[] = [];
   readonly claims: Op<Claim, ClaimResult>[] = [];
@@ -106,7 +115,6 @@ export class WriteBatch {
   readonly cancels: Op<CancelPending, JobRecord | null>[] = [];
   readonly logs: Op<AppendLogs, void>[] = [];
   readonly audits: Op<AuditEvent[], void>[] = [];
-  private audit: (AuditEvent & { at: number })[] = [];
   /** Starts written together with their end, by execution id. */
   private readonly startsWithEnd = new Map<string, Op<MarkRunning, boolean>[]>();
   private settle: (() => void)[] = [];
@@ -124,38 +132,25 @@ export class WriteBatch {
     );
   }
 
-  /** Applies everything in `tx`; results are handed out only by `commit()` after COMMIT. */
-  async apply(tx: Queryable): Promise<void> {
-    await this.applyCreates(tx);
-    await this.applyCancels(tx);
+  /**
+   * Applies everything as one transaction, in one round trip where the driver can: every kind of
+   * operation is one statement that writes its own audit events. Results are handed out only by
+   * `commit()`.
+   */
+  async apply(db: Database): Promise<void> {
+    const steps: Step[] = [];
+    this.stepCreates(steps);
+    this.stepCancels(steps);
     // Lines before results: a job's last lines reach its followers before its end does.
-    await this.applyLogs(tx);
-    await this.applyRunning(tx);
-    await this.applyFinishes(tx);
-    await this.applyRequeues(tx);
-    await this.applyClaims(tx);
-    for (const op of this.audits) {
-      for (const e of op.input) this.audit.push({ ...e, at: Date.now() });
-      this.settle.push(() => op.resolve());
-    }
-    if (this.audit.length > 0) {
-      await tx.query(
-        `INSERT INTO audit_logs (occurred_at, event_type, actor, correlation_id, payload)
-         SELECT to_timestamp(x.at / 1000.0), x.event_type, x.actor, x.correlation_id, x.payload
-         FROM jsonb_to_recordset($1::jsonb) AS x(at float8, event_type text, actor text, correlation_id text, payload jsonb)`,
-        [
-          jsonText(
-            this.audit.map((e) => ({
-              at: e.at,
-              event_type: e.eventType,
-              actor: e.actor,
-              correlation_id: e.correlationId,
-              payload: e.payload,
-            })),
-          ),
-        ],
-      );
-    }
+    this.stepLogs(steps);
+    this.stepRunning(steps);
+    this.stepFinishes(steps);
+    this.stepRequeues(steps);
+    this.stepClaims(steps);
+    this.stepAudits(steps);
+    if (steps.length === 0) return;
+    const results = await db.batch(steps.map((x) => x.statement));
+    steps.forEach((x, i) => x.take(results[i] ?? []));
   }
 
   /** One batch per operation, in the order `apply` takes them: to find the one a failed batch choked on. */
@@ -199,11 +194,7 @@ export class WriteBatch {
     }
   }
 
-  private event(eventType: string, actor: string, jobId: string, payload: Record<string, unknown>): void {
-    this.audit.push({ eventType, actor, correlationId: jobId, payload, at: Date.now() });
-  }
-
-  private async applyCreates(tx: Queryable): Promise<void> {
+  private stepCreates(steps: Step[]): void {
     if (this.creates.length === 0) return;
     const seen = new Set<string>();
     const rows = [];
@@ -215,8 +206,10 @@ export class WriteBatch {
         id: s.id,
         name: s.name,
         priority: PRIORITY_RANK[s.priority],
+        priority_name: s.priority,
         spec: specToRow(s),
         queued_by: op.input.queuedBy,
+        actor: op.input.actor,
         worker: op.input.assign?.workerId ?? null,
         exec: op.input.assign?.executionId ?? null,
         deadline: s.deadlineMs,
@@ -224,75 +217,77 @@ export class WriteBatch {
         ord: rows.length,
       });
     }
-    const r = await tx.query<{ id: string }>(
-      `INSERT INTO jobs (id, name, status, priority, spec, queued_by, worker_id, execution_id, attempt, deadline_at, lane)
-       SELECT x.id, x.name, CASE WHEN x.worker IS NULL THEN 'PENDING' ELSE 'ASSIGNED' END, x.priority, x.spec,
-         x.queued_by, x.worker, x.exec, CASE WHEN x.worker IS NULL THEN 0 ELSE 1 END, to_timestamp(x.deadline / 1000.0), x.lane
-       FROM jsonb_to_recordset($1::jsonb)
-         AS x(id text, name text, priority smallint, spec jsonb, queued_by text, worker text, exec text, deadline float8, lane text, ord int)
-       ORDER BY x.ord
-       ON CONFLICT (id) DO NOTHING RETURNING id`,
-      [JSON.stringify(rows)],
-    );
-    const created = new Set(r.rows.map((x) => x.id));
-    const claimed = new Set<string>();
-    const assigned: unknown[][] = [];
-    for (const op of this.creates) {
-      const s = op.input.spec;
-      const ok = created.has(s.id) && !claimed.has(s.id);
-      if (ok) {
-        claimed.add(s.id);
-        this.event("JobCreated", op.input.actor, s.id, {
-          name: s.name,
-          priority: s.priority,
-          queued_by: op.input.queuedBy,
-        });
-        const a = op.input.assign;
-        if (a) {
-          assigned.push([a.executionId, s.id, 1, a.workerId]);
-          this.event("JobAssigned", "scheduler", s.id, {
-            worker_id: a.workerId,
-            execution_id: a.executionId,
-            attempt: 1,
-          });
+    steps.push({
+      statement: {
+        sql: `WITH x AS (
+            SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, name text, priority smallint,
+              priority_name text, spec jsonb, queued_by text, actor text, worker text, exec text,
+              deadline float8, lane text, ord int)
+          ), ins AS (
+            INSERT INTO jobs (id, name, status, priority, spec, queued_by, worker_id, execution_id, attempt, deadline_at, lane)
+            SELECT x.id, x.name, CASE WHEN x.worker IS NULL THEN 'PENDING' ELSE 'ASSIGNED' END, x.priority, x.spec,
+              x.queued_by, x.worker, x.exec, CASE WHEN x.worker IS NULL THEN 0 ELSE 1 END,
+              to_timestamp(x.deadline / 1000.0), x.lane
+            FROM x ORDER BY x.ord
+            ON CONFLICT (id) DO NOTHING RETURNING id
+          ), ex AS (
+            INSERT INTO job_executions (id, job_id, attempt, worker_id, status)
+            SELECT x.exec, x.id, 1, x.worker, 'ASSIGNED' FROM x JOIN ins ON ins.id = x.id WHERE x.worker IS NOT NULL
+          ), au AS (
+            ${AUDIT_INSERT}
+            SELECT now(), e.event_type, e.actor, x.id, e.payload
+            FROM x JOIN ins ON ins.id = x.id CROSS JOIN LATERAL (VALUES
+              (0, 'JobCreated', x.actor,
+                jsonb_build_object('name', x.name, 'priority', x.priority_name, 'queued_by', x.queued_by)),
+              (1, 'JobAssigned', 'scheduler',
+                jsonb_build_object('worker_id', x.worker, 'execution_id', x.exec, 'attempt', 1))
+            ) AS e(k, event_type, actor, payload)
+            WHERE e.k = 0 OR x.worker IS NOT NULL
+            ORDER BY x.ord, e.k
+          )
+          SELECT id FROM ins`,
+        params: [JSON.stringify(rows)],
+      },
+      take: (result) => {
+        const created = new Set((result as { id: string }[]).map((x) => x.id));
+        const claimed = new Set<string>();
+        for (const op of this.creates) {
+          const id = op.input.spec.id;
+          const ok = created.has(id) && !claimed.has(id);
+          if (ok) claimed.add(id);
+          this.settle.push(() => op.resolve(ok));
         }
-      }
-      this.settle.push(() => op.resolve(ok));
-    }
-    if (assigned.length > 0) await this.insertExecutions(tx, assigned);
+      },
+    });
   }
 
-  /** Rows of [execution id, job id, attempt, worker id]. */
-  private async insertExecutions(tx: Queryable, rows: unknown[][]): Promise<void> {
-    const params: unknown[] = [];
-    await tx.query(
-      `INSERT INTO job_executions (id, job_id, attempt, worker_id, status)
-       SELECT x.id, x.job_id, x.attempt, x.worker_id, 'ASSIGNED'
-       FROM (VALUES ${values(rows, ["text", "text", "int4", "text"], params)}) AS x(id, job_id, attempt, worker_id)`,
-      params,
-    );
-  }
-
-  private async applyCancels(tx: Queryable): Promise<void> {
+  private stepCancels(steps: Step[]): void {
     for (const op of this.cancels) {
-      const r = await tx.query<JobRow>(
-        `UPDATE jobs SET status = 'CANCELLED', message = $2, finished_at = now(), updated_at = now()
-         WHERE id = $1 AND status = 'PENDING' RETURNING ${JOB_COLUMNS}`,
-        [op.input.jobId, clean(op.input.reason)],
-      );
-      const job = r.rows[0] ? jobFromRow(r.rows[0]) : null;
-      if (job) {
-        this.event("JobStatusChanged", op.input.actor, job.id, {
-          from: "PENDING",
-          to: "CANCELLED",
-          reason: op.input.reason,
-        });
-      }
-      this.settle.push(() => op.resolve(job));
+      const reason = clean(op.input.reason);
+      steps.push({
+        statement: {
+          sql: `WITH u AS (
+              UPDATE jobs SET status = 'CANCELLED', message = $2::text, finished_at = now(), updated_at = now()
+              WHERE id = $1::text AND status = 'PENDING' RETURNING ${JOB_COLUMNS}
+            ), au AS (
+              ${AUDIT_INSERT}
+              SELECT now(), 'JobStatusChanged', $3::text, u.id,
+                jsonb_build_object('from', 'PENDING', 'to', 'CANCELLED', 'reason', $2::text)
+              FROM u
+            )
+            SELECT * FROM u`,
+          params: [op.input.jobId, reason, op.input.actor],
+        },
+        take: (result) => {
+          const row = (result as JobRow[])[0];
+          const job = row ? jobFromRow(row) : null;
+          this.settle.push(() => op.resolve(job));
+        },
+      });
     }
   }
 
-  private async applyRunning(tx: Queryable): Promise<void> {
+  private stepRunning(steps: Step[]): void {
     // A start whose end is in this very batch is written with that end: one statement fewer.
     const ending = new Set(this.finishes.map((o) => o.input.executionId));
     const alone: Op<MarkRunning, boolean>[] = [];
@@ -305,34 +300,39 @@ export class WriteBatch {
         ]);
     }
     if (alone.length === 0) return;
-    const rows = alone.map((o) => [o.input.jobId, o.input.executionId, o.input.atMs]);
-    const types = ["text", "text", "float8"];
-    const p1: unknown[] = [];
-    const r = await tx.query<{ id: string; worker_id: string }>(
-      `UPDATE jobs j SET status = 'RUNNING', started_at = to_timestamp(x.at / 1000.0), updated_at = now()
-       FROM (VALUES ${values(rows, types, p1)}) AS x(id, exec, at)
-       WHERE j.id = x.id AND j.execution_id = x.exec AND j.status = 'ASSIGNED' RETURNING j.id, j.worker_id`,
-      p1,
-    );
-    const applied = new Map(r.rows.map((x) => [x.id, x.worker_id]));
-    for (const op of alone) {
-      // One transition per job, however many times it was asked for.
-      const ok = applied.delete(op.input.jobId) || false;
-      const workerId = r.rows.find((x) => x.id === op.input.jobId)?.worker_id;
-      if (ok) {
-        this.event("JobStatusChanged", `worker:${workerId}`, op.input.jobId, {
-          from: "ASSIGNED",
-          to: "RUNNING",
-          execution_id: op.input.executionId,
-        });
-      }
-      this.settle.push(() => op.resolve(ok));
-    }
+    const rows = alone.map((o, i) => [o.input.jobId, o.input.executionId, o.input.atMs, i]);
+    const params: unknown[] = [];
+    steps.push({
+      statement: {
+        sql: `WITH x AS (
+            SELECT * FROM (VALUES ${values(rows, ["text", "text", "float8", "int4"], params)}) AS x(id, exec, at, ord)
+          ), u AS (
+            UPDATE jobs j SET status = 'RUNNING', started_at = to_timestamp(x.at / 1000.0), updated_at = now()
+            FROM x WHERE j.id = x.id AND j.execution_id = x.exec AND j.status = 'ASSIGNED'
+            RETURNING j.id, j.worker_id, x.exec, x.ord
+          ), au AS (
+            ${AUDIT_INSERT}
+            SELECT now(), 'JobStatusChanged', 'worker:' || coalesce(u.worker_id, ''), u.id,
+              jsonb_build_object('from', 'ASSIGNED', 'to', 'RUNNING', 'execution_id', u.exec)
+            FROM u ORDER BY u.ord
+          )
+          SELECT id FROM u`,
+        params,
+      },
+      take: (result) => {
+        const applied = new Set((result as { id: string }[]).map((x) => x.id));
+        for (const op of alone) {
+          // One transition per job, however many times it was asked for.
+          const ok = applied.delete(op.input.jobId);
+          this.settle.push(() => op.resolve(ok));
+        }
+      },
+    });
   }
 
-  private async applyFinishes(tx: Queryable): Promise<void> {
+  private stepFinishes(steps: Step[]): void {
     if (this.finishes.length === 0) return;
-    const rows = this.finishes.map((o) => [
+    const rows = this.finishes.map((o, i) => [
       o.input.jobId,
       o.input.executionId,
       o.input.status,
@@ -341,157 +341,170 @@ export class WriteBatch {
       o.input.atMs,
       o.input.retryAfterMs ?? null,
       this.startsWithEnd.get(o.input.executionId)?.[0]?.input.atMs ?? null,
+      clean(o.input.actor),
+      i,
     ]);
-    const types = ["text", "text", "text", "int4", "text", "float8", "float8", "float8"];
-    // The attempt's record first, while the job row still names it.
-    const p2: unknown[] = [];
-    await tx.query(
-      `UPDATE job_executions e SET status = x.status, exit_code = x.exit_code, error_message = x.message,
-         finished_at = to_timestamp(x.at / 1000.0),
-         started_at = coalesce(e.started_at, (SELECT j.started_at FROM jobs j WHERE j.id = x.id),
-           to_timestamp(x.started / 1000.0), to_timestamp(x.at / 1000.0))
-       FROM (VALUES ${values(rows, types, p2)}) AS x(id, exec, status, exit_code, message, at, retry, started)
-       WHERE e.id = x.exec AND e.status IN ('ASSIGNED', 'RUNNING')`,
-      p2,
-    );
-    const p1: unknown[] = [];
-    const r = await tx.query<FinishedRow>(
-      `UPDATE jobs j SET
-         status = CASE WHEN x.retry IS NULL THEN x.status ELSE 'PENDING' END,
-         exit_code = x.exit_code, message = x.message, updated_at = now(),
-         finished_at = CASE WHEN x.retry IS NULL THEN to_timestamp(x.at / 1000.0) END,
-         started_at = CASE WHEN x.retry IS NULL
-           THEN coalesce(j.started_at, to_timestamp(x.started / 1000.0), to_timestamp(x.at / 1000.0)) END,
-         worker_id = CASE WHEN x.retry IS NULL THEN j.worker_id END,
-         execution_id = CASE WHEN x.retry IS NULL THEN j.execution_id END,
-         run_after = CASE WHEN x.retry IS NOT NULL THEN to_timestamp((x.at + x.retry) / 1000.0) END
-       FROM (VALUES ${values(rows, types, p1)}) AS x(id, exec, status, exit_code, message, at, retry, started)
-       WHERE j.id = x.id AND j.execution_id = x.exec AND j.status IN ('ASSIGNED', 'RUNNING')
-       RETURNING ${FINISHED_COLUMNS}, j.attempt`,
-      p1,
-    );
-    const applied = new Map(r.rows.map((x) => [x.id, finishedFromRow(x)]));
-    for (const op of this.finishes) {
-      // One result per job, however many times it was reported.
-      const job = applied.get(op.input.jobId) ?? null;
-      applied.delete(op.input.jobId);
-      const starts = this.startsWithEnd.get(op.input.executionId) ?? [];
-      this.startsWithEnd.delete(op.input.executionId);
-      starts.forEach((start, i) => {
-        const started = job !== null && i === 0;
-        if (started) {
-          this.event("JobStatusChanged", op.input.actor, job.id, {
-            from: "ASSIGNED",
-            to: "RUNNING",
-            execution_id: op.input.executionId,
-          });
+    const types = ["text", "text", "text", "int4", "text", "float8", "float8", "float8", "text", "int4"];
+    const params: unknown[] = [];
+    steps.push({
+      statement: {
+        // The attempt's record first, while the job row still names it (every part of one statement
+        // sees the rows as they were before it).
+        sql: `WITH x AS (
+            SELECT * FROM (VALUES ${values(rows, types, params)})
+              AS x(id, exec, status, exit_code, message, at, retry, started, actor, ord)
+          ), e AS (
+            UPDATE job_executions e SET status = x.status, exit_code = x.exit_code, error_message = x.message,
+              finished_at = to_timestamp(x.at / 1000.0),
+              started_at = coalesce(e.started_at, (SELECT j.started_at FROM jobs j WHERE j.id = x.id),
+                to_timestamp(x.started / 1000.0), to_timestamp(x.at / 1000.0))
+            FROM x WHERE e.id = x.exec AND e.status IN ('ASSIGNED', 'RUNNING')
+          ), u AS (
+            UPDATE jobs j SET
+              status = CASE WHEN x.retry IS NULL THEN x.status ELSE 'PENDING' END,
+              exit_code = x.exit_code, message = x.message, updated_at = now(),
+              finished_at = CASE WHEN x.retry IS NULL THEN to_timestamp(x.at / 1000.0) END,
+              started_at = CASE WHEN x.retry IS NULL
+                THEN coalesce(j.started_at, to_timestamp(x.started / 1000.0), to_timestamp(x.at / 1000.0)) END,
+              worker_id = CASE WHEN x.retry IS NULL THEN j.worker_id END,
+              execution_id = CASE WHEN x.retry IS NULL THEN j.execution_id END,
+              run_after = CASE WHEN x.retry IS NOT NULL THEN to_timestamp((x.at + x.retry) / 1000.0) END
+            FROM x WHERE j.id = x.id AND j.execution_id = x.exec AND j.status IN ('ASSIGNED', 'RUNNING')
+            RETURNING ${FINISHED_COLUMNS}, j.attempt, x.exec AS x_exec, x.status AS x_status, x.retry AS x_retry,
+              x.started AS x_started, x.actor AS x_actor, x.ord AS x_ord
+          ), au AS (
+            ${AUDIT_INSERT}
+            SELECT now(), 'JobStatusChanged', ev.actor, u.id, ev.payload
+            FROM u CROSS JOIN LATERAL (VALUES
+              (0, u.x_actor, jsonb_build_object('from', 'ASSIGNED', 'to', 'RUNNING', 'execution_id', u.x_exec)),
+              (1, u.x_actor, jsonb_build_object('to', u.x_status, 'exit_code', u.exit_code,
+                'execution_id', u.x_exec, 'message', u.message)),
+              (2, 'scheduler', jsonb_build_object('to', 'PENDING', 'reason', 'retry after attempt ' || u.attempt,
+                'retry_after_ms', round(u.x_retry)))
+            ) AS ev(k, actor, payload)
+            WHERE (ev.k = 0 AND u.x_started IS NOT NULL) OR ev.k = 1 OR (ev.k = 2 AND u.x_retry IS NOT NULL)
+            ORDER BY u.x_ord, ev.k
+          )
+          SELECT id, status, exit_code, message, worker_id, execution_id FROM u`,
+        params,
+      },
+      take: (result) => {
+        const applied = new Map((result as FinishedRow[]).map((x) => [x.id, finishedFromRow(x)]));
+        for (const op of this.finishes) {
+          // One result per job, however many times it was reported.
+          const job = applied.get(op.input.jobId) ?? null;
+          applied.delete(op.input.jobId);
+          const starts = this.startsWithEnd.get(op.input.executionId) ?? [];
+          this.startsWithEnd.delete(op.input.executionId);
+          starts.forEach((start, i) => this.settle.push(() => start.resolve(job !== null && i === 0)));
+          this.settle.push(() => op.resolve(job));
         }
-        this.settle.push(() => start.resolve(started));
-      });
-      if (job) {
-        this.event("JobStatusChanged", op.input.actor, job.id, {
-          to: op.input.status,
-          exit_code: job.exitCode,
-          execution_id: op.input.executionId,
-          message: job.message,
-        });
-        if (op.input.retryAfterMs !== undefined) {
-          this.event("JobStatusChanged", "scheduler", job.id, {
-            to: "PENDING",
-            reason: `retry after attempt ${r.rows.find((x) => x.id === job.id)?.attempt ?? "?"}`,
-            retry_after_ms: Math.round(op.input.retryAfterMs),
-          });
-        }
-      }
-      this.settle.push(() => op.resolve(job));
-    }
+      },
+    });
   }
 
-  private async applyRequeues(tx: Queryable): Promise<void> {
+  private stepRequeues(steps: Step[]): void {
     for (const op of this.requeues) {
-      const r = await tx.query(
-        `UPDATE jobs SET status = 'PENDING', worker_id = NULL, execution_id = NULL, message = $3, updated_at = now()
-         WHERE id = $1 AND execution_id = $2 AND status IN ('ASSIGNED', 'RUNNING') RETURNING id`,
-        [op.input.jobId, op.input.executionId, clean(op.input.reason)],
-      );
-      await tx.query(
-        `UPDATE job_executions SET status = 'FAILED', error_message = $2, finished_at = now() WHERE id = $1 AND status IN ('ASSIGNED', 'RUNNING')`,
-        [op.input.executionId, clean(op.input.reason)],
-      );
-      const ok = r.rowCount > 0;
-      if (ok)
-        this.event("JobStatusChanged", "system", op.input.jobId, { to: "PENDING", reason: op.input.reason });
-      this.settle.push(() => op.resolve(ok));
+      steps.push({
+        statement: {
+          sql: `WITH u AS (
+              UPDATE jobs SET status = 'PENDING', worker_id = NULL, execution_id = NULL, message = $3::text, updated_at = now()
+              WHERE id = $1::text AND execution_id = $2::text AND status IN ('ASSIGNED', 'RUNNING') RETURNING id
+            ), e AS (
+              UPDATE job_executions SET status = 'FAILED', error_message = $3::text, finished_at = now()
+              WHERE id = $2::text AND status IN ('ASSIGNED', 'RUNNING')
+            ), au AS (
+              ${AUDIT_INSERT}
+              SELECT now(), 'JobStatusChanged', 'system', u.id, jsonb_build_object('to', 'PENDING', 'reason', $3::text)
+              FROM u
+            )
+            SELECT id FROM u`,
+          params: [op.input.jobId, op.input.executionId, clean(op.input.reason)],
+        },
+        take: (result) => {
+          const ok = result.length > 0;
+          this.settle.push(() => op.resolve(ok));
+        },
+      });
     }
   }
 
-  private async applyClaims(tx: Queryable): Promise<void> {
+  private stepClaims(steps: Step[]): void {
     const byLane = new Map<string, Op<Claim, ClaimResult>[]>();
     for (const op of this.claims) {
       const lane = op.input.lane ?? LOCAL_LANE;
       byLane.set(lane, [...(byLane.get(lane) ?? []), op]);
     }
-    for (const [lane, ops] of byLane) await this.claimLane(tx, lane, ops);
+    for (const [lane, ops] of byLane) this.stepClaimLane(steps, lane, ops);
   }
 
-  private async claimLane(tx: Queryable, lane: string, ops: Op<Claim, ClaimResult>[]): Promise<void> {
-    const wanted = ops.reduce((n, o) => n + o.input.workerIds.length, 0);
-    if (wanted === 0) {
-      for (const op of ops) this.settle.push(() => op.resolve({ jobs: [], epoch: this.epoch, more: true }));
-      return;
-    }
-    // One row more than wanted tells whether jobs are left waiting, without another query.
-    const found = await tx.query<{ id: string }>(
-      `SELECT id FROM jobs WHERE lane = $2 AND status = 'PENDING' AND (run_after IS NULL OR run_after <= now())
-       ORDER BY priority DESC, seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
-      [wanted + 1, lane],
-    );
-    const more = found.rows.length > wanted;
-    const picked = { rows: found.rows.slice(0, wanted) };
+  private stepClaimLane(steps: Step[], lane: string, ops: Op<Claim, ClaimResult>[]): void {
     const slots = ops.flatMap((o) =>
       o.input.workerIds.map((w, i) => ({ op: o, worker: w, exec: o.input.executionIds[i]! })),
     );
-    const rows = picked.rows.map((p, i) => ({ id: p.id, worker: slots[i]!.worker, exec: slots[i]!.exec }));
-    const byOp = new Map<Op<Claim, ClaimResult>, JobRecord[]>(ops.map((o) => [o, []]));
-    if (rows.length > 0) {
-      const p1: unknown[] = [];
-      const r = await tx.query<JobRow>(
-        `UPDATE jobs j SET status = 'ASSIGNED', worker_id = x.worker, execution_id = x.exec, attempt = j.attempt + 1, run_after = NULL,
-           exit_code = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
-         FROM (VALUES ${values(
-           rows.map((x) => [x.id, x.worker, x.exec]),
-           ["text", "text", "text"],
-           p1,
-         )}) AS x(id, worker, exec)
-         WHERE j.id = x.id RETURNING ${JOB_COLUMNS.split(", ")
-           .map((c) => "j." + c)
-           .join(", ")}`,
-        p1,
-      );
-      const jobs = new Map(r.rows.map((row) => [row.id, jobFromRow(row)]));
-      await this.insertExecutions(
-        tx,
-        [...jobs.values()].map((j) => [j.executionId, j.id, j.attempt, j.workerId]),
-      );
-      picked.rows.forEach((p, i) => {
-        const job = jobs.get(p.id);
-        if (!job) return;
-        byOp.get(slots[i]!.op)!.push(job);
-        this.event("JobAssigned", "scheduler", job.id, {
-          worker_id: job.workerId,
-          execution_id: job.executionId,
-          attempt: job.attempt,
-        });
-      });
+    if (slots.length === 0) {
+      for (const op of ops) this.settle.push(() => op.resolve({ jobs: [], epoch: this.epoch, more: true }));
+      return;
     }
-    for (const op of ops)
-      this.settle.push(() => op.resolve({ jobs: byOp.get(op)!, epoch: this.epoch, more }));
+    const params: unknown[] = [];
+    const workers = values(
+      slots.map((x, i) => [i + 1, x.worker, x.exec]),
+      ["int4", "text", "text"],
+      params,
+    );
+    // One row more than wanted tells whether jobs are left waiting.
+    const limit = params.push(slots.length + 1);
+    const laneParam = params.push(lane);
+    steps.push({
+      statement: {
+        sql: `WITH w AS (
+            SELECT * FROM (VALUES ${workers}) AS w(rn, worker, exec)
+          ), p AS (
+            SELECT s.id, (row_number() OVER (ORDER BY s.priority DESC, s.seq))::int4 AS rn FROM (
+              SELECT id, priority, seq FROM jobs
+              WHERE lane = $${laneParam}::text AND status = 'PENDING' AND (run_after IS NULL OR run_after <= now())
+              ORDER BY priority DESC, seq LIMIT $${limit}::int4 FOR UPDATE SKIP LOCKED
+            ) s
+          ), u AS (
+            UPDATE jobs j SET status = 'ASSIGNED', worker_id = w.worker, execution_id = w.exec,
+              attempt = j.attempt + 1, run_after = NULL, exit_code = NULL, started_at = NULL,
+              finished_at = NULL, updated_at = now()
+            FROM p JOIN w ON w.rn = p.rn WHERE j.id = p.id
+            RETURNING ${JOB_COLUMNS.split(", ")
+              .map((c) => "j." + c)
+              .join(", ")}, p.rn AS claim_rn
+          ), ex AS (
+            INSERT INTO job_executions (id, job_id, attempt, worker_id, status)
+            SELECT u.execution_id, u.id, u.attempt, u.worker_id, 'ASSIGNED' FROM u
+          ), au AS (
+            ${AUDIT_INSERT}
+            SELECT now(), 'JobAssigned', 'scheduler', u.id,
+              jsonb_build_object('worker_id', u.worker_id, 'execution_id', u.execution_id, 'attempt', u.attempt)
+            FROM u ORDER BY u.claim_rn
+          )
+          SELECT u.*, f.found FROM (SELECT count(*)::int4 AS found FROM p) f LEFT JOIN u ON true
+          ORDER BY u.claim_rn`,
+        params,
+      },
+      take: (result) => {
+        const rows = result as (JobRow & { claim_rn: number | null; found: number })[];
+        const more = (rows[0]?.found ?? 0) > slots.length;
+        const byOp = new Map<Op<Claim, ClaimResult>, JobRecord[]>(ops.map((o) => [o, []]));
+        for (const row of rows) {
+          if (row.claim_rn === null || row.id === null) continue;
+          const slot = slots[row.claim_rn - 1];
+          if (slot) byOp.get(slot.op)!.push(jobFromRow(row));
+        }
+        for (const op of ops)
+          this.settle.push(() => op.resolve({ jobs: byOp.get(op)!, epoch: this.epoch, more }));
+      },
+    });
   }
 
-  private async applyLogs(tx: Queryable): Promise<void> {
+  private stepLogs(steps: Step[]): void {
     if (this.logs.length === 0) return;
     const params: unknown[] = [];
-    const values: string[] = [];
+    const rows: string[] = [];
     for (const op of this.logs) {
       const lines = op.input.lines;
       if (lines.length === 0) continue;
@@ -501,7 +514,9 @@ export class WriteBatch {
         return [l.sequence, l.timestampMs, l.isStderr ? 1 : 0, l.line];
       });
       const n = params.length;
-      values.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, $${n + 6})`);
+      rows.push(
+        `($${n + 1}::text, $${n + 2}::int8, $${n + 3}::int8, $${n + 4}::int4, $${n + 5}::int8, $${n + 6}::jsonb)`,
+      );
       params.push(
         op.input.jobId,
         lines[0]!.sequence,
@@ -511,13 +526,45 @@ export class WriteBatch {
         JSON.stringify(packed),
       );
     }
-    if (values.length > 0) {
-      await tx.query(
-        `INSERT INTO job_log_chunks (job_id, first_seq, last_seq, line_count, bytes, lines) VALUES ${values.join(", ")}
-         ON CONFLICT (job_id, first_seq) DO NOTHING`,
-        params,
-      );
+    if (rows.length > 0) {
+      steps.push({
+        statement: {
+          sql: `INSERT INTO job_log_chunks (job_id, first_seq, last_seq, line_count, bytes, lines) VALUES ${rows.join(", ")}
+            ON CONFLICT (job_id, first_seq) DO NOTHING`,
+          params,
+        },
+        take: () => undefined,
+      });
     }
     for (const op of this.logs) this.settle.push(() => op.resolve());
+  }
+
+  /** Events written on their own (audit-only operations). */
+  private stepAudits(steps: Step[]): void {
+    const events: (AuditEvent & { at: number })[] = [];
+    for (const op of this.audits) {
+      for (const e of op.input) events.push({ ...e, at: Date.now() });
+      this.settle.push(() => op.resolve());
+    }
+    if (events.length === 0) return;
+    steps.push({
+      statement: {
+        sql: `${AUDIT_INSERT}
+          SELECT to_timestamp(x.at / 1000.0), x.event_type, x.actor, x.correlation_id, x.payload
+          FROM jsonb_to_recordset($1::jsonb) AS x(at float8, event_type text, actor text, correlation_id text, payload jsonb)`,
+        params: [
+          jsonText(
+            events.map((e) => ({
+              at: e.at,
+              event_type: e.eventType,
+              actor: e.actor,
+              correlation_id: e.correlationId,
+              payload: e.payload,
+            })),
+          ),
+        ],
+      },
+      take: () => undefined,
+    });
   }
 }
