@@ -49,6 +49,37 @@ function spec(id: string, priority: PriorityName = "NORMAL", command = "echo hi"
 
 for (const backend of backends()) {
   describe(`store on ${backend.name}`, () => {
+    test("batch() runs its statements as one transaction: each one's rows, or none of them when one fails", async () => {
+      const db = await backend.open();
+      await db.exec("CREATE TABLE batch_probe (id text PRIMARY KEY, n int4 NOT NULL)");
+      const rows = await db.batch([
+        { sql: "INSERT INTO batch_probe VALUES ($1::text, $2::int4) RETURNING id, n", params: ["a", 1] },
+        { sql: "INSERT INTO batch_probe VALUES ($1::text, $2::int4)", params: ["it's", 2] },
+        { sql: "SELECT count(*)::int4 AS n FROM batch_probe", params: [] },
+      ]);
+      assert.deepEqual(rows, [[{ id: "a", n: 1 }], [], [{ n: 2 }]]);
+      await assert.rejects(
+        db.batch([
+          { sql: "INSERT INTO batch_probe VALUES ($1::text, $2::int4)", params: ["b", 3] },
+          { sql: "INSERT INTO batch_probe VALUES ($1::text, $2::int4)", params: ["a", 4] },
+        ]),
+        /duplicate key|unique/,
+      );
+      // A value with no literal form (text with NUL) takes the statement-by-statement path, as atomic.
+      await assert.rejects(
+        db.batch([
+          { sql: "INSERT INTO batch_probe VALUES ($1::text, $2::int4)", params: ["c", 5] },
+          { sql: "INSERT INTO batch_probe VALUES ($1::text, $2::int4)", params: ["nul\0", 6] },
+        ]),
+      );
+      const left = await db.query<{ id: string }>("SELECT id FROM batch_probe ORDER BY id");
+      assert.deepEqual(
+        left.rows.map((r) => r.id),
+        ["a", "it's"],
+      );
+      await db.close();
+    });
+
     test("a queued job is stored PENDING with a JobCreated audit event; a duplicate id is refused", async () => {
       const db = await backend.open();
       const w = new GroupCommitWriter(db);
