@@ -40,6 +40,9 @@ import { JobService } from "./job-service.js";
 import { createLogger, type Logger } from "./logger.js";
 import { WorkerRegistry } from "./worker-registry.js";
 
+/** How long open calls get to end on their own when the server stops. */
+const SHUTDOWN_GRACE_MS = 2_000;
+
 export interface ControlPlane {
   config: ServerConfig;
   grpcPort: number;
@@ -160,7 +163,15 @@ export async function startControlPlane(
         stopRetention();
         clearTimeout(orphans);
         await providerSet.shutdown();
-        await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+        // Calls still open after the grace (a client following logs or events, a worker not started
+        // here) are ended: a shutdown must not wait on clients.
+        await new Promise<void>((resolve) => {
+          const grace = setTimeout(resolve, SHUTDOWN_GRACE_MS);
+          server.tryShutdown(() => {
+            clearTimeout(grace);
+            resolve();
+          });
+        });
         server.forceShutdown();
         await http.close();
         await writer.drain();
