@@ -4,6 +4,8 @@
 //              127.0.0.1 (what `docker run` costs before the agent can register), 20 samples
 //   platform   a real `hodei server` with only the Docker provider: queue `echo hi` with no worker
 //              → first log line via SubscribeLogs, 20 jobs, each after the previous worker idled out
+//   warm       the same server setup with a long idle timeout: 20 jobs one after another on the one
+//              Docker worker the first job started (reuse: no container is created)
 // Prints one JSON object; p50/p99 in ms. Run after `npm run build`: `node bench/docker-cold.mjs`
 // (`--samples N`, `--provider-only`).
 import { mkdtempSync, rmSync } from "node:fs";
@@ -140,11 +142,38 @@ async function platformCold(docker) {
   }
 }
 
+async function platformWarm(docker) {
+  const cp = await startControlPlane({
+    idleTimeoutMs: 60_000,
+    env: { HODEI_DOCKER_ENABLED: "1", HODEI_LOCAL_ENABLED: "0" },
+  });
+  const ours = async () =>
+    (await docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}`] } })).length;
+  try {
+    await coldSample(cp.client); // starts the worker
+    const runs = [];
+    for (let i = 0; i < samples; i++) runs.push(await coldSample(cp.client));
+    const containers = await ours();
+    if (containers !== 1)
+      throw new Error(`expected the one warm container to be reused, found ${containers}`);
+    return {
+      queueToFirstLogLineMs: stats(runs.map((r) => r.firstLineMs)),
+      queueToOutputLineMs: stats(runs.map((r) => r.outputLineMs)),
+      containers,
+    };
+  } catch (err) {
+    throw new Error(`${err.message}\n--- server output ---\n${cp.output()}`);
+  } finally {
+    await cp.stop();
+  }
+}
+
 const engine = await ensureDockerd();
 const result = { engineStartedMs: engine.started ? engine.readyMs : 0, samples };
 result.provider = await providerCold();
 if (!args.includes("--provider-only")) {
   const Docker = (await import("dockerode")).default;
   result.platform = await platformCold(new Docker());
+  result.warm = await platformWarm(new Docker());
 }
 console.log(JSON.stringify(result, null, 2));
