@@ -515,7 +515,7 @@ export class WriteBatch {
       });
       const n = params.length;
       rows.push(
-        `($${n + 1}::text, $${n + 2}::int8, $${n + 3}::int8, $${n + 4}::int4, $${n + 5}::int8, $${n + 6}::jsonb)`,
+        `($${n + 1}::text, $${n + 2}::int8, $${n + 3}::int8, $${n + 4}::int4, $${n + 5}::int8, $${n + 6}::text)`,
       );
       params.push(
         op.input.jobId,

@@ -290,13 +290,22 @@ for (const backend of backends()) {
       await db.close();
     });
 
-    test("NUL is data on stdin and harmless in a reason", async () => {
+    test("NUL is data on stdin and in output, and harmless in a reason", async () => {
       const db = await backend.open();
       const w = new GroupCommitWriter(db);
       await w.createJob({ spec: { ...spec("nul"), stdin: "a\0b" }, queuedBy: "t", actor: "t" });
       assert.equal((await getJob(db, "nul"))?.spec.stdin, "a\0b");
       const cancelled = await w.cancelPending({ jobId: "nul", reason: "bad\0reason", actor: "t" });
       assert.equal(cancelled?.message, "bad\uFFFDreason");
+      // A job's output may hold NUL (binary output): the line is stored and read back as it was.
+      await w.appendLogs({
+        jobId: "nul",
+        lines: [{ sequence: 1, timestampMs: 1, isStderr: false, line: "x\0y \\u0000 'q'" }],
+      });
+      assert.deepEqual(
+        (await getLogs(db, "nul", 0, 10)).lines.map((l) => l.line),
+        ["x\0y \\u0000 'q'"],
+      );
       await db.close();
     });
 
