@@ -6,7 +6,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { rm } from "node:fs/promises";
 import { release } from "node:os";
 import { dirname, join } from "node:path";
@@ -20,7 +21,13 @@ import {
   type WorkerExit,
   type WorkerSpec,
 } from "../src/index.js";
-import { guestEnvFile } from "../src/microvm/guest-init.js";
+import {
+  GUEST_BUNDLE_PATH,
+  GUEST_CODE_CACHE_PATH,
+  codeCacheScript,
+  guestEnvFile,
+  guestLoaderScript,
+} from "../src/microvm/guest-init.js";
 import { tscKhzFromCpuinfo } from "../src/microvm/host-tsc.js";
 import { kernelCommandLine, qemuArgs, splitHostPort } from "../src/microvm/qemu-args.js";
 import { vmSizeFor } from "../src/microvm/microvm-provider.js";
@@ -85,6 +92,36 @@ test("QEMU's command line: microvm machine, restricted user network whose one wa
   assert.doesNotMatch(kernelCommandLine({ accel: "kvm", tscKhz: 2_600_000 }), /tsc/);
   assert.deepEqual(splitHostPort("[::1]:50051"), { host: "::1", port: 50051 });
   assert.throws(() => splitHostPort("localhost"), /not host:port/);
+});
+
+test("the worker's code cache, made as the image build makes it, is accepted by the guest's loader, which then runs the worker", () => {
+  const dir = mkdtempSync(join(tmpdir(), "hodei-code-cache-"));
+  try {
+    const bundle = join(dir, "hodei-worker.cjs");
+    copyFileSync(common.workerBundlePath, bundle);
+    const made = spawnSync(process.execPath, ["-e", codeCacheScript(), bundle], { encoding: "utf8" });
+    assert.equal(made.status, 0, made.stderr);
+    assert.ok(statSync(`${bundle}.v8cache`).size > 100_000, "a cache of the start-up code");
+    // The loader as the guest runs it, at this directory instead of /opt/hodei; it says whether V8
+    // took the cache, then the worker runs and stops for want of a token.
+    const loader = join(dir, "load.cjs");
+    writeFileSync(
+      loader,
+      guestLoaderScript()
+        .replaceAll(JSON.stringify(GUEST_CODE_CACHE_PATH), JSON.stringify(`${bundle}.v8cache`))
+        .replaceAll(JSON.stringify(GUEST_BUNDLE_PATH), JSON.stringify(bundle))
+        .replace(
+          "  return script;",
+          "  process.stderr.write(`cache rejected: ${script.cachedDataRejected}\\n`);\n  return script;",
+        ),
+    );
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("HODEI_")));
+    const ran = spawnSync(process.execPath, [loader], { encoding: "utf8", env });
+    assert.match(ran.stderr, /cache rejected: false/);
+    assert.match(ran.stderr, /HODEI_OTP_TOKEN: required/, "the worker itself ran");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("the guest's env file gives back every value unchanged in a real shell, and refuses bad names", () => {

@@ -16,11 +16,18 @@ import {
 } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { GUEST_MODULES, obtainKernel, type GuestKernel } from "./debian-kernel.js";
-import { GUEST_BUNDLE_PATH, probeInitScript, workerInitScript } from "./guest-init.js";
+import {
+  GUEST_BUNDLE_PATH,
+  GUEST_LOADER_PATH,
+  codeCacheScript,
+  guestLoaderScript,
+  probeInitScript,
+  workerInitScript,
+} from "./guest-init.js";
 import { runChecked, runCommand, which } from "./run-command.js";
 
 /** Bump when the image's layout changes in a way the inputs' hashes do not show. */
-const IMAGE_FORMAT = 1;
+const IMAGE_FORMAT = 2;
 
 export interface GuestImage {
   dir: string;
@@ -159,6 +166,11 @@ async function buildInto(
     await copyInto(root, join(kernel.modulesDir, `${m.name}.ko`), `/lib/modules/hodei/${m.name}.ko`);
   }
   await copyInto(root, bundle, GUEST_BUNDLE_PATH);
+  await writeFile(join(root, GUEST_LOADER_PATH), guestLoaderScript(), { mode: 0o644 });
+  // The code cache, made by the very node binary the guest gets.
+  await runChecked(tools.node!, ["-e", codeCacheScript(), join(root, GUEST_BUNDLE_PATH)], {
+    timeoutMs: 60_000,
+  });
   await writeFile(join(root, "init"), workerInitScript(), { mode: 0o755 });
   await packInitramfs(root, join(staging, "initrd.lz4"));
 
@@ -206,7 +218,12 @@ export async function buildGuestImage(opts: BuildImageOptions): Promise<GuestIma
   const inputs: Record<string, string> = {
     format: String(IMAGE_FORMAT),
     kernel: kernel.release,
-    init: createHash("sha256").update(workerInitScript()).update(probeInitScript()).digest("hex"),
+    init: createHash("sha256")
+      .update(workerInitScript())
+      .update(probeInitScript())
+      .update(guestLoaderScript())
+      .update(codeCacheScript())
+      .digest("hex"),
     bundle: await sha256File(opts.workerBundlePath),
   };
   for (const [name, path] of Object.entries(tools)) inputs[name] = await fileStamp(path);

@@ -15,6 +15,61 @@ export const MARK_WORKER_EXITED = /hodei-guest: worker exited with code (\d+)/;
 export const MARK_PROBE_OK = "hodei-probe: ok";
 
 export const GUEST_BUNDLE_PATH = "/opt/hodei/hodei-worker.cjs";
+/** Loads the bundle with the V8 code cache made when the image was built (see codeCacheScript). */
+export const GUEST_LOADER_PATH = "/opt/hodei/load.cjs";
+export const GUEST_CODE_CACHE_PATH = `${GUEST_BUNDLE_PATH}.v8cache`;
+
+// Runs the CommonJS bundle `file` as node would run it as the main script, from a vm.Script that
+// may be given `cachedData`. Shared by the loader (in the guest) and the cache maker (on the host).
+const RUN_BUNDLE = `const { readFileSync } = require("fs");
+const vm = require("vm");
+const Module = require("module");
+const path = require("path");
+function runBundle(file, cachedData) {
+  const script = new vm.Script(Module.wrap(readFileSync(file, "utf8")), { filename: file, cachedData });
+  const m = new Module(file, null);
+  m.filename = file;
+  m.paths = Module._nodeModulePaths(path.dirname(file));
+  process.mainModule = m;
+  script.runInThisContext().call(m.exports, m.exports, (id) => m.require(id), m, file, path.dirname(file));
+  return script;
+}
+`;
+
+/**
+ * The guest's loader. Under software emulation node spends seconds compiling the 1 MB bundle; a code
+ * cache made on the host by the same node binary skips most of that. A cache V8 rejects (another
+ * node, other flags) only costs the compile it would have cost anyway.
+ */
+export function guestLoaderScript(): string {
+  return `${RUN_BUNDLE}let cachedData;
+try {
+  cachedData = readFileSync(${JSON.stringify(GUEST_CODE_CACHE_PATH)});
+} catch {}
+runBundle(${JSON.stringify(GUEST_BUNDLE_PATH)}, cachedData);
+`;
+}
+
+/**
+ * Run on the host as `node -e <this> <bundle>`: runs the bundle with no worker environment (it
+ * stops at once, for want of a token), so that the code of its start-up is compiled, then writes
+ * the code cache next to it.
+ */
+export function codeCacheScript(): string {
+  return `${RUN_BUNDLE}for (const k of Object.keys(process.env)) if (k.startsWith("HODEI_")) delete process.env[k];
+const file = process.argv[1];
+const script = runBundle(file, undefined);
+let written = false;
+const write = () => {
+  if (written) return;
+  written = true;
+  require("fs").writeFileSync(file + ".v8cache", script.createCachedData());
+  process.exit(0);
+};
+process.once("beforeExit", write);
+setTimeout(write, 5000).unref();
+`;
+}
 
 /**
  * PID 1 of a worker VM. The environment arrives as a fw_cfg file and is removed from view (rmmod)
@@ -51,7 +106,7 @@ fi
 [ -n "$HODEI_WORKER_ID" ] && hostname "$HODEI_WORKER_ID"
 cd /root
 echo "${MARK_WORKER_STARTING} (uptime $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r))"
-node ${GUEST_BUNDLE_PATH} </dev/null
+node ${GUEST_LOADER_PATH} </dev/null
 echo "hodei-guest: worker exited with code $?"
 sync
 poweroff -f
