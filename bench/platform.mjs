@@ -78,8 +78,8 @@ async function coldSample(client, id) {
   });
 }
 
-/** Cold latency: the first job of a fresh server, then again each time its workers idled out. */
-export async function coldLatency({ databaseUrl, samples = 5, idleTimeoutMs = 300 } = {}) {
+/** Cold latency: the first job of a fresh server, then again each time its workers idled out (20 jobs). */
+export async function coldLatency({ databaseUrl, samples = 20, idleTimeoutMs = 300 } = {}) {
   const cp = await startControlPlane({ databaseUrl, idleTimeoutMs });
   try {
     const runs = [];
@@ -92,6 +92,7 @@ export async function coldLatency({ databaseUrl, samples = 5, idleTimeoutMs = 30
       serverStartMs: cp.startMs,
       coldFreshServerMs: first[0],
       coldMedianMs: median(first),
+      coldP99Ms: percentile(first, 99),
       coldOutputMedianMs: median(runs.map((r) => r.outputLineMs)),
       coldSamplesMs: first.map((x) => Math.round(x * 10) / 10),
     };
@@ -219,7 +220,7 @@ export function formatPlatform(r) {
   const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "n/a");
   return [
     `${r.storage}: server start ${f(r.serverStartMs, 0)} ms`,
-    `  cold (no worker → first log line)   median ${f(r.coldMedianMs)} ms, fresh server ${f(r.coldFreshServerMs)} ms, samples ${r.coldSamplesMs.join(", ")}`,
+    `  cold (no worker → first log line, n=${r.coldSamplesMs.length})   p50 ${f(r.coldMedianMs)} ms, p99 ${f(r.coldP99Ms)} ms, fresh server ${f(r.coldFreshServerMs)} ms`,
     `  warm dispatch (${r.workersWarm} workers, n=${r.warmSamples})  p50 ${f(r.warmP50Ms, 2)} ms, p99 ${f(r.warmP99Ms, 2)} ms (QueueJob alone p50 ${f(r.warmQueueJobP50Ms, 2)} ms; with a client-chosen id p50 ${f(r.warmNamedP50Ms, 2)} ms)`,
     `  throughput ${r.throughputSucceeded}/${r.throughputJobs} in ${f(r.throughputMs, 0)} ms  → ${f(r.throughputJobsPerSec)} jobs/s (queued in ${f(r.throughputQueueMs, 0)} ms)`,
     ...r.problems.map((p) => `  ERROR: ${p}`),
