@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { readFile, readdir } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import type {
   Provider,
@@ -19,6 +21,44 @@ export interface LocalProviderOptions extends ProviderLimits {
   workerOutput: "inherit" | "ignore";
   /** Labels of every local worker, which jobs' required labels are matched against. */
   labels: Record<string, string>;
+  /**
+   * This control plane's identity (stable across its restarts). Set: its workers carry it, and the
+   * agents a dead predecessor left behind are ended at start-up, wherever they try to reconnect.
+   */
+  instanceId?: string;
+}
+
+const ENV_INSTANCE = "HODEI_LOCAL_INSTANCE";
+const ENV_SERVER = "HODEI_LOCAL_SERVER";
+
+/** The start time (clock ticks since boot) in a `/proc/<pid>/stat`: with the pid, who a process is. */
+function startTimeOf(stat: string | undefined): string | undefined {
+  return stat?.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+}
+
+async function startTime(pid: string): Promise<string | undefined> {
+  return startTimeOf(await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined));
+}
+
+function ownIdentity(): string {
+  let stat: string | undefined;
+  try {
+    stat = readFileSync("/proc/self/stat", "utf8");
+  } catch {
+    // no /proc: the pid alone
+  }
+  return `${process.pid}:${startTimeOf(stat) ?? ""}`;
+}
+
+async function environOf(pid: string): Promise<Map<string, string> | undefined> {
+  const raw = await readFile(`/proc/${pid}/environ`, "utf8").catch(() => undefined);
+  if (raw === undefined) return undefined;
+  const env = new Map<string, string>();
+  for (const kv of raw.split("\0")) {
+    const eq = kv.indexOf("=");
+    if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));
+  }
+  return env;
 }
 
 /** Workers as child processes of the control plane: useful with nothing installed. */
@@ -31,6 +71,11 @@ export class LocalProvider implements Provider {
 
   /** The host's, read once: every QueueJob's placement check asks for them. */
   private readonly hostCapabilities: ProviderCapabilities;
+
+  /** Agents of a dead predecessor ended by init(). */
+  reapedOrphans = 0;
+  /** This process as its workers name it: pid and start time. */
+  private readonly serverIdentity = ownIdentity();
 
   constructor(private readonly opts: LocalProviderOptions) {
     this.name = opts.name ?? "local";
@@ -57,6 +102,9 @@ export class LocalProvider implements Provider {
         HODEI_OTP_TOKEN: spec.otpToken,
         HODEI_WORKER_ID: spec.workerId,
         HODEI_WORKER_PROVIDER: this.name,
+        ...(this.opts.instanceId
+          ? { [ENV_INSTANCE]: this.opts.instanceId, [ENV_SERVER]: this.serverIdentity }
+          : {}),
         HODEI_WORKER_LABELS: Object.entries(this.opts.labels)
           .map(([k, v]) => `${k}=${v}`)
           .join(","),
@@ -81,6 +129,40 @@ export class LocalProvider implements Provider {
     child.once("exit", exited);
     child.once("error", () => exited(null, null));
     return handle;
+  }
+
+  /**
+   * Ends the agents that a previous run of this control plane left behind (it was killed, so nothing
+   * stopped them): theirs is our instance, and the server they name is gone. Their jobs go with them
+   * (each agent's orphan guard ends its job's processes). Agents of a live control plane, ours or
+   * another's, are never touched. Needs /proc; without it there is nothing to find.
+   */
+  async init(): Promise<void> {
+    const instance = this.opts.instanceId;
+    if (!instance) return;
+    const pids = await readdir("/proc").catch(() => [] as string[]);
+    const orphans: number[] = [];
+    await Promise.all(
+      pids
+        .filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)
+        .map(async (pid) => {
+          const env = await environOf(pid);
+          if (!env || env.get(ENV_INSTANCE) !== instance || env.get("HODEI_WORKER_PROVIDER") !== this.name)
+            return;
+          if (env.has("HODEI_JOB_ID")) return; // a job: its agent's guard ends it
+          const [serverPid, serverStart] = (env.get(ENV_SERVER) ?? "").split(":");
+          if (serverPid && (await startTime(serverPid)) === serverStart) return; // its server lives
+          orphans.push(Number(pid));
+        }),
+    );
+    for (const pid of orphans) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
+    }
+    this.reapedOrphans = orphans.length;
   }
 
   async destroy(handle: WorkerHandle): Promise<void> {

@@ -69,6 +69,7 @@ export function providerKinds(config: ServerConfig): Partial<Record<ProviderKind
           idleTimeoutMs: common.idleTimeoutMs,
           workerCommand: config.workerCommand,
           workerOutput: config.devMode ? "inherit" : "ignore",
+          instanceId: common.instanceId,
           labels:
             c.HODEI_LOCAL_WORKER_LABELS !== undefined
               ? labelsOf(c.HODEI_LOCAL_WORKER_LABELS)
