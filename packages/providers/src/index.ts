@@ -1,5 +1,6 @@
 export * from "./provider.js";
 export * from "./local-provider.js";
+export * from "./server-identity.js";
 export * from "./kubernetes/index.js";
 export * from "./docker/index.js";
 export * from "./microvm/index.js";

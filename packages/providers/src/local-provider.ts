@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import type {
@@ -11,6 +10,7 @@ import type {
   HandleStatus,
   ProviderCapabilities,
 } from "./provider.js";
+import { ownServerIdentity, serverAlive } from "./server-identity.js";
 
 export interface LocalProviderOptions extends ProviderLimits {
   /** Default "local". */
@@ -26,29 +26,12 @@ export interface LocalProviderOptions extends ProviderLimits {
    * agents a dead predecessor left behind are ended at start-up, wherever they try to reconnect.
    */
   instanceId?: string;
+  /** This control plane process (default: this process); see server-identity.ts. */
+  serverIdentity?: string;
 }
 
 const ENV_INSTANCE = "HODEI_LOCAL_INSTANCE";
 const ENV_SERVER = "HODEI_LOCAL_SERVER";
-
-/** The start time (clock ticks since boot) in a `/proc/<pid>/stat`: with the pid, who a process is. */
-function startTimeOf(stat: string | undefined): string | undefined {
-  return stat?.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-}
-
-async function startTime(pid: string): Promise<string | undefined> {
-  return startTimeOf(await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined));
-}
-
-function ownIdentity(): string {
-  let stat: string | undefined;
-  try {
-    stat = readFileSync("/proc/self/stat", "utf8");
-  } catch {
-    // no /proc: the pid alone
-  }
-  return `${process.pid}:${startTimeOf(stat) ?? ""}`;
-}
 
 async function environOf(pid: string): Promise<Map<string, string> | undefined> {
   const raw = await readFile(`/proc/${pid}/environ`, "utf8").catch(() => undefined);
@@ -75,10 +58,11 @@ export class LocalProvider implements Provider {
   /** Agents of a dead predecessor ended by init(). */
   reapedOrphans = 0;
   /** This process as its workers name it: pid and start time. */
-  private readonly serverIdentity = ownIdentity();
+  private readonly serverIdentity: string;
 
   constructor(private readonly opts: LocalProviderOptions) {
     this.name = opts.name ?? "local";
+    this.serverIdentity = opts.serverIdentity ?? ownServerIdentity();
     this.limits = { maxWorkers: opts.maxWorkers, idleTimeoutMs: opts.idleTimeoutMs };
     const arch = process.arch === "x64" ? "x86_64" : process.arch === "arm64" ? "aarch64" : process.arch;
     this.hostCapabilities = Object.freeze({
@@ -150,8 +134,7 @@ export class LocalProvider implements Provider {
           if (!env || env.get(ENV_INSTANCE) !== instance || env.get("HODEI_WORKER_PROVIDER") !== this.name)
             return;
           if (env.has("HODEI_JOB_ID")) return; // a job: its agent's guard ends it
-          const [serverPid, serverStart] = (env.get(ENV_SERVER) ?? "").split(":");
-          if (serverPid && (await startTime(serverPid)) === serverStart) return; // its server lives
+          if (await serverAlive(env.get(ENV_SERVER))) return; // its server lives
           orphans.push(Number(pid));
         }),
     );

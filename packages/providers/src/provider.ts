@@ -99,6 +99,11 @@ export interface ProviderCommon {
    * crash its orphans are found and removed while others' resources are never touched.
    */
   instanceId: string;
+  /**
+   * This control plane process, recorded on what it creates next to the instance id: a resource is
+   * an orphan only when that process is gone. Default: this process (tests stand in for others).
+   */
+  serverIdentity?: string;
 }
 
 /** One row of the README's configuration table: variable, default, meaning. */

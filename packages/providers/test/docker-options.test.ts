@@ -89,6 +89,7 @@ test("the container request: requested memory is floored at 64 MiB, CPUs capped 
   const base = {
     providerName: "docker",
     instanceId: "cp-1",
+    serverIdentity: "4242:99",
     agentDirPath: "/var/lib/hodei/docker-agent/abc",
     defaultImage: "hodei/worker-base:local",
     defaultMemoryBytes: 512 * 1024 ** 2,

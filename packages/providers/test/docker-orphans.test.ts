@@ -11,6 +11,8 @@ import {
   LABEL_INSTANCE,
   LABEL_MANAGED,
   LABEL_PROVIDER,
+  LABEL_SERVER,
+  ownServerIdentity,
 } from "../src/index.js";
 import type { ProviderCommon, WorkerSpec } from "../src/provider.js";
 import {
@@ -78,7 +80,8 @@ test(
   "init() reaps this instance's orphaned containers only, and reuses the agent directory",
   { skip },
   async () => {
-    const crashed = new DockerProvider(dockerOptionsFromEnv({}, common));
+    // The crashed control plane was another process, gone now (no process has pid 0).
+    const crashed = new DockerProvider(dockerOptionsFromEnv({}, { ...common, serverIdentity: "0:1" }));
     providers.push(crashed);
     await crashed.init();
     const first = crashed.report!;
@@ -96,6 +99,14 @@ test(
       [LABEL_INSTANCE]: common.instanceId,
       [LABEL_PROVIDER]: "docker-gpu",
     });
+    // This instance's container of a control plane that still runs (a rolling restart: the old one
+    // is still up while the new one starts): this test process stands in for it.
+    const liveSibling = await sleeper({
+      [LABEL_MANAGED]: "hodei-docker-provider",
+      [LABEL_INSTANCE]: common.instanceId,
+      [LABEL_PROVIDER]: "docker",
+      [LABEL_SERVER]: ownServerIdentity(),
+    });
     for (const o of orphans) assert.equal(await running(o.ref), true);
 
     const restarted = new DockerProvider(dockerOptionsFromEnv({}, common));
@@ -105,6 +116,7 @@ test(
     assert.equal(second.reapedOrphans, 2);
     for (const o of orphans) assert.equal(await running(o.ref), false, `orphan ${o.workerId} removed`);
     assert.equal(await running(otherInstance), true, "another instance's container is untouched");
+    assert.equal(await running(liveSibling), true, "a live control plane's container is untouched");
     assert.equal(await running(notOurs), true, "a container Hodei did not make is untouched");
     assert.equal(
       await running(siblingProvider),

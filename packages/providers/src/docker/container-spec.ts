@@ -6,6 +6,8 @@ import { AGENT_MOUNT } from "./agent-dir.js";
 export const LABEL_INSTANCE = "io.hodei.instance";
 /** Which provider (by name) of that control plane: two Docker providers never reap each other's. */
 export const LABEL_PROVIDER = "io.hodei.provider";
+/** The control plane process that made the container: an orphan's is gone. */
+export const LABEL_SERVER = "io.hodei.server";
 export const LABEL_WORKER = "io.hodei.worker-id";
 export const LABEL_MANAGED = "io.hodei.managed-by";
 export const MANAGED_BY = "hodei-docker-provider";
@@ -17,6 +19,7 @@ export interface ContainerPlanInput {
   spec: WorkerSpec;
   providerName: string;
   instanceId: string;
+  serverIdentity: string;
   agentDirPath: string;
   defaultImage: string;
   defaultMemoryBytes: number;
@@ -64,6 +67,7 @@ export function containerPlan(p: ContainerPlanInput): ContainerCreateOptions {
       [LABEL_MANAGED]: MANAGED_BY,
       [LABEL_INSTANCE]: p.instanceId,
       [LABEL_PROVIDER]: p.providerName,
+      [LABEL_SERVER]: p.serverIdentity,
       [LABEL_WORKER]: spec.workerId,
     },
     HostConfig: {

@@ -1,3 +1,4 @@
+import { ownServerIdentity } from "../server-identity.js";
 import type { EnvDoc, ProviderCommon, ProviderLimits } from "../provider.js";
 import { LOCAL_BASE_IMAGE } from "./rootfs-image.js";
 
@@ -21,6 +22,8 @@ export interface DockerProviderOptions extends ProviderLimits {
   dataDir: string;
   workerBundlePath: string;
   instanceId: string;
+  /** See ProviderCommon.serverIdentity. */
+  serverIdentity: string;
 }
 
 export const DOCKER_ENV: readonly EnvDoc[] = [
@@ -162,5 +165,6 @@ export function dockerOptionsFromEnv(env: NodeJS.ProcessEnv, common: ProviderCom
     dataDir: common.dataDir,
     workerBundlePath: common.workerBundlePath,
     instanceId: common.instanceId,
+    serverIdentity: common.serverIdentity ?? ownServerIdentity(),
   };
 }

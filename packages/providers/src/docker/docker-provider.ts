@@ -10,7 +10,14 @@ import type {
   WorkerSpec,
 } from "../provider.js";
 import { ensureAgentDir } from "./agent-dir.js";
-import { containerPlan, LABEL_INSTANCE, LABEL_PROVIDER, LABEL_WORKER } from "./container-spec.js";
+import {
+  containerPlan,
+  LABEL_INSTANCE,
+  LABEL_PROVIDER,
+  LABEL_SERVER,
+  LABEL_WORKER,
+} from "./container-spec.js";
+import { serverAlive } from "../server-identity.js";
 import { watchDockerEvents, type DockerEvent, type EventWatch } from "./docker-events.js";
 import type { DockerProviderOptions } from "./docker-options.js";
 import { explainExit, lastLogLine } from "./exit-reason.js";
@@ -157,10 +164,13 @@ export class DockerProvider implements Provider {
   }
 
   private async reapOrphans(): Promise<number> {
-    const mine = await this.docker.listContainers({
+    const ours = await this.docker.listContainers({
       all: true,
       filters: { label: [`${LABEL_INSTANCE}=${this.opts.instanceId}`, `${LABEL_PROVIDER}=${this.name}`] },
     });
+    // A control plane of this instance that still runs (a rolling restart) keeps its containers.
+    const alive = await Promise.all(ours.map((c) => serverAlive(c.Labels?.[LABEL_SERVER])));
+    const mine = ours.filter((_, i) => !alive[i]);
     await Promise.all(
       mine.map((c) => this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreGone)),
     );
@@ -197,6 +207,7 @@ export class DockerProvider implements Provider {
       spec,
       providerName: this.name,
       instanceId: this.opts.instanceId,
+      serverIdentity: this.opts.serverIdentity,
       agentDirPath: this.agentDirPath,
       defaultImage: this.opts.defaultImage,
       defaultMemoryBytes: this.opts.defaultMemoryBytes,

@@ -3,6 +3,7 @@ export { dockerOptionsFromEnv, DOCKER_ENV, type DockerProviderOptions } from "./
 export {
   LABEL_INSTANCE,
   LABEL_PROVIDER,
+  LABEL_SERVER,
   LABEL_WORKER,
   LABEL_MANAGED,
   containerPlan,
