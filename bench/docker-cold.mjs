@@ -113,28 +113,16 @@ async function coldSample(client) {
   });
 }
 
-async function platformCold(docker) {
+/** Runs `fn(cp, containers)` on a server with only the Docker provider; `containers()` counts ours. */
+async function withDockerServer(docker, idleTimeoutMs, fn) {
   const cp = await startControlPlane({
-    idleTimeoutMs: 200,
+    idleTimeoutMs,
     env: { HODEI_DOCKER_ENABLED: "1", HODEI_LOCAL_ENABLED: "0" },
   });
-  const ours = async () =>
+  const containers = async () =>
     (await docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}`] } })).length;
   try {
-    const runs = [];
-    for (let i = 0; i < samples; i++) {
-      const deadline = Date.now() + 30_000;
-      while ((await ours()) > 0) {
-        if (Date.now() > deadline) throw new Error("Docker workers did not idle out within 30 s");
-        await delay(20);
-      }
-      runs.push(await coldSample(cp.client));
-    }
-    return {
-      serverStartMs: round(cp.startMs),
-      queueToFirstLogLineMs: stats(runs.map((r) => r.firstLineMs)),
-      queueToOutputLineMs: stats(runs.map((r) => r.outputLineMs)),
-    };
+    return await fn(cp, containers);
   } catch (err) {
     throw new Error(`${err.message}\n--- server output ---\n${cp.output()}`);
   } finally {
@@ -142,30 +130,35 @@ async function platformCold(docker) {
   }
 }
 
-async function platformWarm(docker) {
-  const cp = await startControlPlane({
-    idleTimeoutMs: 60_000,
-    env: { HODEI_DOCKER_ENABLED: "1", HODEI_LOCAL_ENABLED: "0" },
+const lineStats = (runs) => ({
+  queueToFirstLogLineMs: stats(runs.map((r) => r.firstLineMs)),
+  queueToOutputLineMs: stats(runs.map((r) => r.outputLineMs)),
+});
+
+function platformCold(docker) {
+  return withDockerServer(docker, 200, async (cp, containers) => {
+    const runs = [];
+    for (let i = 0; i < samples; i++) {
+      const deadline = Date.now() + 30_000;
+      while ((await containers()) > 0) {
+        if (Date.now() > deadline) throw new Error("Docker workers did not idle out within 30 s");
+        await delay(20);
+      }
+      runs.push(await coldSample(cp.client));
+    }
+    return { serverStartMs: round(cp.startMs), ...lineStats(runs) };
   });
-  const ours = async () =>
-    (await docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}`] } })).length;
-  try {
+}
+
+function platformWarm(docker) {
+  return withDockerServer(docker, 60_000, async (cp, containers) => {
     await coldSample(cp.client); // starts the worker
     const runs = [];
     for (let i = 0; i < samples; i++) runs.push(await coldSample(cp.client));
-    const containers = await ours();
-    if (containers !== 1)
-      throw new Error(`expected the one warm container to be reused, found ${containers}`);
-    return {
-      queueToFirstLogLineMs: stats(runs.map((r) => r.firstLineMs)),
-      queueToOutputLineMs: stats(runs.map((r) => r.outputLineMs)),
-      containers,
-    };
-  } catch (err) {
-    throw new Error(`${err.message}\n--- server output ---\n${cp.output()}`);
-  } finally {
-    await cp.stop();
-  }
+    const n = await containers();
+    if (n !== 1) throw new Error(`expected the one warm container to be reused, found ${n}`);
+    return { ...lineStats(runs), containers: n };
+  });
 }
 
 const engine = await ensureDockerd();

@@ -55,8 +55,6 @@ export class LocalProvider implements Provider {
   /** The host's, read once: every QueueJob's placement check asks for them. */
   private readonly hostCapabilities: ProviderCapabilities;
 
-  /** Agents of a dead predecessor ended by init(). */
-  reapedOrphans = 0;
   /** This process as its workers name it: pid and start time. */
   private readonly serverIdentity: string;
 
@@ -145,7 +143,6 @@ export class LocalProvider implements Provider {
         // gone meanwhile
       }
     }
-    this.reapedOrphans = orphans.length;
   }
 
   async destroy(handle: WorkerHandle): Promise<void> {

@@ -70,6 +70,7 @@ export function providerKinds(config: ServerConfig): Partial<Record<ProviderKind
           workerCommand: config.workerCommand,
           workerOutput: config.devMode ? "inherit" : "ignore",
           instanceId: common.instanceId,
+          ...(common.serverIdentity ? { serverIdentity: common.serverIdentity } : {}),
           labels:
             c.HODEI_LOCAL_WORKER_LABELS !== undefined
               ? labelsOf(c.HODEI_LOCAL_WORKER_LABELS)

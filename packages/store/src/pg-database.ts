@@ -1,6 +1,6 @@
 import pg from "pg";
-import type { Database, Queryable, QueryResult, Statement } from "./database.js";
-import { inlineStatements } from "./sql-literal.js";
+import type { Database, Queryable, QueryResult } from "./database.js";
+import { batchThrough } from "./sql-literal.js";
 
 // bigint (int8) columns as numbers: our sequences and counts stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -49,21 +49,17 @@ export async function openPostgres(url: string, maxConnections = 10): Promise<Da
     kind: "postgres",
     query: q.query,
     transaction,
-    async batch(statements: Statement[]) {
-      const text = inline ? inlineStatements(statements) : undefined;
-      if (text !== undefined) {
-        // One simple-protocol message, which the server runs as one implicit transaction: the batch
-        // costs one round trip instead of one per statement plus BEGIN and COMMIT (measured here:
-        // 0.23 ms against 0.85 ms for three inserts).
+    // One simple-protocol message, which the server runs as one implicit transaction: the batch
+    // costs one round trip instead of one per statement plus BEGIN and COMMIT (measured here: 0.23 ms
+    // against 0.85 ms for three inserts).
+    batch: batchThrough(
+      inline,
+      async (text) => {
         const r = (await pool.query(text)) as pg.QueryResult | pg.QueryResult[];
         return (Array.isArray(r) ? r : [r]).map((x) => x.rows as unknown[]);
-      }
-      return transaction(async (tx) => {
-        const out: unknown[][] = [];
-        for (const s of statements) out.push((await tx.query(s.sql, s.params)).rows);
-        return out;
-      });
-    },
+      },
+      transaction,
+    ),
     exec: async (sql) => {
       await pool.query(sql);
     },

@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { PGlite, type Results } from "@electric-sql/pglite";
-import type { Database, Queryable, QueryResult, Statement } from "./database.js";
-import { inlineParams, inlineStatements } from "./sql-literal.js";
+import type { Database, Queryable, QueryResult } from "./database.js";
+import { batchThrough, inlineParams } from "./sql-literal.js";
 
 interface Runner {
   query: PGlite["query"];
@@ -41,23 +41,13 @@ export async function openPglite(dataDir: string | null): Promise<Database> {
   const scs = await db.query<{ standard_conforming_strings: string }>("SHOW standard_conforming_strings");
   const inline = scs.rows[0]?.standard_conforming_strings === "on";
   const q = wrap(db, inline);
+  const transaction: Database["transaction"] = (fn) => db.transaction((tx) => fn(wrap(tx, inline)));
   return {
     kind: "pglite",
     query: q.query,
-    transaction: (fn) => db.transaction((tx) => fn(wrap(tx, inline))),
-    async batch(statements: Statement[]) {
-      const text = inline ? inlineStatements(statements) : undefined;
-      if (text !== undefined) {
-        // One simple-protocol message: an implicit transaction, one result per statement.
-        const results = await db.exec(text);
-        return results.map((r) => r.rows);
-      }
-      return db.transaction(async (tx) => {
-        const out: unknown[][] = [];
-        for (const s of statements) out.push((await tx.query(s.sql, s.params)).rows);
-        return out;
-      });
-    },
+    transaction,
+    // One simple-protocol message: an implicit transaction, one result per statement.
+    batch: batchThrough(inline, async (text) => (await db.exec(text)).map((r) => r.rows), transaction),
     exec: async (sql) => {
       await db.exec(sql);
     },

@@ -1,5 +1,5 @@
 // Parameters written into SQL text as literals, for the drivers' one-message (simple) protocol.
-import type { Statement } from "./database.js";
+import type { Database, Statement } from "./database.js";
 
 /**
  * A parameter as a SQL literal, or undefined when it has no safe literal form. Every value becomes
@@ -50,4 +50,25 @@ export function inlineStatements(statements: readonly Statement[]): string | und
     texts.push(text);
   }
   return texts.join(";\n");
+}
+
+/**
+ * `Database.batch` for a driver: `send` takes the statements as one text when every value can be
+ * written in (`inline`: the server's strings take backslashes literally), else they run one by one
+ * in `transaction`.
+ */
+export function batchThrough(
+  inline: boolean,
+  send: (text: string) => Promise<unknown[][]>,
+  transaction: Database["transaction"],
+): Database["batch"] {
+  return async (statements) => {
+    const text = inline ? inlineStatements(statements) : undefined;
+    if (text !== undefined) return send(text);
+    return transaction(async (tx) => {
+      const out: unknown[][] = [];
+      for (const s of statements) out.push((await tx.query(s.sql, s.params)).rows);
+      return out;
+    });
+  };
 }

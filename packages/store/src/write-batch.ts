@@ -83,13 +83,13 @@ function values(rows: unknown[][], types: string[], params: unknown[]): string {
   return rows.map((row) => `(${row.map((v, i) => `$${params.push(v)}::${types[i]}`).join(", ")})`).join(", ");
 }
 
-/** PostgreSQL text cannot hold NUL; a stray one in a reason or message must not fail a whole batch. */
 /** JSON for a jsonb parameter: escaped NULs (which jsonb refuses) become U+FFFD. */
 function jsonText(value: unknown): string {
   const text = JSON.stringify(value);
   return text.includes("\\u0000") ? text.replace(/\\u0000/g, "\\ufffd") : text;
 }
 
+/** PostgreSQL text cannot hold NUL; a stray one in a reason or message must not fail a whole batch. */
 function clean(text: string): string {
   return text.includes("\0") ? text.replace(/\0/g, "\uFFFD") : text;
 }
