@@ -67,7 +67,18 @@ export class OrphanGuard {
 
   private running(): ChildProcess {
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) return this.proc;
-    const proc = spawn(this.shell, ["-c", GUARD_SCRIPT, "hodei-orphan-guard", String(this.graceMs / 1000)], {
+    // --norc --noprofile: its stdin is a socket (Node's pipes are socketpairs), and bash given a socket
+    // for stdin sources ~/.bashrc even with -c (where that runs `pyenv init`, 120 ms of CPU at every
+    // worker's first job).
+    const args = [
+      "--norc",
+      "--noprofile",
+      "-c",
+      GUARD_SCRIPT,
+      "hodei-orphan-guard",
+      String(this.graceMs / 1000),
+    ];
+    const proc = spawn(this.shell, args, {
       stdio: ["pipe", "ignore", "ignore"],
       detached: true, // its own group: a signal to the worker's group must not take it along
       env: { PATH: "/usr/bin:/bin" },
