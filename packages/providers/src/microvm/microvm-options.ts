@@ -20,6 +20,8 @@ export interface MicrovmProviderOptions extends ProviderLimits {
   /** Per-VM files (console log, pid file, env) live under `<runDir>/<instanceId>.<name>/<workerId>`. */
   runDir: string;
   instanceId: string;
+  /** See ProviderCommon.serverIdentity; default this process's. */
+  serverIdentity?: string;
   /** vCPUs and memory of a worker whose job asks for less (memory never below MIN_GUEST_MEMORY_MB). */
   defaultVcpus: number;
   defaultMemoryMb: number;
@@ -97,6 +99,7 @@ export function microvmOptionsFromEnv(
     workerBundlePath: common.workerBundlePath,
     runDir: join(common.dataDir, "microvm", "vms"),
     instanceId: common.instanceId,
+    ...(common.serverIdentity ? { serverIdentity: common.serverIdentity } : {}),
     maxWorkers,
     maxConcurrentProvisionings: wholeNumber(env, "HODEI_FC_MAX_CONCURRENT_BOOTS", 1, 1, maxWorkers),
     idleTimeoutMs: common.idleTimeoutMs,

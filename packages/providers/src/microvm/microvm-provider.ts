@@ -16,6 +16,7 @@ import { GUEST_SERVER_ADDRESS, guestEnvFile } from "./guest-init.js";
 import { hostTscKhz } from "./host-tsc.js";
 import { buildGuestImage } from "./guest-image.js";
 import { MIN_GUEST_MEMORY_MB, type MicrovmProviderOptions } from "./microvm-options.js";
+import { ownServerIdentity } from "../server-identity.js";
 import { reapOrphans, vmName } from "./orphans.js";
 import { qemuArgs, splitHostPort } from "./qemu-args.js";
 import { which } from "./run-command.js";
@@ -157,7 +158,11 @@ export class MicrovmProvider implements Provider {
     const handle: WorkerHandle = { workerId: spec.workerId, provider: this.name, ref: String(vm.pid ?? "") };
     const entry: RunningVm = { vm, handle, dir, destroying: false };
     this.vms.set(spec.workerId, entry);
-    if (vm.pid !== undefined) await writeFile(join(dir, "qemu.pid"), `${vm.pid}\n`);
+    if (vm.pid !== undefined) {
+      // Which control plane process started it: a successor reaps it only once that one is gone.
+      await writeFile(join(dir, "server"), this.opts.serverIdentity ?? ownServerIdentity());
+      await writeFile(join(dir, "qemu.pid"), `${vm.pid}\n`);
+    }
     void vm.exited.then((exit) => this.onVmExit(entry, exit));
     return handle;
   }
