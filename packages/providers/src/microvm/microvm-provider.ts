@@ -56,10 +56,13 @@ export class MicrovmProvider implements Provider {
 
   /** Whose VMs these are: this control plane and this provider, on process names and directories. */
   private readonly owner: string;
+  /** The control plane process, recorded beside each VM for start-up reaping (see orphans.ts). */
+  private readonly serverIdentity: string;
 
   constructor(private readonly opts: MicrovmProviderOptions) {
     this.name = opts.name ?? "microvm";
     this.owner = safeName(`${opts.instanceId}.${this.name}`);
+    this.serverIdentity = opts.serverIdentity ?? ownServerIdentity();
     this.limits = {
       maxWorkers: opts.maxWorkers,
       idleTimeoutMs: opts.idleTimeoutMs,
@@ -160,7 +163,7 @@ export class MicrovmProvider implements Provider {
     this.vms.set(spec.workerId, entry);
     if (vm.pid !== undefined) {
       // Which control plane process started it: a successor reaps it only once that one is gone.
-      await writeFile(join(dir, "server"), this.opts.serverIdentity ?? ownServerIdentity());
+      await writeFile(join(dir, "server"), this.serverIdentity);
       await writeFile(join(dir, "qemu.pid"), `${vm.pid}\n`);
     }
     void vm.exited.then((exit) => this.onVmExit(entry, exit));
