@@ -62,6 +62,11 @@ export const SERVER_ENV: readonly [name: string, fallback: string, meaning: stri
   ["HODEI_HEARTBEAT_INTERVAL", "5000", "ms between worker heartbeats"],
   ["HODEI_HEARTBEAT_TIMEOUT", "20000", "ms without a heartbeat before a worker is declared lost"],
   [
+    "HODEI_SWEEP_INTERVAL",
+    "2000",
+    "ms between safety sweeps (lost heartbeats, idle workers, overdue jobs; scheduling never waits for one)",
+  ],
+  [
     "HODEI_LOG_RETENTION_DAYS",
     "7",
     "days a finished job's log is kept (checked at start and hourly; 0: forever)",
@@ -125,7 +130,7 @@ export function loadServerConfig(
     provisioningTimeoutMs: int(env, "HODEI_PROVISIONING_TIMEOUT", 30_000, 1),
     heartbeatIntervalMs: int(env, "HODEI_HEARTBEAT_INTERVAL", 5_000, 10),
     heartbeatTimeoutMs: int(env, "HODEI_HEARTBEAT_TIMEOUT", 20_000, 20),
-    sweepIntervalMs: 2_000,
+    sweepIntervalMs: int(env, "HODEI_SWEEP_INTERVAL", 2_000, 10),
     logLevel: env.LOG_LEVEL || (devMode ? "debug" : "info"),
     workerCommand: DEFAULT_WORKER_COMMAND,
     localWorkerLabels: labels(env, "HODEI_LOCAL_WORKER_LABELS"),

@@ -36,6 +36,7 @@ import { workerHandlers, workerRequestDecoders } from "./grpc-workers.js";
 import { auditHandlers } from "./grpc-audit.js";
 import { buildHttpServer } from "./http-server.js";
 import { startLogRetention } from "./log-retention.js";
+import { InstanceLink } from "./instance-link.js";
 import { JobService } from "./job-service.js";
 import { createLogger, type Logger } from "./logger.js";
 import { WorkerRegistry } from "./worker-registry.js";
@@ -90,6 +91,11 @@ export async function startControlPlane(
     logger,
     serverAddress,
   });
+  // Other control planes can only share a PostgreSQL server (an embedded database has one owner).
+  const link = config.databaseUrl
+    ? new InstanceLink({ databaseUrl: config.databaseUrl, db, bus, dispatcher, logger })
+    : undefined;
+  await link?.start();
   const jobs = new JobService({
     db,
     writer,
@@ -97,6 +103,7 @@ export async function startControlPlane(
     dispatcher,
     providers: providerSet,
     maxQueueSize: config.maxQueueSize,
+    ...(link ? { peers: link } : {}),
   });
   await jobs.start();
   const providerManager = new ProviderManager({
@@ -175,6 +182,7 @@ export async function startControlPlane(
         server.forceShutdown();
         await http.close();
         await writer.drain();
+        await link?.stop(); // after the last events, which the other instances should hear of
         await db.close();
       })();
       return stopping;

@@ -10,6 +10,8 @@ export interface JobEvent {
   executionId: string | null;
   exitCode: number | null;
   message: string;
+  /** Relayed from another control plane on the same database (see instance-link.ts). */
+  remote?: true;
 }
 
 type Listener<T> = (value: T) => void;
@@ -37,6 +39,10 @@ export class EventBus {
       set.delete(l);
       if (set.size === 0) this.logListeners.delete(jobId);
     };
+  }
+
+  hasLogListeners(jobId: string): boolean {
+    return this.logListeners.has(jobId);
   }
 
   onAnyLogs(l: (jobId: string, lines: LogLineRecord[]) => void): () => void {

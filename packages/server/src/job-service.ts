@@ -23,6 +23,8 @@ export interface JobServiceDeps {
   dispatcher: Dispatcher;
   providers: ProviderSet;
   maxQueueSize: number;
+  /** The other control planes on this database, when there may be some. */
+  peers?: { readonly hasPeers: boolean; sendCancel(jobId: string, reason: string, actor: string): void };
 }
 
 export class JobService {
@@ -31,7 +33,8 @@ export class JobService {
   constructor(private readonly d: JobServiceDeps) {
     d.bus.onJob((e) => {
       if (e.previous === "PENDING") this.pendingEstimate = Math.max(0, this.pendingEstimate - 1);
-      else if (e.status === "PENDING" && e.previous !== null) this.pendingEstimate++; // a retry
+      // A retry here, or a job another control plane queued.
+      else if (e.status === "PENDING" && (e.previous !== null || e.remote)) this.pendingEstimate++;
     });
   }
 
@@ -181,6 +184,11 @@ export class JobService {
     }
     if (this.d.dispatcher.cancelRunning(id, why, actor))
       return { status: job.status, message: `cancelling job ${id}` };
+    const peers = this.d.peers;
+    if (peers?.hasPeers) {
+      peers.sendCancel(id, why, actor);
+      return { status: job.status, message: `cancelling job ${id} (its worker is on another control plane)` };
+    }
     throw new HodeiError(
       "UNAVAILABLE",
       `job ${id} is ${job.status} on a worker this server does not reach; try again`,

@@ -66,3 +66,65 @@ export async function openPostgres(url: string, maxConnections = 10): Promise<Da
     close: () => pool.end(),
   };
 }
+
+/** A dedicated PostgreSQL connection that listens on one channel and sends on it. */
+export interface ChannelLink {
+  /** Sends `payload` (at most 8000 bytes) on the channel; payloads arrive in the order sent. */
+  notify(payload: string): Promise<void>;
+  /** Other connections of the same application name on this database: the other listeners. */
+  others(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface ChannelLinkOptions {
+  url: string;
+  /** A plain identifier (letters, digits, underscores): it is written into LISTEN as is. */
+  channel: string;
+  /** How the connection shows in pg_stat_activity, which is how the other listeners are counted. */
+  applicationName: string;
+  onMessage: (payload: string) => void;
+  /** The connection failed or ended; the link is dead and must be reopened. */
+  onLost: (err: Error) => void;
+}
+
+export async function openChannelLink(opts: ChannelLinkOptions): Promise<ChannelLink> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(opts.channel)) throw new Error(`invalid channel name ${opts.channel}`);
+  const client = new pg.Client({ connectionString: opts.url, application_name: opts.applicationName });
+  let closing = false;
+  let lost = false;
+  const lose = (err: Error) => {
+    if (closing || lost) return;
+    lost = true;
+    opts.onLost(err);
+  };
+  client.on("error", lose);
+  client.on("end", () => lose(new Error("the listening connection ended")));
+  client.on("notification", (m) => {
+    if (m.channel === opts.channel) opts.onMessage(m.payload ?? "");
+  });
+  await client.connect();
+  try {
+    await client.query(`LISTEN ${opts.channel}`);
+  } catch (err) {
+    closing = true;
+    await client.end().catch(() => undefined);
+    throw err;
+  }
+  return {
+    async notify(payload) {
+      await client.query("SELECT pg_notify($1, $2)", [opts.channel, payload]);
+    },
+    async others() {
+      const r = await client.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE application_name = $1 AND datname = current_database() AND pid <> pg_backend_pid()`,
+        [opts.applicationName],
+      );
+      return r.rows[0]?.n ?? 0;
+    },
+    async close() {
+      closing = true;
+      await client.end().catch(() => undefined);
+    },
+  };
+}
