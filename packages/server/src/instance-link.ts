@@ -1,6 +1,6 @@
 // Several control planes on one PostgreSQL: what one commits, the others hear of at once.
 import { randomUUID } from "node:crypto";
-import { isTerminal, type JobState } from "@hodei/core";
+import type { JobState } from "@hodei/core";
 import { getLogs, openChannelLink, type ChannelLink, type Database } from "@hodei/store";
 import type { Dispatcher } from "./dispatcher.js";
 import type { EventBus, JobEvent } from "./events.js";
@@ -44,6 +44,9 @@ interface Wire {
   c?: [jobId: string, reason: string, actor: string][];
 }
 
+/** What a payload relays, before it is packed. */
+type Relayed = Omit<Wire, "i" | "h">;
+
 export interface InstanceLinkDeps {
   databaseUrl: string;
   db: Database;
@@ -65,7 +68,7 @@ export class InstanceLink {
   private link: ChannelLink | undefined;
   private peers = false;
   private stopped = false;
-  private out: Omit<Wire, "i" | "h">[] = [];
+  private out: Relayed[] = [];
   private flushing = false;
   private sending: Promise<void> = Promise.resolve();
   private peerTimer: NodeJS.Timeout | undefined;
@@ -160,7 +163,7 @@ export class InstanceLink {
   }
 
   /** Collects what the current tick relays; one flush sends it all, in as few payloads as fit. */
-  private queue(part: Omit<Wire, "i" | "h">): void {
+  private queue(part: Relayed): void {
     this.out.push(part);
     if (this.flushing) return;
     this.flushing = true;
@@ -195,7 +198,6 @@ export class InstanceLink {
       const e = jobEvent(w);
       if (e.status === "PENDING" && w[8] !== 1) waiting = true;
       this.d.bus.emitJob(e);
-      if (isTerminal(e.status)) this.logFetches.delete(e.jobId);
     }
     for (const [jobId, reason, actor] of m.c ?? []) this.d.dispatcher.cancelRunning(jobId, reason, actor);
     if (waiting) {
@@ -262,7 +264,7 @@ type Kind = keyof typeof HANDLED;
  * The parts as payloads of at most MAX_PAYLOAD_BYTES, each item whole, received in the order sent:
  * an item of a kind the receiver handles before one already in the payload starts a new payload.
  */
-export function pack(id: string, parts: Omit<Wire, "i" | "h">[]): string[] {
+function pack(id: string, parts: Relayed[]): string[] {
   const payloads: string[] = [];
   const base = Buffer.byteLength(JSON.stringify({ i: id }));
   let current: Wire = { i: id };
