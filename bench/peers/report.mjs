@@ -64,6 +64,17 @@ function rowsOf(r, floors) {
       `${f(log.ms)} ms, ${kilo(log.linesPerSec)} lines/s; peak RSS ${cp}worker ${f(log.workerPeakRssMb)} MB`,
       `${(floors.seq.ms / log.ms).toPrecision(2)} × seq > /dev/null`,
     );
+    const c = log.cpuMs;
+    if (c) {
+      const parts = [
+        ["control plane", c.controlPlane],
+        ["workers and job", c.workers],
+        ["postgres", c.postgres],
+        ["redis", c.redis],
+        ["client", c.client],
+      ].filter(([, ms]) => ms > 0);
+      push("  CPU time", parts.map(([name, ms]) => `${name} ${f(ms)}`).join(", ") + " ms", "");
+    }
   }
   const base = (r.backlog ?? []).find((b) => !b.error);
   for (const b of r.backlog ?? []) {

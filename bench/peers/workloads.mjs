@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { percentile } from "../control-plane.mjs";
+import { cpuByPart, cpuSnapshot } from "./cpu-time.mjs";
 import { peakRssMb, resetPeakRss } from "./memory.mjs";
 
 const JOB_TIMEOUT_MS = 300_000;
@@ -52,11 +53,16 @@ export async function latency(sys, samples) {
 export async function logVolume(sys, lines) {
   const pids = () => [...(sys.controlPlanePid ? [sys.controlPlanePid] : []), ...sys.workerPids()];
   const peakReset = resetPeakRss(pids());
+  const cpuBefore = cpuSnapshot();
   const t0 = performance.now();
   const key = await sys.queue(`seq ${lines}`);
   const expected = lines + 1; // and the `$ seq N` header line every system stores first
   const [seen, done] = await Promise.all([sys.followLogs(key, expected), sys.waitDone(key, JOB_TIMEOUT_MS)]);
   const ms = Math.max(seen.at, done.at) - t0;
+  const cpuMs = cpuByPart(cpuBefore, cpuSnapshot(), {
+    controlPlanePid: sys.controlPlanePid,
+    workerPids: sys.workerPids(),
+  });
   const workerPeaks = sys.workerPids().map(peakRssMb).filter(Number.isFinite);
   return {
     lines: seen.lines,
@@ -65,6 +71,7 @@ export async function logVolume(sys, lines) {
     controlPlanePeakRssMb: sys.controlPlanePid ? peakRssMb(sys.controlPlanePid) : undefined,
     workerPeakRssMb: workerPeaks.length ? Math.max(...workerPeaks) : NaN,
     peakSince: peakReset ? "workload start" : "process start",
+    cpuMs,
   };
 }
 

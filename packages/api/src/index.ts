@@ -10,6 +10,7 @@ export * as health from "./gen/grpc/health/v1/health_pb.js";
 export * from "./grpc.js";
 export * from "./status.js";
 export { allFiles } from "./services.js";
-export * from "./log-entry-codec.js";
+export { encodeLogEntry, decodeLogEntry, type LogLineView, type LogLines } from "./log-entry-codec.js";
+export { LogChunk, transcodeLogLines } from "./log-chunk.js";
 export * from "./log-subscription.js";
 export * from "./log-batch-codec.js";

@@ -29,7 +29,8 @@ const TAG_MORE = 0x32; // 6, length-delimited
 const TAG_SECONDS = 0x08; // Timestamp.seconds, varint
 const TAG_NANOS = 0x10; // Timestamp.nanos, varint
 
-function varintSize(n: number): number {
+/** Bytes of `n` as a protobuf varint. */
+export function varintSize(n: number): number {
   let size = 1;
   while (n >= 0x80) {
     n = Math.floor(n / 0x80);
@@ -38,7 +39,8 @@ function varintSize(n: number): number {
   return size;
 }
 
-function writeVarint(buf: Buffer, o: number, n: number): number {
+/** Writes `n` as a protobuf varint at `o`; the offset after it. */
+export function writeVarint(buf: Buffer, o: number, n: number): number {
   while (n >= 0x80) {
     buf[o++] = (n % 0x80) | 0x80;
     n = Math.floor(n / 0x80);
@@ -47,7 +49,7 @@ function writeVarint(buf: Buffer, o: number, n: number): number {
   return o;
 }
 
-function checkUint(n: number, what: string): void {
+export function checkUint(n: number, what: string): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${what} must be a non-negative integer: ${n}`);
 }
 
@@ -60,7 +62,7 @@ function timestampBody(ms: number): { seconds: number; nanos: number; size: numb
 }
 
 /** Sizes of one entry's body (without its own tag and length), given its line's UTF-8 length. */
-function entryBodySize(jobIdBytes: number, l: LogLineView, lineBytes: number): number {
+export function entryBodySize(jobIdBytes: number, l: LogLineView, lineBytes: number): number {
   const ts = timestampBody(l.timestampMs);
   return (
     (jobIdBytes ? 1 + varintSize(jobIdBytes) + jobIdBytes : 0) +
@@ -73,7 +75,8 @@ function entryBodySize(jobIdBytes: number, l: LogLineView, lineBytes: number): n
   );
 }
 
-function writeEntryFields(
+/** One entry's fields (job_id only when `jobIdBytes`), from `o`; the offset after them. */
+export function writeEntryFields(
   buf: Buffer,
   o: number,
   jobId: string,
@@ -155,7 +158,8 @@ function readTimestampMs(buf: Buffer, start: number, end: number): number {
   return seconds * 1000 + Math.floor(nanos / 1_000_000);
 }
 
-function readEntry(buf: Buffer, start: number, end: number, out: LogLineView[]): string {
+/** The lines of the LogEntry in [start, end) onto `out` (its own, then its `more`); its job id. */
+export function readEntry(buf: Buffer, start: number, end: number, out: LogLineView[]): string {
   const r = new Reader(buf, start, end);
   let jobId = "";
   const own: LogLineView = { line: "", isStderr: false, timestampMs: 0, sequence: 0 };

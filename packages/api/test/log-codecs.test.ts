@@ -10,6 +10,7 @@ import {
   decodeLogEntry,
   decodeWorkerLogBatch,
   encodeLogEntry,
+  LogChunk,
   type LogLineView,
 } from "../src/index.js";
 
@@ -77,14 +78,17 @@ test("encodeLogEntry refuses what LogEntry cannot carry as we encode it", () => 
   assert.throws(() => encodeLogEntry("j", [{ ...samples[0]!, timestampMs: 1.5 }]), /timestampMs/);
 });
 
-test("decodeWorkerLogBatch reads a log batch as protobuf-es wrote it, and leaves other messages alone", () => {
+/** The samples in increasing sequence order, as a worker numbers them (from 1). */
+const numbered: LogLineView[] = samples.map((l, i) => ({ ...l, sequence: i + 1 }));
+
+function workerBatch(jobId: string, lines: LogLineView[]): Buffer {
   const msg = create(WorkerMessageSchema, {
     payload: {
       case: "logBatch",
       value: {
-        jobId: "job-4",
+        jobId,
         executionId: "exec-1",
-        lines: samples.map((l) => ({
+        lines: lines.map((l) => ({
           line: l.line,
           isStderr: l.isStderr,
           timestampMs: BigInt(l.timestampMs),
@@ -93,12 +97,114 @@ test("decodeWorkerLogBatch reads a log batch as protobuf-es wrote it, and leaves
       },
     },
   });
-  const batch = decodeWorkerLogBatch(Buffer.from(toBinary(WorkerMessageSchema, msg)));
-  assert.deepEqual(batch, { kind: "logBatch", jobId: "job-4", executionId: "exec-1", lines: samples });
+  return Buffer.from(toBinary(WorkerMessageSchema, msg));
+}
+
+test("decodeWorkerLogBatch reads a log batch as protobuf-es wrote it, and leaves other messages alone", () => {
+  const batch = decodeWorkerLogBatch(workerBatch("job-4", numbered))!;
+  assert.equal(batch.kind, "logBatch");
+  assert.equal(batch.jobId, "job-4");
+  assert.equal(batch.executionId, "exec-1");
+  assert.deepEqual(batch.chunk(0)!.lines(), numbered);
+  assert.equal(decodeWorkerLogBatch(workerBatch("job-4", []))!.chunk(0), null);
   const heartbeat = create(WorkerMessageSchema, { payload: { case: "heartbeat", value: {} } });
   assert.equal(decodeWorkerLogBatch(Buffer.from(toBinary(WorkerMessageSchema, heartbeat))), null);
   const result = create(WorkerMessageSchema, {
     payload: { case: "result", value: { jobId: "j", exitCode: 3 } },
   });
   assert.equal(decodeWorkerLogBatch(Buffer.from(toBinary(WorkerMessageSchema, result))), null);
+});
+
+test("a worker's batch becomes a chunk whose messages are protobuf-es's bytes, sequences moved up by the base", () => {
+  const base = 1000;
+  const rebased = numbered.map((l) => ({ ...l, sequence: l.sequence + base }));
+  const chunk = decodeWorkerLogBatch(workerBatch("job-5", numbered))!.chunk(base)!;
+  assert.deepEqual(
+    [chunk.firstSeq, chunk.lastSeq, chunk.count],
+    [1001, 1000 + numbered.length, numbered.length],
+  );
+  assert.equal(
+    chunk.textBytes,
+    numbered.reduce((n, l) => n + Buffer.byteLength(l.line), 0),
+  );
+  assert.deepEqual(chunk.body, LogChunk.fromLines(rebased).body);
+  const [whole, ...none] = chunk.messages("job-5", 1000, 1 << 20);
+  assert.equal(none.length, 0);
+  assert.deepEqual(new Uint8Array(whole!), toBinary(LogEntrySchema, viaProtobufEs("job-5", rebased)));
+  // One line per message: what a subscriber that reads no `more` gets.
+  assert.deepEqual(
+    chunk.messages("job-5", 1, 1 << 20).map((m) => new Uint8Array(m)),
+    rebased.map((l) => toBinary(LogEntrySchema, viaProtobufEs("job-5", [l]))),
+  );
+  assert.deepEqual(chunk.lines(), rebased);
+});
+
+test("a chunk's messages are cut by line count and by text bytes; a longer line goes alone", () => {
+  const chunk = LogChunk.fromLines(numbered);
+  const cut = (perMessage: number, bytes: number) =>
+    chunk.messages("j", perMessage, bytes).map((m) => decodeLogEntry(m).lines.map((l) => l.sequence));
+  assert.deepEqual(cut(2, 1 << 20), [
+    [1, 2],
+    [3, 4],
+    [5, 6],
+  ]);
+  // Lines 4 (300 bytes) and 6 (70 000 bytes) are each over 200 bytes of text.
+  assert.deepEqual(cut(100, 200), [[1, 2, 3], [4], [5], [6]]);
+  for (const m of chunk.messages("j", 100, 200)) assert.equal(decodeLogEntry(m).jobId, "j");
+});
+
+test("a chunk selects lines by sequence and count, sharing its bytes", () => {
+  const chunk = LogChunk.fromLines(numbered.map((l) => ({ ...l, sequence: l.sequence * 10 })));
+  assert.equal(chunk.select(0), chunk);
+  assert.equal(chunk.select(60), null);
+  const mid = chunk.select(15, 45)!;
+  assert.deepEqual(
+    mid.lines().map((l) => l.sequence),
+    [20, 30, 40],
+  );
+  assert.deepEqual([mid.firstSeq, mid.lastSeq, mid.count], [20, 40, 3]);
+  assert.equal(
+    mid.textBytes,
+    [1, 2, 3].reduce((n, i) => n + Buffer.byteLength(numbered[i]!.line), 0),
+  );
+  assert.equal(mid.body.buffer, chunk.body.buffer);
+  assert.deepEqual(
+    chunk
+      .select(0, Number.MAX_SAFE_INTEGER, 2)!
+      .lines()
+      .map((l) => l.sequence),
+    [10, 20],
+  );
+  // From bytes alone (as read from storage), without the lines it was made from.
+  const stored = new LogChunk(
+    chunk.firstSeq,
+    chunk.lastSeq,
+    chunk.count,
+    chunk.textBytes,
+    Buffer.from(chunk.body),
+  );
+  assert.deepEqual(stored.select(25)!.lines(), chunk.lines().slice(2));
+  assert.deepEqual(stored.skip(4)!.lines(), chunk.lines().slice(4));
+  assert.equal(stored.skip(6), null);
+});
+
+test("a malformed or out-of-order worker batch is a RangeError, not a chunk", () => {
+  const good = workerBatch("j", numbered);
+  const backwards = workerBatch("j", [numbered[1]!, numbered[0]!]);
+  assert.throws(() => decodeWorkerLogBatch(backwards)!.chunk(0), /must increase/);
+  // Cut inside the last line: the outer length still claims the whole batch.
+  const truncated = Buffer.from(good);
+  truncated[truncated.length - 1] = 0xff;
+  assert.throws(() => decodeWorkerLogBatch(truncated)!.chunk(0), RangeError);
+  assert.throws(() => decodeWorkerLogBatch(good)!.chunk(-1), /sequence base/);
+});
+
+test("chunks that follow one another concatenate into one; out of order is refused", () => {
+  const a = LogChunk.fromLines(numbered.slice(0, 2));
+  const b = LogChunk.fromLines(numbered.slice(2));
+  const ab = LogChunk.concat([a, b]);
+  assert.deepEqual([ab.firstSeq, ab.lastSeq, ab.count, ab.textBytes], [1, 6, 6, a.textBytes + b.textBytes]);
+  assert.deepEqual(ab.body, LogChunk.fromLines(numbered).body);
+  assert.equal(LogChunk.concat([a]), a);
+  assert.throws(() => LogChunk.concat([b, a]), /out of order/);
 });

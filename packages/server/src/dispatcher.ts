@@ -5,6 +5,7 @@ import {
   ServerMessageSchema,
   jobStatusFromWire,
   type JobResult,
+  type LogChunk,
   type WireLogBatch,
   type WorkerAck,
 } from "@hodei/api";
@@ -17,7 +18,6 @@ import {
   type FinishedJob,
   type GroupCommitWriter,
   type JobRecord,
-  type LogLineRecord,
 } from "@hodei/store";
 import type { ServerConfig } from "./config.js";
 import type { EventBus } from "./events.js";
@@ -76,10 +76,14 @@ export class Dispatcher {
     });
   }
 
-  /** Another instance may have queued work: assume the queue may hold jobs again. */
-  forgetEmptyQueue(): void {
+  /**
+   * The queue may hold work this instance has not seen it take (queued on another instance, a retry
+   * come due, a worker or provider freed up): forget that it looked empty and look again.
+   */
+  rescan(): void {
     this.emptyAsOf.clear();
     this.provisioner.forgetQuiet();
+    this.wake();
   }
 
   private mayHavePending(lane: string): boolean {
@@ -237,25 +241,28 @@ export class Dispatcher {
     );
   }
 
-  /** Stores a batch's lines (taking them over: their sequences become the job's) and fans them out. */
+  /** Stores a batch's lines (their sequences moved up to the job's) and fans them out. */
   onLogBatch(w: WorkerEntry, batch: WireLogBatch, pause: () => void, resume: () => void): void {
     const job = w.job;
     if (!job || job.jobId !== batch.jobId || job.executionId !== batch.executionId) return;
-    const lines: LogLineRecord[] = batch.lines;
-    let bytes = 0;
-    for (const l of lines) {
-      bytes += l.line.length;
-      l.sequence += job.logBase;
+    let chunk: LogChunk | null;
+    try {
+      chunk = batch.chunk(job.logBase);
+    } catch (err) {
+      this.d.logger.error({ err, jobId: job.jobId, workerId: w.id }, "worker sent a malformed log batch");
+      return;
     }
+    if (!chunk) return;
+    const bytes = chunk.textBytes;
     const inflight = (this.inflightLogBytes.get(w.id) ?? 0) + bytes;
     this.inflightLogBytes.set(w.id, inflight);
     if (inflight > PAUSE_LOG_BYTES) pause();
-    void this.d.writer.appendLogs({ jobId: job.jobId, lines }).then(
+    void this.d.writer.appendLogs({ jobId: job.jobId, chunk }).then(
       () => {
         const left = (this.inflightLogBytes.get(w.id) ?? bytes) - bytes;
         this.inflightLogBytes.set(w.id, left);
         if (left < RESUME_LOG_BYTES) resume();
-        this.d.bus.emitLogs(job.jobId, lines);
+        this.d.bus.emitLogs(job.jobId, chunk);
       },
       (err: unknown) => this.d.logger.error({ err, jobId: job.jobId }, "could not store log lines"),
     );
@@ -301,10 +308,7 @@ export class Dispatcher {
 
   /** A retry becomes claimable later: wake then (the sweep would too, later). */
   private wakeAfter(ms: number): void {
-    const t = setTimeout(() => {
-      this.forgetEmptyQueue();
-      this.wake();
-    }, ms + 1);
+    const t = setTimeout(() => this.rescan(), ms + 1);
     t.unref();
   }
 
@@ -356,8 +360,7 @@ export class Dispatcher {
       .audit([{ eventType: "WorkerTerminated", actor: "system", correlationId: w.id, payload: { reason } }])
       .catch(this.failed("could not record a terminated worker"));
     this.d.logger.debug({ workerId: w.id, reason }, "worker terminated");
-    this.forgetEmptyQueue();
-    this.wake();
+    this.rescan();
   }
 
   private failed(what: string): (err: unknown) => void {
@@ -427,8 +430,7 @@ export class Dispatcher {
         this.destroy(w, "idle");
       }
     }
-    this.forgetEmptyQueue();
-    this.wake();
+    this.rescan();
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { JobState } from "@hodei/core";
-import type { LogLineRecord } from "@hodei/store";
+import type { LogChunk } from "@hodei/api";
 
 export interface JobEvent {
   jobId: string;
@@ -19,8 +19,8 @@ type Listener<T> = (value: T) => void;
 /** In-process fan-out of committed state changes and log lines. */
 export class EventBus {
   private readonly jobListeners = new Set<Listener<JobEvent>>();
-  private readonly logListeners = new Map<string, Set<Listener<LogLineRecord[]>>>();
-  private readonly allLogListeners = new Set<(jobId: string, lines: LogLineRecord[]) => void>();
+  private readonly logListeners = new Map<string, Set<Listener<LogChunk>>>();
+  private readonly allLogListeners = new Set<(jobId: string, chunk: LogChunk) => void>();
 
   onJob(l: Listener<JobEvent>): () => void {
     this.jobListeners.add(l);
@@ -31,7 +31,7 @@ export class EventBus {
     for (const l of this.jobListeners) l(e);
   }
 
-  onLogs(jobId: string, l: Listener<LogLineRecord[]>): () => void {
+  onLogs(jobId: string, l: Listener<LogChunk>): () => void {
     let set = this.logListeners.get(jobId);
     if (!set) this.logListeners.set(jobId, (set = new Set()));
     set.add(l);
@@ -45,14 +45,14 @@ export class EventBus {
     return this.logListeners.has(jobId);
   }
 
-  onAnyLogs(l: (jobId: string, lines: LogLineRecord[]) => void): () => void {
+  onAnyLogs(l: (jobId: string, chunk: LogChunk) => void): () => void {
     this.allLogListeners.add(l);
     return () => this.allLogListeners.delete(l);
   }
 
-  emitLogs(jobId: string, lines: LogLineRecord[]): void {
+  emitLogs(jobId: string, chunk: LogChunk): void {
     const set = this.logListeners.get(jobId);
-    if (set) for (const l of set) l(lines);
-    for (const l of this.allLogListeners) l(jobId, lines);
+    if (set) for (const l of set) l(chunk);
+    for (const l of this.allLogListeners) l(jobId, chunk);
   }
 }

@@ -8,9 +8,9 @@ import {
   LogStreamService,
   jobStatusFromWire,
   jobStatusToWire,
-  encodeLogEntry,
   writeEncoded,
   type GrpcHandlers,
+  type LogChunk,
   type LogEntry,
 } from "@hodei/api";
 import { HodeiError, invalid, validateJobId } from "@hodei/core";
@@ -140,37 +140,18 @@ function entry(jobId: string, l: LogLineRecord): LogEntry {
 const MAX_LINES_PER_MESSAGE = 65_536;
 
 /** Line text per SubscribeLogs message, beyond which a batched message is cut (one line may exceed it). */
-const MESSAGE_TEXT_CHARS = 1 << 20;
+const MESSAGE_TEXT_BYTES = 1 << 20;
 
-/** Sends lines as LogEntry messages, `perMessage` lines at most in each, encoded by hand. */
-async function writeAll(
+/** Sends a chunk as LogEntry messages, `perMessage` lines at most in each, spliced from its stored bytes. */
+async function writeChunk(
   call: ServerWritableStream<unknown, LogEntry>,
   jobId: string,
-  lines: LogLineRecord[],
+  chunk: LogChunk,
   perMessage: number,
 ): Promise<void> {
   const stream = call as ServerWritableStream<unknown, unknown>;
-  if (perMessage <= 1) {
-    for (const l of lines) await writeEncoded(stream, encodeLogEntry(jobId, [l]));
-    return;
-  }
-  for (let i = 0; i < lines.length;) {
-    let end = i;
-    let chars = 0;
-    while (
-      end < lines.length &&
-      end - i < perMessage &&
-      (end === i || chars + lines[end]!.line.length <= MESSAGE_TEXT_CHARS)
-    ) {
-      chars += lines[end]!.line.length;
-      end++;
-    }
-    await writeEncoded(
-      stream,
-      encodeLogEntry(jobId, i === 0 && end === lines.length ? lines : lines.slice(i, end)),
-    );
-    i = end;
-  }
+  for (const message of chunk.messages(jobId, perMessage, MESSAGE_TEXT_BYTES))
+    await writeEncoded(stream, message);
 }
 
 export function logHandlers(db: Database, bus: EventBus): GrpcHandlers<typeof LogStreamService> {
@@ -191,8 +172,8 @@ export function logHandlers(db: Database, bus: EventBus): GrpcHandlers<typeof Lo
           sinceSequence: Number(req.sinceSequence),
           follow: true,
         };
-        for await (const lines of followLogs(db, bus, jobId, opts, ctrl.signal)) {
-          await writeAll(call as ServerWritableStream<unknown, LogEntry>, jobId, lines, perMessage);
+        for await (const chunk of followLogs(db, bus, jobId, opts, ctrl.signal)) {
+          await writeChunk(call as ServerWritableStream<unknown, LogEntry>, jobId, chunk, perMessage);
         }
         call.end();
       } catch (err) {

@@ -4,6 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { fromBinary } from "@bufbuild/protobuf";
 import {
+  LogChunk,
   ServerMessageSchema,
   WorkerAgentService,
   WorkerMessageSchema,
@@ -49,12 +50,17 @@ function wireBatch(b: LogBatch): WireLogBatch {
     kind: "logBatch",
     jobId: b.jobId,
     executionId: b.executionId,
-    lines: b.lines.map((l) => ({
-      line: l.line,
-      isStderr: l.isStderr,
-      timestampMs: Number(l.timestampMs),
-      sequence: Number(l.sequence),
-    })),
+    chunk: (base) =>
+      b.lines.length === 0
+        ? null
+        : LogChunk.fromLines(
+            b.lines.map((l) => ({
+              line: l.line,
+              isStderr: l.isStderr,
+              timestampMs: Number(l.timestampMs),
+              sequence: Number(l.sequence) + base,
+            })),
+          ),
   };
 }
 

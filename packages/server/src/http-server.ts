@@ -177,17 +177,17 @@ export function buildHttpServer(
         connection: "keep-alive",
       });
       try {
-        for await (const lines of followLogs(
+        for await (const chunk of followLogs(
           db,
           bus,
           id,
           { includeHistory: true, tailLines: 0, sinceSequence: since, follow: true },
           ctrl.signal,
         )) {
-          let chunk = "";
-          for (const l of lines)
-            chunk += `id: ${l.sequence}\nevent: log\ndata: ${JSON.stringify(logJson(l))}\n\n`;
-          if (!res.write(chunk)) await new Promise((resolve) => res.once("drain", resolve));
+          let text = "";
+          for (const l of chunk.lines())
+            text += `id: ${l.sequence}\nevent: log\ndata: ${JSON.stringify(logJson(l))}\n\n`;
+          if (!res.write(text)) await new Promise((resolve) => res.once("drain", resolve));
         }
         const final = await getJob(db, id);
         res.end(

@@ -1,7 +1,7 @@
 // Several control planes on one PostgreSQL: what one commits, the others hear of at once.
 import { randomUUID } from "node:crypto";
 import type { JobState } from "@hodei/core";
-import { getLogs, openChannelLink, type ChannelLink, type Database } from "@hodei/store";
+import { getLogChunks, openChannelLink, type ChannelLink, type Database } from "@hodei/store";
 import type { Dispatcher } from "./dispatcher.js";
 import type { EventBus, JobEvent } from "./events.js";
 import type { Logger } from "./logger.js";
@@ -91,9 +91,9 @@ export class InstanceLink {
         if (e.remote || !this.hasPeers) return;
         this.queue({ e: [wireEvent(e, this.d.dispatcher.secrets.has(e.jobId))] });
       }),
-      this.d.bus.onAnyLogs((jobId, lines) => {
-        if (this.relayingLogs || !this.hasPeers || lines.length === 0) return;
-        this.queue({ l: [[jobId, lines[0]!.sequence, lines[lines.length - 1]!.sequence]] });
+      this.d.bus.onAnyLogs((jobId, chunk) => {
+        if (this.relayingLogs || !this.hasPeers) return;
+        this.queue({ l: [[jobId, chunk.firstSeq, chunk.lastSeq]] });
       }),
     );
     await this.connect();
@@ -128,8 +128,7 @@ export class InstanceLink {
     this.link = link;
     await this.countPeers();
     // Whatever others relayed while this instance was not listening: look at the queue afresh.
-    this.d.dispatcher.forgetEmptyQueue();
-    this.d.dispatcher.wake();
+    this.d.dispatcher.rescan();
     await link.notify(JSON.stringify({ i: this.id, h: 1 } satisfies Wire));
   }
 
@@ -200,10 +199,7 @@ export class InstanceLink {
       this.d.bus.emitJob(e);
     }
     for (const [jobId, reason, actor] of m.c ?? []) this.d.dispatcher.cancelRunning(jobId, reason, actor);
-    if (waiting) {
-      this.d.dispatcher.forgetEmptyQueue();
-      this.d.dispatcher.wake();
-    }
+    if (waiting) this.d.dispatcher.rescan();
   }
 
   /** Lines another instance stored: read them back for this instance's followers of the job, if any. */
@@ -213,13 +209,13 @@ export class InstanceLink {
     const next = previous.then(async () => {
       let after = first - 1;
       while (after < last && this.d.bus.hasLogListeners(jobId)) {
-        const page = await getLogs(this.d.db, jobId, after, LOG_PAGE);
-        const lines = page.lines.filter((l) => l.sequence <= last);
-        if (lines.length === 0) return;
-        after = lines[lines.length - 1]!.sequence;
+        const page = await getLogChunks(this.d.db, jobId, after, LOG_PAGE);
+        const chunks = page.chunks.map((c) => c.select(after, last)).filter((c) => c !== null);
+        if (chunks.length === 0) return;
+        after = chunks[chunks.length - 1]!.lastSeq;
         this.relayingLogs = true;
         try {
-          this.d.bus.emitLogs(jobId, lines);
+          for (const chunk of chunks) this.d.bus.emitLogs(jobId, chunk);
         } finally {
           this.relayingLogs = false;
         }

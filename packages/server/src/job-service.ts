@@ -148,8 +148,7 @@ export class JobService {
       message: why,
     });
     this.pendingEstimate++;
-    this.d.dispatcher.forgetEmptyQueue();
-    this.d.dispatcher.wake();
+    this.d.dispatcher.rescan();
     return job;
   }
 

@@ -1,6 +1,8 @@
 // History then live lines for one job, ending once the job has finished and every line was delivered.
+// Lines go as the chunks they were stored in, never one object per line.
 import { HodeiError, isTerminal } from "@hodei/core";
-import { getJob, getLogs, tailLogs, type Database, type LogLineRecord } from "@hodei/store";
+import type { LogChunk } from "@hodei/api";
+import { getJob, getLogChunks, tailLogChunks, type Database } from "@hodei/store";
 import type { EventBus } from "./events.js";
 
 export interface FollowOptions {
@@ -19,16 +21,16 @@ export async function* followLogs(
   jobId: string,
   opts: FollowOptions,
   signal: AbortSignal,
-): AsyncGenerator<LogLineRecord[]> {
-  const live: LogLineRecord[][] = [];
+): AsyncGenerator<LogChunk> {
+  const live: LogChunk[] = [];
   let finished = false;
   let wakeUp: (() => void) | null = null;
   const notify = () => {
     wakeUp?.();
     wakeUp = null;
   };
-  const offLogs = bus.onLogs(jobId, (lines) => {
-    live.push(lines);
+  const offLogs = bus.onLogs(jobId, (chunk) => {
+    live.push(chunk);
     notify();
   });
   const offJob = bus.onJob((e) => {
@@ -46,19 +48,18 @@ export async function* followLogs(
     let last = opts.sinceSequence;
     const fromStore = async function* () {
       for (;;) {
-        const page = await getLogs(db, jobId, last, PAGE);
-        if (page.lines.length > 0) {
-          last = page.lines[page.lines.length - 1]!.sequence;
-          yield page.lines;
+        const page = await getLogChunks(db, jobId, last, PAGE);
+        for (const chunk of page.chunks) {
+          last = chunk.lastSeq;
+          yield chunk;
         }
         if (!page.hasMore) return;
       }
     };
     if (opts.includeHistory && opts.tailLines > 0 && opts.sinceSequence === 0) {
-      const tail = await tailLogs(db, jobId, opts.tailLines);
-      if (tail.length > 0) {
-        last = tail[tail.length - 1]!.sequence;
-        yield tail;
+      for (const chunk of await tailLogChunks(db, jobId, opts.tailLines)) {
+        last = chunk.lastSeq;
+        yield chunk;
       }
     } else if (opts.includeHistory || opts.sinceSequence > 0) {
       yield* fromStore();
@@ -66,10 +67,9 @@ export async function* followLogs(
     if (!opts.follow) return;
     while (!signal.aborted) {
       while (live.length > 0) {
-        const batch = live.shift()!;
-        const fresh = batch[0] && batch[0].sequence > last ? batch : batch.filter((l) => l.sequence > last);
-        if (fresh.length > 0) {
-          last = fresh[fresh.length - 1]!.sequence;
+        const fresh = live.shift()!.select(last);
+        if (fresh) {
+          last = fresh.lastSeq;
           yield fresh;
         }
       }

@@ -179,8 +179,7 @@ export class ProviderManager {
       );
     }
     const e = await this.d.providers.add(provider, record);
-    this.d.dispatcher.forgetEmptyQueue();
-    this.d.dispatcher.wake();
+    this.d.dispatcher.rescan();
     return this.view(e);
   }
 
@@ -223,8 +222,7 @@ export class ProviderManager {
         (e.provider.limits as { maxWorkers: number }).maxWorkers = input.maxWorkers;
       }
     }
-    this.d.dispatcher.forgetEmptyQueue();
-    this.d.dispatcher.wake();
+    this.d.dispatcher.rescan();
     return this.get(name);
   }
 
@@ -233,8 +231,7 @@ export class ProviderManager {
     const record = await updateProviderRecord(this.d.db, name, { enabled });
     if (!record) throw notFound(name);
     e.record = record;
-    this.d.dispatcher.forgetEmptyQueue();
-    this.d.dispatcher.wake();
+    this.d.dispatcher.rescan();
     return this.view(e);
   }
 

@@ -1,5 +1,6 @@
 // Reads, and the few writes that are not on the hot path.
 import { createHash } from "node:crypto";
+import { LogChunk } from "@hodei/api";
 import { LOCAL_LANE, type JobState } from "@hodei/core";
 import type { Database, Queryable } from "./database.js";
 import type { AuditRecord, ExecutionRecord, JobRecord, LogLineRecord, WorkerRecord } from "./records.js";
@@ -121,34 +122,79 @@ export interface LogPage {
   hasMore: boolean;
 }
 
-/** Up to `limit` lines with a sequence above `sinceSequence`, in order. */
+export interface LogChunkPage {
+  chunks: LogChunk[];
+  hasMore: boolean;
+}
+
+interface LogChunkRow {
+  first_seq: number | string;
+  last_seq: number | string;
+  line_count: number;
+  bytes: number | string;
+  lines: string | null;
+  body: Uint8Array | null;
+}
+
+function chunkFromRow(row: LogChunkRow): LogChunk {
+  if (row.body === null) {
+    // Written before chunks were bytes: a JSON array of [sequence, timestamp_ms, is_stderr, text].
+    const lines = (JSON.parse(row.lines ?? "[]") as [number, number, number, string][]).map(
+      ([sequence, timestampMs, err, line]) => ({ sequence, timestampMs, isStderr: err === 1, line }),
+    );
+    return LogChunk.fromLines(lines);
+  }
+  const body = Buffer.isBuffer(row.body)
+    ? row.body
+    : Buffer.from(row.body.buffer, row.body.byteOffset, row.body.byteLength);
+  return new LogChunk(Number(row.first_seq), Number(row.last_seq), row.line_count, Number(row.bytes), body);
+}
+
+/** A job's stored lines with a sequence above `sinceSequence`, `limit` at most, as stored chunks (or parts). */
+export async function getLogChunks(
+  q: Queryable,
+  jobId: string,
+  sinceSequence: number,
+  limit: number,
+): Promise<LogChunkPage> {
+  const chunks: LogChunk[] = [];
+  let left = limit;
+  let after = sinceSequence;
+  for (;;) {
+    const r = await q.query<LogChunkRow>(
+      `SELECT first_seq, last_seq, line_count, bytes, lines, body FROM job_log_chunks
+        WHERE job_id = $1 AND last_seq > $2 ORDER BY first_seq LIMIT 64`,
+      [jobId, after],
+    );
+    for (const row of r.rows) {
+      // Every row read holds a line past `sinceSequence`: one more when the page is full.
+      if (left === 0) return { chunks, hasMore: true };
+      const part = chunkFromRow(row).select(sinceSequence, Number.MAX_SAFE_INTEGER, left);
+      if (part) {
+        chunks.push(part);
+        left -= part.count;
+        if (part.lastSeq < Number(row.last_seq)) return { chunks, hasMore: true };
+      }
+      after = Number(row.last_seq);
+    }
+    if (r.rows.length < 64) return { chunks, hasMore: false };
+  }
+}
+
+/** As getLogChunks, one object per line. */
 export async function getLogs(
   q: Queryable,
   jobId: string,
   sinceSequence: number,
   limit: number,
 ): Promise<LogPage> {
-  const lines: LogLineRecord[] = [];
-  let after = sinceSequence;
-  for (;;) {
-    const r = await q.query<{ last_seq: number; lines: string }>(
-      `SELECT last_seq, lines FROM job_log_chunks WHERE job_id = $1 AND last_seq > $2 ORDER BY first_seq LIMIT 64`,
-      [jobId, after],
-    );
-    for (const chunk of r.rows) {
-      for (const [seq, ts, err, line] of JSON.parse(chunk.lines) as [number, number, number, string][]) {
-        if (seq <= sinceSequence) continue;
-        if (lines.length === limit) return { lines, hasMore: true };
-        lines.push({ sequence: seq, timestampMs: ts, isStderr: err === 1, line });
-      }
-      after = Number(chunk.last_seq);
-    }
-    if (r.rows.length < 64) return { lines, hasMore: false };
-  }
+  const page = await getLogChunks(q, jobId, sinceSequence, limit);
+  return { lines: page.chunks.flatMap((c) => c.lines()), hasMore: page.hasMore };
 }
 
-/** The last `n` lines of a job's log. */
-export async function tailLogs(q: Queryable, jobId: string, n: number): Promise<LogLineRecord[]> {
+/** The last `n` lines of a job's log, as chunks. */
+export async function tailLogChunks(q: Queryable, jobId: string, n: number): Promise<LogChunk[]> {
+  if (n <= 0) return [];
   const r = await q.query<{ first_seq: number; line_count: number }>(
     `SELECT first_seq, line_count FROM job_log_chunks WHERE job_id = $1 ORDER BY first_seq DESC`,
     [jobId],
@@ -160,8 +206,21 @@ export async function tailLogs(q: Queryable, jobId: string, n: number): Promise<
     need -= c.line_count;
     if (need <= 0) break;
   }
-  const page = await getLogs(q, jobId, from, Number.MAX_SAFE_INTEGER);
-  return page.lines.slice(-n);
+  const { chunks } = await getLogChunks(q, jobId, from, Number.MAX_SAFE_INTEGER);
+  // The first chunk may start before the last n lines (and lines may have come since the count).
+  let extra = chunks.reduce((k, c) => k + c.count, 0) - n;
+  while (extra > 0 && chunks.length > 0) {
+    const c = chunks[0]!;
+    if (extra >= c.count) chunks.shift();
+    else chunks[0] = c.skip(extra)!;
+    extra -= c.count;
+  }
+  return chunks;
+}
+
+/** The last `n` lines of a job's log. */
+export async function tailLogs(q: Queryable, jobId: string, n: number): Promise<LogLineRecord[]> {
+  return (await tailLogChunks(q, jobId, n)).flatMap((c) => c.lines());
 }
 
 export async function maxLogSequence(q: Queryable, jobId: string): Promise<number> {

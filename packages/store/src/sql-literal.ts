@@ -19,6 +19,9 @@ function literal(v: unknown): string | undefined {
     case "boolean":
       return v ? "'t'" : "'f'";
     default:
+      // bytea in hex form, which the server decodes far faster than it parses an escaped string.
+      if (v instanceof Uint8Array)
+        return `'\\x${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("hex")}'`;
       return v instanceof Date && !Number.isNaN(v.getTime()) ? `'${v.toISOString()}'` : undefined;
   }
 }
@@ -53,9 +56,21 @@ export function inlineStatements(statements: readonly Statement[]): string | und
 }
 
 /**
+ * bytea bytes beyond which a statement's parameters are sent as parameters, not written in: a literal
+ * is hex, twice the bytes for the server to parse, where `pg` sends a Buffer parameter as it is.
+ */
+const INLINE_BYTES_MAX = 16 * 1024;
+
+function bulky(s: Statement): boolean {
+  let bytes = 0;
+  for (const p of s.params) if (p instanceof Uint8Array) bytes += p.byteLength;
+  return bytes > INLINE_BYTES_MAX;
+}
+
+/**
  * `Database.batch` for a driver: `send` takes the statements as one text when every value can be
- * written in (`inline`: the server's strings take backslashes literally), else they run one by one
- * in `transaction`.
+ * written in (`inline`: the server's strings take backslashes literally) and none is bulky bytes,
+ * else they run one by one in `transaction`.
  */
 export function batchThrough(
   inline: boolean,
@@ -63,7 +78,7 @@ export function batchThrough(
   transaction: Database["transaction"],
 ): Database["batch"] {
   return async (statements) => {
-    const text = inline ? inlineStatements(statements) : undefined;
+    const text = inline && !statements.some(bulky) ? inlineStatements(statements) : undefined;
     if (text !== undefined) return send(text);
     return transaction(async (tx) => {
       const out: unknown[][] = [];

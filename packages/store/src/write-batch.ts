@@ -1,8 +1,9 @@
 // The operations one group-commit transaction applies, each kind as one multi-row statement that
 // also writes its audit events, all sent together.
+import { LogChunk } from "@hodei/api";
 import { LOCAL_LANE, PRIORITY_RANK, type JobSpec, type JobState } from "@hodei/core";
 import type { Database, Statement } from "./database.js";
-import type { AuditEvent, JobRecord, LogLineRecord } from "./records.js";
+import type { AuditEvent, JobRecord } from "./records.js";
 import {
   JOB_COLUMNS,
   finishedFromRow,
@@ -58,7 +59,7 @@ export interface CancelPending {
 }
 export interface AppendLogs {
   jobId: string;
-  lines: LogLineRecord[];
+  chunk: LogChunk;
 }
 
 export interface ClaimResult {
@@ -505,37 +506,21 @@ export class WriteBatch {
     if (this.logs.length === 0) return;
     const params: unknown[] = [];
     const rows: string[] = [];
-    for (const op of this.logs) {
-      const lines = op.input.lines;
-      if (lines.length === 0) continue;
-      let bytes = 0;
-      const packed = lines.map((l) => {
-        bytes += l.line.length;
-        return [l.sequence, l.timestampMs, l.isStderr ? 1 : 0, l.line];
-      });
+    for (const { jobId, chunk: c } of mergeChunks(this.logs.map((op) => op.input))) {
       const n = params.length;
       rows.push(
-        `($${n + 1}::text, $${n + 2}::int8, $${n + 3}::int8, $${n + 4}::int4, $${n + 5}::int8, $${n + 6}::text)`,
+        `($${n + 1}::text, $${n + 2}::int8, $${n + 3}::int8, $${n + 4}::int4, $${n + 5}::int8, $${n + 6}::bytea)`,
       );
-      params.push(
-        op.input.jobId,
-        lines[0]!.sequence,
-        lines[lines.length - 1]!.sequence,
-        lines.length,
-        bytes,
-        JSON.stringify(packed),
-      );
+      params.push(jobId, c.firstSeq, c.lastSeq, c.count, c.textBytes, c.body);
     }
-    if (rows.length > 0) {
-      steps.push({
-        statement: {
-          sql: `INSERT INTO job_log_chunks (job_id, first_seq, last_seq, line_count, bytes, lines) VALUES ${rows.join(", ")}
+    steps.push({
+      statement: {
+        sql: `INSERT INTO job_log_chunks (job_id, first_seq, last_seq, line_count, bytes, body) VALUES ${rows.join(", ")}
             ON CONFLICT (job_id, first_seq) DO NOTHING`,
-          params,
-        },
-        take: () => undefined,
-      });
-    }
+        params,
+      },
+      take: () => undefined,
+    });
     for (const op of this.logs) this.settle.push(() => op.resolve());
   }
 
@@ -567,4 +552,26 @@ export class WriteBatch {
       take: () => undefined,
     });
   }
+}
+
+/**
+ * A job's chunks that follow one another (a worker's batches, one sequence after the other) as one:
+ * fewer, bigger rows, read back just the same (lines are selected by sequence within a row).
+ */
+function mergeChunks(logs: readonly AppendLogs[]): AppendLogs[] {
+  const out: AppendLogs[] = [];
+  const runs = new Map<string, { at: number; parts: LogChunk[] }>();
+  for (const l of logs) {
+    const run = runs.get(l.jobId);
+    const last = run?.parts[run.parts.length - 1];
+    if (run && last && l.chunk.firstSeq === last.lastSeq + 1) {
+      run.parts.push(l.chunk);
+      continue;
+    }
+    if (run) out[run.at] = { jobId: l.jobId, chunk: LogChunk.concat(run.parts) };
+    runs.set(l.jobId, { at: out.length, parts: [l.chunk] });
+    out.push(l);
+  }
+  for (const [jobId, run] of runs) out[run.at] = { jobId, chunk: LogChunk.concat(run.parts) };
+  return out;
 }

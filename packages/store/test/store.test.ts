@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { LogChunk } from "@hodei/api";
 import type { JobSpec, PriorityName } from "@hodei/core";
 import {
   GroupCommitWriter,
@@ -13,10 +14,12 @@ import {
   createWorker,
   getExecutions,
   getJob,
+  getLogChunks,
   getLogs,
   listJobs,
   migrate,
   openPglite,
+  tailLogChunks,
   tailLogs,
   countJobsByStatus,
   deleteLogsBefore,
@@ -279,10 +282,17 @@ for (const backend of backends()) {
     test("one bad write does not fail the others that shared its transaction", async () => {
       const db = await backend.open();
       const w = new GroupCommitWriter(db);
-      const bad = { sequence: Number.NaN, timestampMs: 1, isStderr: false, line: "x" };
+      // A sequence no column can hold: the database refuses the row.
+      const bad = new LogChunk(
+        Number.NaN,
+        1,
+        1,
+        1,
+        LogChunk.fromLines([{ sequence: 1, timestampMs: 1, isStderr: false, line: "x" }]).body,
+      );
       const [created, logged] = await Promise.allSettled([
         w.createJob({ spec: spec("survivor"), queuedBy: "t", actor: "t" }),
-        w.appendLogs({ jobId: "survivor", lines: [bad] }),
+        w.appendLogs({ jobId: "survivor", chunk: bad }),
       ]);
       assert.deepEqual(created, { status: "fulfilled", value: true });
       assert.equal(logged.status, "rejected");
@@ -300,7 +310,9 @@ for (const backend of backends()) {
       // A job's output may hold NUL (binary output): the line is stored and read back as it was.
       await w.appendLogs({
         jobId: "nul",
-        lines: [{ sequence: 1, timestampMs: 1, isStderr: false, line: "x\0y \\u0000 'q'" }],
+        chunk: LogChunk.fromLines([
+          { sequence: 1, timestampMs: 1, isStderr: false, line: "x\0y \\u0000 'q'" },
+        ]),
       });
       assert.deepEqual(
         (await getLogs(db, "nul", 0, 10)).lines.map((l) => l.line),
@@ -320,10 +332,24 @@ for (const backend of backends()) {
           line: `line ${from + i} ✓ 'quoted' "x"`,
         }));
       await Promise.all([
-        w.appendLogs({ jobId: "L", lines: mk(1, 10) }),
-        w.appendLogs({ jobId: "L", lines: mk(11, 10) }),
+        w.appendLogs({ jobId: "L", chunk: LogChunk.fromLines(mk(1, 10)) }),
+        w.appendLogs({ jobId: "L", chunk: LogChunk.fromLines(mk(11, 10)) }),
       ]);
-      await w.appendLogs({ jobId: "L", lines: mk(21, 5) });
+      await w.appendLogs({ jobId: "L", chunk: LogChunk.fromLines(mk(21, 5)) });
+      // A chunk too big to write into the statement's text goes as a parameter, in the same commit.
+      await Promise.all([
+        w.appendLogs({ jobId: "big", chunk: LogChunk.fromLines(mk(1, 20_000)) }),
+        w.createJob({ spec: spec("beside-big"), queuedBy: "t", actor: "t" }),
+      ]);
+      const big = await getLogs(db, "big", 19_990, 100);
+      assert.deepEqual(big.lines.at(-1), {
+        sequence: 20_000,
+        timestampMs: 1,
+        isStderr: true,
+        line: `line 20000 ✓ 'quoted' "x"`,
+      });
+      assert.equal(big.lines.length, 10);
+      assert.equal((await getJob(db, "beside-big"))?.status, "PENDING");
       const p1 = await getLogs(db, "L", 0, 8);
       assert.deepEqual(
         p1.lines.map((l) => l.sequence),
@@ -338,6 +364,42 @@ for (const backend of backends()) {
       assert.deepEqual(
         (await tailLogs(db, "L", 3)).map((l) => l.sequence),
         [23, 24, 25],
+      );
+      await db.close();
+    });
+
+    test("chunks stored before lines were bytes (JSON text) read back beside new ones", async () => {
+      const db = await backend.open();
+      const w = new GroupCommitWriter(db);
+      await db.query(
+        `INSERT INTO job_log_chunks (job_id, first_seq, last_seq, line_count, bytes, lines)
+         VALUES ('old', 1, 2, 2, 6, $1)`,
+        [
+          JSON.stringify([
+            [1, 5000, 0, "one ✓"],
+            [2, 6000, 1, "two"],
+          ]),
+        ],
+      );
+      await w.appendLogs({
+        jobId: "old",
+        chunk: LogChunk.fromLines([{ sequence: 3, timestampMs: 7000, isStderr: false, line: "three" }]),
+      });
+      assert.deepEqual((await getLogs(db, "old", 1, 10)).lines, [
+        { sequence: 2, timestampMs: 6000, isStderr: true, line: "two" },
+        { sequence: 3, timestampMs: 7000, isStderr: false, line: "three" },
+      ]);
+      const { chunks } = await getLogChunks(db, "old", 0, 10);
+      assert.deepEqual(
+        chunks.map((c) => [c.firstSeq, c.lastSeq, c.count]),
+        [
+          [1, 2, 2],
+          [3, 3, 1],
+        ],
+      );
+      assert.deepEqual(
+        (await tailLogChunks(db, "old", 2)).flatMap((c) => c.lines().map((l) => l.line)),
+        ["two", "three"],
       );
       await db.close();
     });
@@ -360,7 +422,7 @@ for (const backend of backends()) {
         actor: "t",
       });
       for (const id of ["old-done", "old-running", "recent"])
-        await w.appendLogs({ jobId: id, lines: [line(1), line(2), line(3)] });
+        await w.appendLogs({ jobId: id, chunk: LogChunk.fromLines([line(1), line(2), line(3)]) });
       await db.query(
         `UPDATE job_log_chunks SET created_at = now() - interval '10 days' WHERE job_id <> 'recent'`,
       );

@@ -30,7 +30,7 @@ export interface WorkerConfig {
 
 export const workerConfigDefaults = {
   serverAddress: "127.0.0.1:50051",
-  logBatchSize: 256,
+  logBatchSize: 4096,
   logFlushIntervalMs: 5,
   heartbeatIntervalMs: 10_000,
   provider: "local",

@@ -8,7 +8,7 @@ test("defaults: only the OTP is required", () => {
   assert.equal(c.serverAddress, "127.0.0.1:50051");
   assert.equal(c.otpToken, "tok");
   assert.equal(c.workerId, `${hostname()}-${process.pid}`);
-  assert.equal(c.logBatchSize, 256);
+  assert.equal(c.logBatchSize, 4096);
   assert.equal(c.logFlushIntervalMs, 5);
   assert.equal(c.provider, "local");
   assert.deepEqual(c.labels, {});

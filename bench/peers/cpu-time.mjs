@@ -1,0 +1,48 @@
+// CPU time spent by each part of a system over a stretch of time, read from /proc/<pid>/stat: user
+// and system time, plus that of the children the process has reaped (a worker's job commands).
+import { readdirSync, readFileSync } from "node:fs";
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+function stat(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const close = text.lastIndexOf(")");
+    const comm = text.slice(text.indexOf("(") + 1, close);
+    const f = text.slice(close + 2).split(" ");
+    // fields 14-17 of stat(5): utime, stime, cutime, cstime (f[0] is field 3)
+    return { comm, ms: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_MS };
+  } catch {
+    return null;
+  }
+}
+
+/** Every process's CPU time now, by pid. */
+export function cpuSnapshot() {
+  const out = new Map();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const s = stat(Number(name));
+    if (s) out.set(Number(name), s);
+  }
+  return out;
+}
+
+/**
+ * CPU ms between two snapshots, by part: the control plane, the workers (with their jobs' commands),
+ * the database (`postgres` processes), Redis, and the benchmark's own process (the submitting client
+ * and live subscriber). A process that exited before `after` is not counted.
+ */
+export function cpuByPart(before, after, { controlPlanePid, workerPids = [] }) {
+  const parts = { controlPlane: 0, workers: 0, postgres: 0, redis: 0, client: 0 };
+  const workers = new Set(workerPids);
+  for (const [pid, s] of after) {
+    const delta = s.ms - (before.get(pid)?.ms ?? 0);
+    if (pid === controlPlanePid) parts.controlPlane += delta;
+    else if (workers.has(pid)) parts.workers += delta;
+    else if (s.comm === "postgres") parts.postgres += delta;
+    else if (s.comm === "redis-server") parts.redis += delta;
+    else if (pid === process.pid) parts.client += delta;
+  }
+  return parts;
+}
