@@ -1,4 +1,5 @@
 // The composition root: database, writer, dispatcher, providers, gRPC and HTTP servers.
+import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import {
   AuditService,
@@ -15,6 +16,7 @@ import { addReflection } from "@hodei/api/reflection";
 import {
   GroupCommitWriter,
   activeJobs,
+  forgetControlPlanes,
   migrate,
   openPglite,
   openPostgres,
@@ -44,6 +46,11 @@ import { WorkerRegistry } from "./worker-registry.js";
 /** How long open calls get to end on their own when the server stops. */
 const SHUTDOWN_GRACE_MS = 2_000;
 
+/** How often a control plane says it is alive and looks for jobs whose secrets' holder is gone. */
+const HOLDER_CHECK_MS = 5_000;
+/** A control plane silent this long is gone (it crashed): the jobs whose secrets it held fail. */
+const HOLDER_STALE_MS = 30_000;
+
 export interface ControlPlane {
   config: ServerConfig;
   grpcPort: number;
@@ -67,6 +74,9 @@ export async function startControlPlane(
   const db = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.dataDir);
   const applied = await migrate(db);
   if (applied.length) logger.info({ applied }, "migrations applied");
+  const controlPlaneId = randomUUID();
+  // An embedded database has one owner: any other control plane recorded in it has stopped.
+  if (db.kind === "pglite") await forgetControlPlanes(db, { except: controlPlaneId });
   // Only executions that were already running before this start can be orphans.
   const leftover = await activeJobs(db);
   const writer = new GroupCommitWriter(db);
@@ -90,6 +100,7 @@ export async function startControlPlane(
     config,
     logger,
     serverAddress,
+    controlPlaneId,
   });
   // Other control planes can only share a PostgreSQL server (an embedded database has one owner).
   const link = config.databaseUrl
@@ -147,6 +158,13 @@ export async function startControlPlane(
   const stopRetention = startLogRetention(db, config.logRetentionDays, logger);
   const sweep = setInterval(() => dispatcher.sweep(), config.sweepIntervalMs);
   sweep.unref();
+  const checkHolders = () =>
+    dispatcher
+      .checkSecretHolders(HOLDER_STALE_MS)
+      .catch((err: unknown) => logger.warn({ err }, "could not check the control planes holding secrets"));
+  await checkHolders();
+  const holders = setInterval(() => void checkHolders(), HOLDER_CHECK_MS);
+  holders.unref();
   const orphans = setTimeout(() => {
     const n = dispatcher.failOrphanedJobs(leftover);
     if (n > 0) logger.warn({ jobs: n }, "failed jobs whose workers did not return after a restart");
@@ -166,7 +184,9 @@ export async function startControlPlane(
     db,
     stop() {
       stopping ??= (async () => {
+        dispatcher.stop();
         clearInterval(sweep);
+        clearInterval(holders);
         stopRetention();
         clearTimeout(orphans);
         await providerSet.shutdown();
@@ -182,6 +202,10 @@ export async function startControlPlane(
         server.forceShutdown();
         await http.close();
         await writer.drain();
+        // The jobs whose secrets this process held can never run now: the others fail them at once.
+        await forgetControlPlanes(db, { id: controlPlaneId }).catch((err: unknown) =>
+          logger.warn({ err }, "could not record this control plane's stop"),
+        );
         await link?.stop(); // after the last events, which the other instances should hear of
         await db.close();
       })();

@@ -12,6 +12,8 @@ import {
 import { isTerminal, parseLane, retryDelayMs, type JobState } from "@hodei/core";
 import {
   expireOverdueJobs,
+  failJobsOfGoneHolders,
+  markControlPlaneAlive,
   maxLogSequence,
   updateWorker,
   type Database,
@@ -43,12 +45,20 @@ export interface DispatcherDeps {
   config: ServerConfig;
   logger: Logger;
   serverAddress: string;
+  /** This control plane process, unique per start: it holds the secrets of the jobs queued through it. */
+  controlPlaneId: string;
 }
 
 export class Dispatcher {
   /** Secrets live only in memory, from queueing until the job ends. */
   readonly secrets = new Map<string, Record<string, string>>();
+
+  /** This control plane process (see DispatcherDeps). */
+  get controlPlaneId(): string {
+    return this.d.controlPlaneId;
+  }
   private scheduled = false;
+  private stopping = false;
   /** Per lane: writes up to this epoch were seen by a claim that left nothing waiting. */
   private readonly emptyAsOf = new Map<string, number>();
   private readonly provisioner: Provisioner;
@@ -68,12 +78,20 @@ export class Dispatcher {
 
   /** Asks for a scheduling pass; many wakes in one tick make one pass. */
   wake(): void {
-    if (this.scheduled) return;
+    if (this.scheduled || this.stopping) return;
     this.scheduled = true;
     queueMicrotask(() => {
       this.scheduled = false;
       this.pass();
     });
+  }
+
+  /**
+   * The control plane is stopping: no job is claimed or handed to a worker any more (its workers are
+   * about to be stopped; a job given to one now would only be lost with it). Waiting jobs stay queued.
+   */
+  stop(): void {
+    this.stopping = true;
   }
 
   /**
@@ -91,6 +109,7 @@ export class Dispatcher {
   }
 
   private pass(): void {
+    if (this.stopping) return;
     const lanes = new Map<string, WorkerEntry[]>();
     for (const w of this.d.registry.idle()) {
       // A disabled provider's workers take no new work (workers not started by a provider may).
@@ -105,18 +124,20 @@ export class Dispatcher {
   private claimFor(lane: string, idle: WorkerEntry[]): void {
     for (const w of idle) w.reserved = true;
     const executionIds = idle.map(() => randomUUID());
-    this.d.writer.claim({ workerIds: idle.map((w) => w.id), executionIds, lane }).then(
-      ({ jobs, epoch, more }) => {
-        for (const w of idle) w.reserved = false;
-        if (!more) this.emptyAsOf.set(lane, Math.max(this.emptyAsOf.get(lane) ?? -1, epoch));
-        for (const job of jobs) this.dispatch(job).catch(this.failed(`could not dispatch job ${job.id}`));
-        this.wake();
-      },
-      (err: unknown) => {
-        for (const w of idle) w.reserved = false;
-        this.d.logger.error({ err }, "claim failed; the sweep will retry");
-      },
-    );
+    this.d.writer
+      .claim({ workerIds: idle.map((w) => w.id), executionIds, lane, holder: this.d.controlPlaneId })
+      .then(
+        ({ jobs, epoch, more }) => {
+          for (const w of idle) w.reserved = false;
+          if (!more) this.emptyAsOf.set(lane, Math.max(this.emptyAsOf.get(lane) ?? -1, epoch));
+          for (const job of jobs) this.dispatch(job).catch(this.failed(`could not dispatch job ${job.id}`));
+          this.wake();
+        },
+        (err: unknown) => {
+          for (const w of idle) w.reserved = false;
+          this.d.logger.error({ err }, "claim failed; the sweep will retry");
+        },
+      );
   }
 
   /** Why a PENDING job of `lane` is still waiting, as far as this instance can tell. */
@@ -143,7 +164,7 @@ export class Dispatcher {
    * (queue order comes first) or no worker is idle.
    */
   takeIdleWorker(lane: string): Assignment | null {
-    if (this.mayHavePending(lane)) return null;
+    if (this.stopping || this.mayHavePending(lane)) return null;
     const w = this.d.registry.idle().find((x) => x.lane === lane);
     if (!w) return null;
     w.reserved = true;
@@ -375,24 +396,40 @@ export class Dispatcher {
   /** Jobs still waiting past their deadline end TIMEOUT. */
   expireOverdue(): void {
     void expireOverdueJobs(this.d.db).then(
-      (expired) => {
-        if (expired.length > 0) void this.trimProvisioning();
-        for (const { id, message } of expired) {
-          this.secrets.delete(id);
-          this.d.bus.emitJob({
-            jobId: id,
-            status: "TIMEOUT",
-            previous: "PENDING",
-            atMs: Date.now(),
-            workerId: null,
-            executionId: null,
-            exitCode: null,
-            message,
-          });
-        }
-      },
+      (expired) => this.endedWaiting(expired, "TIMEOUT"),
       (err: unknown) => this.d.logger.error({ err }, "could not expire overdue jobs"),
     );
+  }
+
+  /**
+   * Says this control plane is alive, and ends FAILED the waiting jobs whose secrets were held by one
+   * that is gone (stopped, or silent for `staleMs`): nothing can give them their secrets any more.
+   */
+  async checkSecretHolders(staleMs: number): Promise<void> {
+    const { db, controlPlaneId } = this.d;
+    await markControlPlaneAlive(db, controlPlaneId);
+    const failed = await failJobsOfGoneHolders(db, controlPlaneId, staleMs);
+    if (failed.length > 0)
+      this.d.logger.warn({ jobs: failed.length }, "failed waiting jobs whose secrets were lost");
+    this.endedWaiting(failed, "FAILED");
+  }
+
+  /** Waiting jobs the database ended without a worker: their events, and workers no longer needed. */
+  private endedWaiting(jobs: { id: string; message: string }[], status: JobState): void {
+    if (jobs.length > 0) void this.trimProvisioning();
+    for (const { id, message } of jobs) {
+      this.secrets.delete(id);
+      this.d.bus.emitJob({
+        jobId: id,
+        status,
+        previous: "PENDING",
+        atMs: Date.now(),
+        workerId: null,
+        executionId: null,
+        exitCode: null,
+        message,
+      });
+    }
   }
 
   /** Checks the job's deadline when it comes (the sweep checks too, every few seconds). */

@@ -1,5 +1,4 @@
 // Several control planes on one PostgreSQL: what one commits, the others hear of at once.
-import { randomUUID } from "node:crypto";
 import type { JobState } from "@hodei/core";
 import { getLogChunks, openChannelLink, type ChannelLink, type Database } from "@hodei/store";
 import type { Dispatcher } from "./dispatcher.js";
@@ -64,7 +63,7 @@ export interface InstanceLinkDeps {
  * other instance listens.
  */
 export class InstanceLink {
-  readonly id = randomUUID();
+  readonly id: string;
   private link: ChannelLink | undefined;
   private peers = false;
   private stopped = false;
@@ -78,7 +77,9 @@ export class InstanceLink {
   private relayingLogs = false;
   private readonly offBus: (() => void)[] = [];
 
-  constructor(private readonly d: InstanceLinkDeps) {}
+  constructor(private readonly d: InstanceLinkDeps) {
+    this.id = d.dispatcher.controlPlaneId;
+  }
 
   /** Whether another instance listens (cancels for jobs not running here go to it). */
   get hasPeers(): boolean {

@@ -59,7 +59,15 @@ export class JobService {
     // A job whose id was made here cannot be a duplicate: when a worker is idle and nothing older
     // waits, it is stored already assigned to that worker (no claim needed) and sent once stored.
     const assign = def.idGenerated ? dispatcher.takeIdleWorker(lane) : null;
-    const created = this.d.writer.createJob({ spec, queuedBy, actor, lane, ...(assign ? { assign } : {}) });
+    const created = this.d.writer.createJob({
+      spec,
+      queuedBy,
+      actor,
+      lane,
+      ...(assign ? { assign } : {}),
+      // Only this process has the secrets: only it may claim the job.
+      ...(dispatcher.secrets.has(spec.id) ? { secretsHolder: dispatcher.controlPlaneId } : {}),
+    });
     dispatcher.wake();
     let ok: boolean;
     try {

@@ -23,6 +23,8 @@ export interface ProvisionerDeps {
   config: ServerConfig;
   logger: Logger;
   serverAddress: string;
+  /** This control plane process: jobs whose secrets another one holds are not this one's to serve. */
+  controlPlaneId: string;
 }
 
 export interface ProvisionerHooks {
@@ -124,7 +126,7 @@ export class Provisioner {
       const creations: Promise<void>[] = [];
       // Enough to cover any lane: the most any provider may start plus every worker already starting.
       const limit = Math.max(...rooms.values()) + registry.all().filter(starting).length;
-      for (const [lane, claimable] of await claimableByLane(db, limit)) {
+      for (const [lane, claimable] of await claimableByLane(db, limit, this.d.controlPlaneId)) {
         const { provider } = parseLane(lane);
         const left = rooms.get(provider) ?? 0;
         if (left <= 0) continue;
@@ -157,7 +159,7 @@ export class Provisioner {
       const candidates = list.sort((a, b) => b.createdAtMs - a.createdAtMs);
       let waiting: number;
       try {
-        waiting = await countClaimable(this.d.db, candidates.length, lane);
+        waiting = await countClaimable(this.d.db, candidates.length, lane, this.d.controlPlaneId);
       } catch (err) {
         this.d.logger.warn({ err }, "could not count waiting jobs; keeping the workers being started");
         return;

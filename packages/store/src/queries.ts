@@ -64,11 +64,20 @@ export async function listJobs(q: Queryable, f: JobFilter): Promise<{ jobs: JobR
 }
 
 /** Jobs of `lane` a claim could take now, counted up to `limit` (cheap however long the queue). */
-export async function countClaimable(q: Queryable, limit: number, lane = LOCAL_LANE): Promise<number> {
+/** Jobs a claim by `holder` may take: those without secrets and those whose secrets it holds. */
+const HELD_BY = (param: string) => `(secrets_holder IS NULL OR secrets_holder = ${param}::text)`;
+
+export async function countClaimable(
+  q: Queryable,
+  limit: number,
+  lane = LOCAL_LANE,
+  holder: string | null = null,
+): Promise<number> {
   const r = await q.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM (
-       SELECT 1 FROM jobs WHERE lane = $2 AND status = 'PENDING' AND (run_after IS NULL OR run_after <= now()) LIMIT $1) s`,
-    [limit, lane],
+       SELECT 1 FROM jobs WHERE lane = $2 AND status = 'PENDING' AND (run_after IS NULL OR run_after <= now())
+         AND ${HELD_BY("$3")} LIMIT $1) s`,
+    [limit, lane, holder],
   );
   return r.rows[0]?.n ?? 0;
 }
@@ -78,7 +87,11 @@ export async function countClaimable(q: Queryable, limit: number, lane = LOCAL_L
  * are found by a loose index scan (one index probe per lane), so this costs the same with a thousand
  * waiting jobs or a million.
  */
-export async function claimableByLane(q: Queryable, limit: number): Promise<Map<string, number>> {
+export async function claimableByLane(
+  q: Queryable,
+  limit: number,
+  holder: string | null = null,
+): Promise<Map<string, number>> {
   const r = await q.query<{ lane: string; n: number }>(
     `WITH RECURSIVE l(lane) AS (
        (SELECT lane FROM jobs WHERE status = 'PENDING' ORDER BY lane LIMIT 1)
@@ -87,9 +100,9 @@ export async function claimableByLane(q: Queryable, limit: number): Promise<Map<
        FROM l WHERE l.lane IS NOT NULL)
      SELECT l.lane, (SELECT count(*) FROM (
          SELECT 1 FROM jobs j WHERE j.lane = l.lane AND j.status = 'PENDING'
-           AND (j.run_after IS NULL OR j.run_after <= now()) LIMIT $1) s)::int AS n
+           AND (j.run_after IS NULL OR j.run_after <= now()) AND ${HELD_BY("$2")} LIMIT $1) s)::int AS n
      FROM l WHERE l.lane IS NOT NULL`,
-    [limit],
+    [limit, holder],
   );
   return new Map(r.rows.filter((x) => x.n > 0).map((x) => [x.lane, x.n]));
 }
@@ -326,6 +339,55 @@ export async function expireOverdueJobs(
       await tx.query(
         `INSERT INTO audit_logs (event_type, actor, correlation_id, payload)
          SELECT 'JobStatusChanged', 'scheduler', id, '{"from":"PENDING","to":"TIMEOUT","reason":"deadline"}'::jsonb
+         FROM unnest($1::text[]) AS id`,
+        [r.rows.map((x) => x.id)],
+      );
+    }
+    return r.rows;
+  });
+}
+
+/** A control plane process says it is alive (at start, then every few seconds). */
+export async function markControlPlaneAlive(q: Queryable, id: string): Promise<void> {
+  await q.query(
+    `INSERT INTO control_planes (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET last_seen_at = now()`,
+    [id],
+  );
+}
+
+/** A control plane process stops, or (`except`) every other one is known gone (an embedded database). */
+export async function forgetControlPlanes(
+  q: Queryable,
+  which: { id: string } | { except: string },
+): Promise<void> {
+  if ("id" in which) await q.query(`DELETE FROM control_planes WHERE id = $1`, [which.id]);
+  else await q.query(`DELETE FROM control_planes WHERE id <> $1`, [which.except]);
+}
+
+/**
+ * Waiting jobs whose secrets were held by a control plane process that is gone (stopped, or silent
+ * for `staleMs`) end FAILED: their secrets were never stored, so nothing can run them as queued.
+ */
+export async function failJobsOfGoneHolders(
+  db: Database,
+  self: string,
+  staleMs: number,
+): Promise<{ id: string; message: string }[]> {
+  return db.transaction(async (tx) => {
+    const r = await tx.query<{ id: string; message: string }>(
+      `UPDATE jobs j SET status = 'FAILED', finished_at = now(), updated_at = now(), run_after = NULL,
+         message = 'its secrets were held in the memory of control plane ' || j.secrets_holder ||
+           ', which stopped before the job could start; secrets are never stored: queue the job again'
+       WHERE j.status = 'PENDING' AND j.secrets_holder IS NOT NULL AND j.secrets_holder <> $1
+         AND NOT EXISTS (SELECT 1 FROM control_planes c WHERE c.id = j.secrets_holder
+           AND c.last_seen_at > now() - $2 * interval '1 ms')
+       RETURNING j.id, j.message`,
+      [self, staleMs],
+    );
+    if (r.rows.length > 0) {
+      await tx.query(
+        `INSERT INTO audit_logs (event_type, actor, correlation_id, payload)
+         SELECT 'JobStatusChanged', 'scheduler', id, '{"from":"PENDING","to":"FAILED","reason":"secrets_lost"}'::jsonb
          FROM unnest($1::text[]) AS id`,
         [r.rows.map((x) => x.id)],
       );

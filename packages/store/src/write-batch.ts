@@ -22,6 +22,8 @@ export interface CreateJob {
   lane?: string;
   /** Stored already ASSIGNED to this worker (a new job handed straight to an idle worker). */
   assign?: { workerId: string; executionId: string };
+  /** The control plane process holding the job's secrets in memory: only it may claim the job. */
+  secretsHolder?: string;
 }
 export interface Claim {
   /** One worker per job to claim; the same index of `executionIds` names the attempt. */
@@ -29,6 +31,8 @@ export interface Claim {
   executionIds: string[];
   /** The workers' lane: only its jobs are claimed. Default "local". */
   lane?: string;
+  /** The claiming control plane process: jobs whose secrets another one holds are left alone. */
+  holder?: string;
 }
 export interface MarkRunning {
   jobId: string;
@@ -215,6 +219,7 @@ export class WriteBatch {
         exec: op.input.assign?.executionId ?? null,
         deadline: s.deadlineMs,
         lane: op.input.lane ?? LOCAL_LANE,
+        holder: op.input.secretsHolder ?? null,
         ord: rows.length,
       });
     }
@@ -223,12 +228,13 @@ export class WriteBatch {
         sql: `WITH x AS (
             SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, name text, priority smallint,
               priority_name text, spec jsonb, queued_by text, actor text, worker text, exec text,
-              deadline float8, lane text, ord int)
+              deadline float8, lane text, holder text, ord int)
           ), ins AS (
-            INSERT INTO jobs (id, name, status, priority, spec, queued_by, worker_id, execution_id, attempt, deadline_at, lane)
+            INSERT INTO jobs (id, name, status, priority, spec, queued_by, worker_id, execution_id, attempt, deadline_at, lane,
+              secrets_holder)
             SELECT x.id, x.name, CASE WHEN x.worker IS NULL THEN 'PENDING' ELSE 'ASSIGNED' END, x.priority, x.spec,
               x.queued_by, x.worker, x.exec, CASE WHEN x.worker IS NULL THEN 0 ELSE 1 END,
-              to_timestamp(x.deadline / 1000.0), x.lane
+              to_timestamp(x.deadline / 1000.0), x.lane, x.holder
             FROM x ORDER BY x.ord
             ON CONFLICT (id) DO NOTHING RETURNING id
           ), ex AS (
@@ -456,6 +462,8 @@ export class WriteBatch {
     // One row more than wanted tells whether jobs are left waiting.
     const limit = params.push(slots.length + 1);
     const laneParam = params.push(lane);
+    // One process's batch: every claim in it is made by the same holder.
+    const holderParam = params.push(ops[0]?.input.holder ?? null);
     steps.push({
       statement: {
         sql: `WITH w AS (
@@ -464,6 +472,7 @@ export class WriteBatch {
             SELECT s.id, (row_number() OVER (ORDER BY s.priority DESC, s.seq))::int4 AS rn FROM (
               SELECT id, priority, seq FROM jobs
               WHERE lane = $${laneParam}::text AND status = 'PENDING' AND (run_after IS NULL OR run_after <= now())
+                AND (secrets_holder IS NULL OR secrets_holder = $${holderParam}::text)
               ORDER BY priority DESC, seq LIMIT $${limit}::int4 FOR UPDATE SKIP LOCKED
             ) s
           ), u AS (

@@ -9,6 +9,11 @@ import {
   GroupCommitWriter,
   auditByCorrelation,
   auditEventCounts,
+  claimableByLane,
+  countClaimable,
+  failJobsOfGoneHolders,
+  forgetControlPlanes,
+  markControlPlaneAlive,
   listAudit,
   consumeToken,
   createWorker,
@@ -99,6 +104,57 @@ for (const backend of backends()) {
       assert.deepEqual(
         audit.map((e) => [e.eventType, e.actor]),
         [["JobCreated", "alice"]],
+      );
+      await db.close();
+    });
+
+    test("a job with secrets is claimed only by their holder, and fails once that holder is gone", async () => {
+      const db = await backend.open();
+      const w = new GroupCommitWriter(db);
+      await markControlPlaneAlive(db, "cp-b");
+      await w.createJob({ spec: spec("held"), queuedBy: "t", actor: "t", secretsHolder: "cp-b" });
+      await w.createJob({ spec: spec("plain"), queuedBy: "t", actor: "t" });
+      await w.createJob({ spec: spec("mine"), queuedBy: "t", actor: "t", secretsHolder: "cp-a" });
+      assert.equal(await countClaimable(db, 10, "local", "cp-a"), 2);
+      assert.deepEqual([...(await claimableByLane(db, 10, "cp-b"))], [["local", 2]]);
+      const a = await w.claim({
+        workerIds: ["w1", "w2", "w3"],
+        executionIds: ["e1", "e2", "e3"],
+        holder: "cp-a",
+      });
+      assert.deepEqual(
+        a.jobs.map((j) => j.id),
+        ["plain", "mine"],
+      );
+      // cp-b is alive: its job waits for it. cp-a's own held jobs are never failed by cp-a.
+      assert.deepEqual(await failJobsOfGoneHolders(db, "cp-a", 30_000), []);
+      await db.query(
+        `UPDATE control_planes SET last_seen_at = now() - interval '1 minute' WHERE id = 'cp-b'`,
+      );
+      const failed = await failJobsOfGoneHolders(db, "cp-a", 30_000);
+      assert.deepEqual(
+        failed.map((f) => f.id),
+        ["held"],
+      );
+      assert.match(failed[0]!.message, /secrets were held in the memory of control plane cp-b/);
+      const job = await getJob(db, "held");
+      assert.equal(job?.status, "FAILED");
+      assert.equal(job?.attempt, 0, "it never ran");
+      assert.deepEqual(
+        (await auditByCorrelation(db, "held")).map((e) => [e.eventType, e.payload]),
+        [
+          ["JobCreated", { name: "job held", priority: "NORMAL", queued_by: "t" }],
+          ["JobStatusChanged", { from: "PENDING", to: "FAILED", reason: "secrets_lost" }],
+        ],
+      );
+      // A stopped holder is gone at once, not after the silence.
+      await w.createJob({ spec: spec("held-2"), queuedBy: "t", actor: "t", secretsHolder: "cp-c" });
+      await markControlPlaneAlive(db, "cp-c");
+      assert.deepEqual(await failJobsOfGoneHolders(db, "cp-a", 30_000), []);
+      await forgetControlPlanes(db, { id: "cp-c" });
+      assert.deepEqual(
+        (await failJobsOfGoneHolders(db, "cp-a", 30_000)).map((f) => f.id),
+        ["held-2"],
       );
       await db.close();
     });
