@@ -14,7 +14,7 @@ import {
   writeVarint,
   type LogLineView,
 } from "./log-entry-codec.js";
-import { WireReader } from "./wire-reader.js";
+import { cursor, skipAt, spanEndAt, varintAt } from "./wire-reader.js";
 
 const TAG_MORE = 0x32; // LogEntry.more = 6
 const TAG_JOB_ID = 0x0a; // LogEntry.job_id = 1
@@ -98,11 +98,14 @@ export class LogChunk {
   lines(): LogLineView[] {
     if (this.decoded) return this.decoded;
     const out: LogLineView[] = [];
-    const r = new WireReader(this.body, 0, this.body.length);
-    while (r.o < this.body.length) {
-      if (r.varint() !== TAG_MORE) throw new RangeError("log chunk: expected a `more` field");
-      const [s, e] = r.span();
-      readEntry(this.body, s, e, out);
+    const body = this.body;
+    let at = 0;
+    while (at < body.length) {
+      cursor.at = at;
+      if (varintAt(body, body.length) !== TAG_MORE)
+        throw new RangeError("log chunk: expected a `more` field");
+      at = spanEndAt(body, body.length);
+      readEntry(body, cursor.at, at, out);
     }
     return (this.decoded = out);
   }
@@ -112,23 +115,25 @@ export class LogChunk {
     const starts = new Uint32Array(this.count + 1);
     const sequences = new Float64Array(this.count);
     const textBytes = new Uint32Array(this.count);
-    const r = new WireReader(this.body, 0, this.body.length);
+    const body = this.body;
+    cursor.at = 0;
     for (let i = 0; i < this.count; i++) {
-      starts[i] = r.o;
-      if (r.varint() !== TAG_MORE) throw new RangeError("log chunk: expected a `more` field");
-      const e = r.varint() + r.o;
-      if (e > this.body.length) throw new RangeError("protobuf: truncated field");
-      while (r.o < e) {
-        const tag = r.varint();
-        if (tag === TAG_ENTRY_SEQUENCE) sequences[i] = r.varint();
+      starts[i] = cursor.at;
+      if (varintAt(body, body.length) !== TAG_MORE)
+        throw new RangeError("log chunk: expected a `more` field");
+      const e = spanEndAt(body, body.length);
+      while (cursor.at < e) {
+        const tag = varintAt(body, e);
+        if (tag === TAG_ENTRY_SEQUENCE) sequences[i] = varintAt(body, e);
         else if (tag === TAG_ENTRY_LINE) {
-          const [ls, le] = r.span();
-          textBytes[i] = le - ls;
-        } else r.skip(tag & 7);
+          const le = spanEndAt(body, e);
+          textBytes[i] = le - cursor.at;
+          cursor.at = le;
+        } else skipAt(body, e, tag & 7);
       }
     }
-    starts[this.count] = r.o;
-    if (r.o !== this.body.length) throw new RangeError("log chunk: more bytes than lines");
+    starts[this.count] = cursor.at;
+    if (cursor.at !== body.length) throw new RangeError("log chunk: more bytes than lines");
     return (this.indexed = { starts, sequences, textBytes });
   }
 
@@ -183,10 +188,11 @@ export class LogChunk {
       this.body.copy(buf, head, fieldsAt, to);
       return buf;
     };
+    // Where line i's fields start: past its `more` tag and length.
     const fieldsOf = (start: number): number => {
-      const r = new WireReader(this.body, start + 1, this.body.length);
-      r.varint();
-      return r.o;
+      cursor.at = start + 1;
+      varintAt(this.body, this.body.length);
+      return cursor.at;
     };
     if (this.count <= Math.max(1, perMessage) && this.textBytes <= maxTextBytes) {
       return [message(fieldsOf(0), this.body.length)];
@@ -240,40 +246,6 @@ const TAG_IS_STDERR = 0x18; // LogEntry.is_stderr = 3
 const TAG_SECONDS = 0x08;
 const TAG_NANOS = 0x10;
 
-/** The read position of `varintAt`, module-wide to spare an object per call on this hot path. */
-let at = 0;
-
-/** The varint at `at` in buf (before `limit`), moving `at` past it. */
-function varintAt(buf: Buffer, limit: number): number {
-  let b = at < limit ? buf[at++]! : -1;
-  if (b < 0x80) {
-    if (b < 0) throw new RangeError("protobuf: truncated varint");
-    return b;
-  }
-  let n = b & 0x7f;
-  let mul = 0x80;
-  for (let i = 1; i < 10; i++) {
-    if (at >= limit) throw new RangeError("protobuf: truncated varint");
-    b = buf[at++]!;
-    n += (b & 0x7f) * mul;
-    if (b < 0x80) return n;
-    mul *= 0x80;
-  }
-  throw new RangeError("protobuf: varint too long");
-}
-
-/** Moves `at` past a field of wire type `wireType`. */
-function skipAt(buf: Buffer, limit: number, wireType: number): void {
-  if (wireType === 0) varintAt(buf, limit);
-  else if (wireType === 1) at += 8;
-  else if (wireType === 2) {
-    const len = varintAt(buf, limit); // read before `at` is: `at += varintAt()` would add to the old `at`
-    at += len;
-  } else if (wireType === 5) at += 4;
-  else throw new RangeError(`protobuf: unsupported wire type ${wireType}`);
-  if (at > limit) throw new RangeError("protobuf: truncated field");
-}
-
 /** `n` as a varint at `o` in buf; the offset after it. */
 function putVarint(buf: Buffer, o: number, n: number): number {
   if (n < 0x80) {
@@ -304,28 +276,26 @@ export function transcodeLogLines(
   let lastMs = -1;
   let tsSize = 0;
   let previous = -1;
-  at = start;
-  while (at < end) {
+  cursor.at = start;
+  while (cursor.at < end) {
     const tag = varintAt(bytes, end);
     if (tag !== linesTag) {
       skipAt(bytes, end, tag & 7);
       continue;
     }
-    const e = varintAt(bytes, end) + at;
-    if (e > end) throw new RangeError("protobuf: truncated field");
+    const e = spanEndAt(bytes, end);
     if (n === scratch.lineStart.length) grow(n + 1);
     let ls = 0;
     let le = 0;
     let err = 0;
     let ms = 0;
     let seq = 0;
-    while (at < e) {
+    while (cursor.at < e) {
       const t = varintAt(bytes, e);
       if (t === TAG_LOGLINE_LINE) {
-        le = varintAt(bytes, e) + at;
-        ls = at;
-        if (le > e) throw new RangeError("protobuf: truncated field");
-        at = le;
+        le = spanEndAt(bytes, e);
+        ls = cursor.at;
+        cursor.at = le;
       } else if (t === TAG_LOGLINE_IS_STDERR) err = varintAt(bytes, e) !== 0 ? 1 : 0;
       else if (t === TAG_LOGLINE_TIMESTAMP_MS) ms = varintAt(bytes, e);
       else if (t === TAG_LOGLINE_SEQUENCE) seq = varintAt(bytes, e);

@@ -18,7 +18,7 @@ export interface LogLines {
   lines: LogLineView[];
 }
 
-import { WireReader as Reader } from "./wire-reader.js";
+import { cursor, skipAt, spanEndAt, varintAt } from "./wire-reader.js";
 
 const TAG_JOB_ID = 0x0a; // 1, length-delimited
 const TAG_LINE = 0x12; // 2, length-delimited
@@ -145,56 +145,57 @@ export function encodeLogEntry(jobId: string, lines: readonly LogLineView[]): Bu
   return buf;
 }
 
-function readTimestampMs(buf: Buffer, start: number, end: number): number {
-  const r = new Reader(buf, start, end);
+/** The Timestamp from `cursor.at` to `end`, in ms; the cursor ends at `end`. */
+function readTimestampMs(buf: Buffer, end: number): number {
   let seconds = 0;
   let nanos = 0;
-  while (r.o < end) {
-    const tag = r.varint();
-    if (tag === TAG_SECONDS) seconds = r.varint();
-    else if (tag === TAG_NANOS) nanos = r.varint();
-    else r.skip(tag & 7);
+  while (cursor.at < end) {
+    const tag = varintAt(buf, end);
+    if (tag === TAG_SECONDS) seconds = varintAt(buf, end);
+    else if (tag === TAG_NANOS) nanos = varintAt(buf, end);
+    else skipAt(buf, end, tag & 7);
   }
   return seconds * 1000 + Math.floor(nanos / 1_000_000);
 }
 
 /** The lines of the LogEntry in [start, end) onto `out` (its own, then its `more`); its job id. */
 export function readEntry(buf: Buffer, start: number, end: number, out: LogLineView[]): string {
-  const r = new Reader(buf, start, end);
   let jobId = "";
   const own: LogLineView = { line: "", isStderr: false, timestampMs: 0, sequence: 0 };
   out.push(own);
-  while (r.o < end) {
-    const tag = r.varint();
+  cursor.at = start;
+  while (cursor.at < end) {
+    const tag = varintAt(buf, end);
     switch (tag) {
       case TAG_JOB_ID: {
-        const [s, e] = r.span();
-        jobId = buf.toString("utf8", s, e);
+        const e = spanEndAt(buf, end);
+        jobId = buf.toString("utf8", cursor.at, e);
+        cursor.at = e;
         break;
       }
       case TAG_LINE: {
-        const [s, e] = r.span();
-        own.line = buf.toString("utf8", s, e);
+        const e = spanEndAt(buf, end);
+        own.line = buf.toString("utf8", cursor.at, e);
+        cursor.at = e;
         break;
       }
       case TAG_IS_STDERR:
-        own.isStderr = r.varint() !== 0;
+        own.isStderr = varintAt(buf, end) !== 0;
         break;
-      case TAG_TIMESTAMP: {
-        const [s, e] = r.span();
-        own.timestampMs = readTimestampMs(buf, s, e);
+      case TAG_TIMESTAMP:
+        own.timestampMs = readTimestampMs(buf, spanEndAt(buf, end));
         break;
-      }
       case TAG_SEQUENCE:
-        own.sequence = r.varint();
+        own.sequence = varintAt(buf, end);
         break;
       case TAG_MORE: {
-        const [s, e] = r.span();
-        readEntry(buf, s, e, out);
+        const e = spanEndAt(buf, end);
+        readEntry(buf, cursor.at, e, out);
+        cursor.at = e;
         break;
       }
       default:
-        r.skip(tag & 7);
+        skipAt(buf, end, tag & 7);
     }
   }
   return jobId;
