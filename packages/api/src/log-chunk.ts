@@ -5,6 +5,7 @@
 //   LogEntry(lines i..j) = job_id field + line i's fields + the `more` fields of lines i+1..j
 // and a message for a whole chunk is two copies (see `messages`). These are the bytes
 // `encodeLogEntry` writes for the same lines, which the codec tests check against protobuf-es.
+import { isUtf8 } from "node:buffer";
 import {
   checkUint,
   entryBodySize,
@@ -246,6 +247,16 @@ const TAG_IS_STDERR = 0x18; // LogEntry.is_stderr = 3
 const TAG_SECONDS = 0x08;
 const TAG_NANOS = 0x10;
 
+/** Whether bytes[start, end) is UTF-8; short ASCII lines (most lines) are checked without a call. */
+function validUtf8(bytes: Buffer, start: number, end: number): boolean {
+  if (end - start < 48) {
+    let any = 0;
+    for (let k = start; k < end; k++) any |= bytes[k]!;
+    if (any < 0x80) return true;
+  }
+  return isUtf8(bytes.subarray(start, end));
+}
+
 /** `n` as a varint at `o` in buf; the offset after it. */
 function putVarint(buf: Buffer, o: number, n: number): number {
   if (n < 0x80) {
@@ -276,6 +287,7 @@ export function transcodeLogLines(
   let lastMs = -1;
   let tsSize = 0;
   let previous = -1;
+  let replaced: Map<number, Buffer> | undefined;
   cursor.at = start;
   while (cursor.at < end) {
     const tag = varintAt(bytes, end);
@@ -310,6 +322,14 @@ export function transcodeLogLines(
       const seconds = Math.floor(ms / 1000);
       const nanos = (ms - seconds * 1000) * 1_000_000;
       tsSize = (seconds ? 1 + varintSize(seconds) : 0) + (nanos ? 1 + varintSize(nanos) : 0);
+    }
+    if (!validUtf8(bytes, ls, le)) {
+      // Not from our worker, which sends UTF-8 only: what does not decode becomes U+FFFD, as
+      // protobuf clients require of a string field.
+      const fixed = Buffer.from(bytes.toString("utf8", ls, le));
+      (replaced ??= new Map()).set(n, fixed);
+      ls = 0;
+      le = fixed.length;
     }
     const len = le - ls;
     const entry =
@@ -354,10 +374,11 @@ export function transcodeLogLines(
     body[o++] = TAG_MORE;
     o = putVarint(body, o, entry);
     if (len) {
+      const src = replaced?.get(i) ?? bytes;
       body[o++] = TAG_ENTRY_LINE;
       o = putVarint(body, o, len);
-      if (len < 48) for (let k = 0; k < len; k++) body[o + k] = bytes[ls + k]!;
-      else bytes.copy(body, o, ls, ls + len);
+      if (len < 48) for (let k = 0; k < len; k++) body[o + k] = src[ls + k]!;
+      else src.copy(body, o, ls, ls + len);
       o += len;
     }
     if (stderr[i]) {

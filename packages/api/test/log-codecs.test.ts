@@ -208,3 +208,26 @@ test("chunks that follow one another concatenate into one; out of order is refus
   assert.equal(LogChunk.concat([a]), a);
   assert.throws(() => LogChunk.concat([b, a]), /out of order/);
 });
+
+test("a batch line that is not UTF-8 arrives with U+FFFD, so that every protobuf client can decode it", () => {
+  // protobuf-es refuses to write invalid UTF-8 into a string: patch the bytes of a valid line instead.
+  const lines = [
+    { line: "ok", isStderr: false, timestampMs: 5, sequence: 1 },
+    { line: "bad XX here", isStderr: true, timestampMs: 5, sequence: 2 },
+    { line: "long " + "é".repeat(40) + " XX", isStderr: false, timestampMs: 6, sequence: 3 },
+  ];
+  const bytes = workerBatch("j", lines);
+  for (let i = bytes.indexOf("XX"); i >= 0; i = bytes.indexOf("XX", i + 2)) bytes.fill(0xff, i, i + 2);
+  const chunk = decodeWorkerLogBatch(bytes)!.chunk(0)!;
+  assert.deepEqual(
+    chunk.lines().map((l) => l.line),
+    ["ok", "bad \ufffd\ufffd here", "long " + "é".repeat(40) + " \ufffd\ufffd"],
+  );
+  const decoded = fromBinary(LogEntrySchema, chunk.messages("j", 10, 1 << 20)[0]!);
+  assert.equal(decoded.more[0]!.line, "bad \ufffd\ufffd here");
+  assert.equal(decoded.more[0]!.isStderr, true);
+  assert.equal(
+    chunk.textBytes,
+    chunk.lines().reduce((n, l) => n + Buffer.byteLength(l.line), 0),
+  );
+});
