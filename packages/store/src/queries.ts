@@ -384,6 +384,8 @@ export async function failJobsOfGoneHolders(
        RETURNING j.id, j.message`,
       [self, staleMs],
     );
+    // Rows of control planes that crashed long ago (a clean stop deletes its own): nothing needs them.
+    await tx.query(`DELETE FROM control_planes WHERE last_seen_at < now() - interval '1 day'`);
     if (r.rows.length > 0) {
       await tx.query(
         `INSERT INTO audit_logs (event_type, actor, correlation_id, payload)

@@ -156,6 +156,14 @@ for (const backend of backends()) {
         (await failJobsOfGoneHolders(db, "cp-a", 30_000)).map((f) => f.id),
         ["held-2"],
       );
+      // A control plane silent for a day is forgotten; the live ones are kept.
+      await markControlPlaneAlive(db, "cp-a");
+      await db.query(`UPDATE control_planes SET last_seen_at = now() - interval '2 days' WHERE id = 'cp-b'`);
+      await failJobsOfGoneHolders(db, "cp-a", 30_000);
+      assert.deepEqual(
+        (await db.query<{ id: string }>("SELECT id FROM control_planes ORDER BY id")).rows.map((r) => r.id),
+        ["cp-a"],
+      );
       await db.close();
     });
 
