@@ -11,6 +11,6 @@ export * from "./grpc.js";
 export * from "./status.js";
 export { allFiles } from "./services.js";
 export { encodeLogEntry, decodeLogEntry, type LogLineView, type LogLines } from "./log-entry-codec.js";
-export { LogChunk, transcodeLogLines } from "./log-chunk.js";
+export { LogChunk, checkLogEntries, transcodeLogLines } from "./log-chunk.js";
 export * from "./log-subscription.js";
 export * from "./log-batch-codec.js";

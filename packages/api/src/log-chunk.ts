@@ -403,3 +403,47 @@ export function transcodeLogLines(
   if (o !== size) throw new Error(`log chunk transcoding wrote ${o} of ${size} bytes`);
   return new LogChunk(sequence[0]!, sequence[n - 1]!, n, text, body);
 }
+
+const TAG_ENTRY_IS_STDERR = 0x18; // LogEntry.is_stderr = 3
+const TAG_ENTRY_TIMESTAMP = 0x22; // LogEntry.timestamp = 4
+
+/**
+ * Lines a worker sent already as LogEntry `more` fields (LogBatch.entries), checked and taken as they
+ * are: no copy, no object per line. Each entry may hold only the line, is_stderr, timestamp and
+ * sequence fields, sequences above `base` and increasing. A line that is not UTF-8 (never from our
+ * worker) has the chunk rebuilt with U+FFFD in its place. Null for no entry; RangeError when malformed.
+ */
+export function checkLogEntries(bytes: Buffer, start: number, end: number, base: number): LogChunk | null {
+  let n = 0;
+  let text = 0;
+  let first = 0;
+  let previous = base;
+  let utf8 = true;
+  cursor.at = start;
+  while (cursor.at < end) {
+    if (varintAt(bytes, end) !== TAG_MORE) throw new RangeError("log entries: expected a `more` field");
+    const e = spanEndAt(bytes, end);
+    let seq = 0;
+    while (cursor.at < e) {
+      const tag = varintAt(bytes, e);
+      if (tag === TAG_ENTRY_LINE) {
+        const le = spanEndAt(bytes, e);
+        text += le - cursor.at;
+        if (utf8 && !validUtf8(bytes, cursor.at, le)) utf8 = false;
+        cursor.at = le;
+      } else if (tag === TAG_ENTRY_SEQUENCE) seq = varintAt(bytes, e);
+      else if (tag === TAG_ENTRY_IS_STDERR) varintAt(bytes, e);
+      else if (tag === TAG_ENTRY_TIMESTAMP) cursor.at = spanEndAt(bytes, e);
+      else throw new RangeError(`log entries: unexpected field tag ${tag}`);
+    }
+    if (!Number.isSafeInteger(seq) || seq <= previous)
+      throw new RangeError(`log entries: sequence ${seq} does not follow ${previous}`);
+    if (n === 0) first = seq;
+    previous = seq;
+    n++;
+  }
+  if (n === 0) return null;
+  const chunk = new LogChunk(first, previous, n, text, bytes.subarray(start, end));
+  // lines() decodes text with U+FFFD for what is not UTF-8; encoding them again gives valid bytes.
+  return utf8 ? chunk : LogChunk.fromLines(chunk.lines());
+}

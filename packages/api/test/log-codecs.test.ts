@@ -11,6 +11,7 @@ import {
   decodeWorkerLogBatch,
   encodeLogEntry,
   LogChunk,
+  checkLogEntries,
   type LogLineView,
 } from "../src/index.js";
 
@@ -229,5 +230,29 @@ test("a batch line that is not UTF-8 arrives with U+FFFD, so that every protobuf
   assert.equal(
     chunk.textBytes,
     chunk.lines().reduce((n, l) => n + Buffer.byteLength(l.line), 0),
+  );
+});
+
+test("entries a worker sends as LogEntry fields are taken as they are, once checked", () => {
+  const body = LogChunk.fromLines(numbered.map((l) => ({ ...l, sequence: l.sequence + 10 }))).body;
+  const chunk = checkLogEntries(body, 0, body.length, 10)!;
+  assert.equal(chunk.body.buffer, body.buffer, "no copy");
+  assert.deepEqual([chunk.firstSeq, chunk.lastSeq, chunk.count], [11, 16, 6]);
+  assert.equal(chunk.textBytes, LogChunk.fromLines(numbered).textBytes);
+  assert.equal(checkLogEntries(body, 0, 0, 10), null);
+  // Only the fields a LogEntry line has; a job id (field 1) inside an entry is refused.
+  const withJobId = Buffer.concat([Buffer.from([0x32, 0x03, 0x0a, 0x01, 0x78]), body]);
+  assert.throws(() => checkLogEntries(withJobId, 0, withJobId.length, 0), /unexpected field/);
+  assert.throws(() => checkLogEntries(body, 0, body.length - 1, 10), RangeError);
+  // Text that is not UTF-8 comes out with U+FFFD.
+  const bad = Buffer.from(
+    LogChunk.fromLines([{ line: "a XX b", isStderr: false, timestampMs: 1, sequence: 1 }]).body,
+  );
+  bad.fill(0xfe, bad.indexOf("XX"), bad.indexOf("XX") + 2);
+  assert.deepEqual(
+    checkLogEntries(bad, 0, bad.length, 0)!
+      .lines()
+      .map((l) => l.line),
+    ["a \ufffd\ufffd b"],
   );
 });

@@ -226,6 +226,8 @@ export class Dispatcher {
             stdin: s.stdin,
             timeoutMs: BigInt(Math.round(s.executionTimeoutMs)),
             cleanupTimeoutMs: BigInt(Math.round(s.cleanupTimeoutMs ?? 0)),
+            // The worker numbers this attempt's lines from here and sends them as LogEntry fields.
+            logSequenceBase: BigInt(w.job.logBase),
           },
         },
       }),

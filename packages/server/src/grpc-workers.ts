@@ -5,6 +5,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { fromBinary } from "@bufbuild/protobuf";
 import {
   LogChunk,
+  checkLogEntries,
   ServerMessageSchema,
   WorkerAgentService,
   WorkerMessageSchema,
@@ -51,16 +52,18 @@ function wireBatch(b: LogBatch): WireLogBatch {
     jobId: b.jobId,
     executionId: b.executionId,
     chunk: (base) =>
-      b.lines.length === 0
-        ? null
-        : LogChunk.fromLines(
-            b.lines.map((l) => ({
-              line: l.line,
-              isStderr: l.isStderr,
-              timestampMs: Number(l.timestampMs),
-              sequence: Number(l.sequence) + base,
-            })),
-          ),
+      b.entries.length > 0
+        ? checkLogEntries(Buffer.from(b.entries), 0, b.entries.length, base)
+        : b.lines.length === 0
+          ? null
+          : LogChunk.fromLines(
+              b.lines.map((l) => ({
+                line: l.line,
+                isStderr: l.isStderr,
+                timestampMs: Number(l.timestampMs),
+                sequence: Number(l.sequence) + base,
+              })),
+            ),
   };
 }
 

@@ -29,6 +29,8 @@ export interface JobRequest extends CommandSpec {
   timeoutMs: number;
   /** SIGTERM → SIGKILL grace after a cancel or timeout; 0 or absent: the worker's default. */
   cleanupTimeoutMs?: number;
+  /** The control plane takes lines as LogEntry fields numbered from here + 1 (see LogBatcher). */
+  logSequenceBase?: number;
 }
 
 export interface JobOutcome {
@@ -91,6 +93,7 @@ export class JobExecution {
       batchSize: opts.batchSize,
       flushIntervalMs: opts.flushIntervalMs,
       redact,
+      ...(request.logSequenceBase !== undefined ? { sequenceBase: request.logSequenceBase } : {}),
       emit: (message, lineCount) => {
         if (!opts.emitLogs(message, lineCount) && !this.forceFlow) this.pauseOutput();
       },

@@ -16,6 +16,7 @@ export function jobRequestFrom(run: RunJob): JobRequest {
     stdin: run.stdin,
     timeoutMs: Number(run.timeoutMs),
     cleanupTimeoutMs: Number(run.cleanupTimeoutMs),
+    ...(run.logSequenceBase !== undefined ? { logSequenceBase: Number(run.logSequenceBase) } : {}),
   };
 }
 

@@ -11,6 +11,12 @@ export interface LogBatcherOptions {
   emit: (message: EncodedMessage, lineCount: number) => void;
   /** Replaces secret values in a line before it leaves the worker. */
   redact?: (line: string) => string;
+  /**
+   * Given by a control plane that takes `LogBatch.entries`: lines are then numbered from it + 1 and
+   * written as the LogEntry fields it stores and sends on as they are. Absent: `LogBatch.lines`,
+   * numbered from 1.
+   */
+  sequenceBase?: number;
 }
 
 /**
@@ -53,6 +59,17 @@ function writePaddedVarint5(buf: Buffer, offset: number, n: number): void {
   buf[offset + 4] = n;
 }
 
+/** A line's text `src[start, end)` as field `tag` at `o` (nothing when empty); the offset after it. */
+function writeText(b: Buffer, o: number, tag: number, src: Buffer, start: number, end: number): number {
+  const len = end - start;
+  if (len === 0) return o;
+  b[o++] = tag;
+  o = writeVarint(b, o, len);
+  if (len < 64) for (let i = start; i < end; i++) b[o++] = src[i]!;
+  else o += src.copy(b, o, start, end);
+  return o;
+}
+
 function stringField(tag: number, value: string): Buffer {
   if (value === "") return Buffer.alloc(0);
   const bytes = Buffer.from(value);
@@ -78,6 +95,11 @@ export class LogBatcher {
   private timer: NodeJS.Timeout | undefined;
   /** LogBatch fields 1 and 2, the same in every batch. */
   private readonly header: Buffer;
+  /** The Timestamp fields of the last line's time (entries mode). */
+  private stamp = { ms: -1, seconds: 0, nanos: 0, size: 0 };
+  /** Entries mode: where LogBatch.entries' 5-byte length goes, and where its bytes start. */
+  private readonly entriesLengthAt: number = -1;
+  private readonly entriesStart: number = -1;
   private readonly onTimer = (): void => {
     this.timer = undefined;
     this.flush();
@@ -85,6 +107,10 @@ export class LogBatcher {
 
   constructor(private readonly opts: LogBatcherOptions) {
     this.header = Buffer.concat([stringField(0x0a, opts.jobId), stringField(0x12, opts.executionId)]);
+    if (opts.sequenceBase !== undefined) {
+      this.entriesLengthAt = PREFIX_BYTES + this.header.length + 1;
+      this.entriesStart = this.entriesLengthAt + 5;
+    }
     this.body = this.newBody();
   }
 
@@ -120,6 +146,7 @@ export class LogBatcher {
     const body = this.body;
     const pool = this.pool;
     writePaddedVarint5(body, 1, this.used - PREFIX_BYTES);
+    if (this.entriesStart > 0) writePaddedVarint5(body, this.entriesLengthAt, this.used - this.entriesStart);
     const message: EncodedMessage = { bytes: body.subarray(0, this.used), release: () => pool.release(body) };
     const lines = this.count;
     this.body = this.newBody();
@@ -131,10 +158,15 @@ export class LogBatcher {
     const body = this.pool.acquire();
     body[0] = 0x1a; // WorkerMessage.log_batch = 3; bytes 1-5: its length, written at flush
     this.used = PREFIX_BYTES + this.header.copy(body, PREFIX_BYTES);
+    if (this.entriesStart > 0) {
+      body[this.used] = 0x22; // LogBatch.entries = 4; then its length, written at flush
+      this.used = this.entriesStart;
+    }
     return body;
   }
 
   private append(src: Buffer, start: number, end: number, isStderr: boolean, ts: number): void {
+    if (this.entriesStart > 0) return this.appendEntry(src, start, end, isStderr, ts);
     const len = end - start;
     const inner =
       (len > 0 ? 1 + varintSize(len) + len : 0) +
@@ -142,20 +174,12 @@ export class LogBatcher {
       2 +
       varintSize(ts) +
       varintSize(this.sequence + 1);
-    const size = 1 + varintSize(inner) + inner;
-    if (this.count > 0 && this.used + size > MAX_BATCH_BYTES) this.flush();
-    this.reserve(size);
     const seq = ++this.sequence;
-    const b = this.body;
+    const b = this.room(1 + varintSize(inner) + inner);
     let o = this.used;
     b[o++] = 0x1a; // LogBatch.lines = 3
     o = writeVarint(b, o, inner);
-    if (len > 0) {
-      b[o++] = 0x0a; // LogLine.line = 1
-      o = writeVarint(b, o, len);
-      if (len < 64) for (let i = start; i < end; i++) b[o++] = src[i]!;
-      else o += src.copy(b, o, start, end);
-    }
+    o = writeText(b, o, 0x0a, src, start, end); // LogLine.line = 1
     if (isStderr) {
       b[o++] = 0x10; // LogLine.is_stderr = 2
       b[o++] = 1;
@@ -163,10 +187,63 @@ export class LogBatcher {
     b[o++] = 0x18; // LogLine.timestamp_ms = 3
     o = writeVarint(b, o, ts);
     b[o++] = 0x20; // LogLine.sequence = 4
-    o = writeVarint(b, o, seq);
-    this.used = o;
-    if (++this.count >= this.opts.batchSize || o >= MAX_BATCH_BYTES) this.flush();
+    this.added(writeVarint(b, o, seq));
+  }
+
+  /** The body with room for a line of `size` bytes at `used` (the batch sent first if it would overflow). */
+  private room(size: number): Buffer {
+    if (this.count > 0 && this.used + size > MAX_BATCH_BYTES) this.flush();
+    this.reserve(size);
+    return this.body;
+  }
+
+  /** A line was written up to `end`: the batch goes when full, or its flush timer starts. */
+  private added(end: number): void {
+    this.used = end;
+    if (++this.count >= this.opts.batchSize || end >= MAX_BATCH_BYTES) this.flush();
     else if (this.timer === undefined) this.timer = setTimeout(this.onTimer, this.opts.flushIntervalMs);
+  }
+
+  /** A line as a LogEntry `more` field: tag 6, length, line (2), is_stderr (3), timestamp (4), sequence (5). */
+  private appendEntry(src: Buffer, start: number, end: number, isStderr: boolean, ts: number): void {
+    const len = end - start;
+    if (ts !== this.stamp.ms) {
+      // A batch's lines mostly share a millisecond: its Timestamp is worked out once.
+      const seconds = Math.floor(ts / 1000);
+      const nanos = (ts - seconds * 1000) * 1_000_000;
+      this.stamp = {
+        ms: ts,
+        seconds,
+        nanos,
+        size: (seconds ? 1 + varintSize(seconds) : 0) + (nanos ? 1 + varintSize(nanos) : 0),
+      };
+    }
+    const { seconds, nanos, size: tsSize } = this.stamp;
+    const seq = this.opts.sequenceBase! + this.sequence + 1;
+    const inner =
+      (len > 0 ? 1 + varintSize(len) + len : 0) + (isStderr ? 2 : 0) + 2 + tsSize + 1 + varintSize(seq);
+    this.sequence++;
+    const b = this.room(1 + varintSize(inner) + inner);
+    let o = this.used;
+    b[o++] = 0x32; // LogEntry.more = 6
+    o = writeVarint(b, o, inner);
+    o = writeText(b, o, 0x12, src, start, end); // LogEntry.line = 2
+    if (isStderr) {
+      b[o++] = 0x18; // LogEntry.is_stderr = 3
+      b[o++] = 1;
+    }
+    b[o++] = 0x22; // LogEntry.timestamp = 4: Timestamp { seconds = 1, nanos = 2 }
+    b[o++] = tsSize;
+    if (seconds) {
+      b[o++] = 0x08;
+      o = writeVarint(b, o, seconds);
+    }
+    if (nanos) {
+      b[o++] = 0x10;
+      o = writeVarint(b, o, nanos);
+    }
+    b[o++] = 0x28; // LogEntry.sequence = 5
+    this.added(writeVarint(b, o, seq));
   }
 
   private reserve(bytes: number): void {

@@ -1,7 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fromBinary } from "@bufbuild/protobuf";
-import { WorkerMessageSchema, type LogBatch } from "@hodei/api";
+import {
+  LogChunk,
+  WorkerMessageSchema,
+  decodeWorkerLogBatch,
+  type LogBatch,
+  type LogLineView,
+} from "@hodei/api";
 import { LogBatcher, type LogBatcherOptions } from "../src/log-batcher.js";
 import { secretRedactor } from "../src/secret-redaction.js";
 
@@ -113,4 +119,59 @@ test("secret values are redacted, longest first, in text and byte lines", () => 
     batches.map((x) => x.lines[0]!.line),
     ["token ***", "bytes ***!", "clean"],
   );
+});
+
+test("given a sequence base, lines go as LogBatch.entries: the LogEntry bytes the control plane stores and sends on", () => {
+  const messages: Buffer[] = [];
+  const counts: number[] = [];
+  const b = new LogBatcher({
+    jobId: "job-1",
+    executionId: "exec-1",
+    batchSize: 3,
+    flushIntervalMs: 60_000,
+    sequenceBase: 40,
+    emit: (message, count) => {
+      messages.push(Buffer.from(message.bytes));
+      counts.push(count);
+      message.release();
+    },
+  });
+  const ts = 1_763_900_000_123;
+  const expected: LogLineView[] = [];
+  for (let i = 1; i <= 4; i++) {
+    const line = i === 2 ? "" : `line ${i} ✓`;
+    b.addText(line, i % 2 === 0, ts + i);
+    expected.push({ line, isStderr: i % 2 === 0, timestampMs: ts + i, sequence: 40 + i });
+  }
+  b.addBytes(Buffer.from("xx año yy"), 3, 7, false, ts);
+  expected.push({ line: "año", isStderr: false, timestampMs: ts, sequence: 45 });
+  b.flush();
+  assert.deepEqual(counts, [3, 2]);
+  // protobuf-es reads the message; the entries are exactly what LogChunk.fromLines makes of the lines.
+  const batches = messages.map(decode);
+  assert.deepEqual(
+    batches.map((x) => [x.jobId, x.executionId, x.lines.length]),
+    [
+      ["job-1", "exec-1", 0],
+      ["job-1", "exec-1", 0],
+    ],
+  );
+  const entries = Buffer.concat(batches.map((x) => x.entries));
+  assert.deepEqual(entries, LogChunk.fromLines(expected).body);
+  // And the control plane takes them as they are, numbered on from its base.
+  const chunks = messages.map((m) => decodeWorkerLogBatch(m)!.chunk(40)!);
+  assert.deepEqual(
+    chunks.flatMap((c) => c.lines()),
+    expected,
+  );
+  assert.deepEqual(
+    chunks.map((c) => [c.firstSeq, c.lastSeq, c.count]),
+    [
+      [41, 43, 3],
+      [44, 45, 2],
+    ],
+  );
+  assert.equal(b.lastSequence, 5);
+  // Sequences at or below the base are refused: they would belong to an earlier attempt.
+  assert.throws(() => decodeWorkerLogBatch(messages[0]!)!.chunk(41), /does not follow/);
 });
