@@ -3,8 +3,6 @@
 // minutes on both, so nothing here can be the sweep's doing: only their LISTEN/NOTIFY link.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import pg from "pg";
 import {
   JobExecutionService,
   LogStreamService,
@@ -15,6 +13,7 @@ import {
 } from "@hodei/api";
 import { queueJob, waitForJobEnd, waitForJobRunning } from "./support/jobs.js";
 import { startPlatform, stopCleanly, type Platform } from "./support/platform.js";
+import { scratchDatabase, type ScratchDatabase } from "./support/scratch-database.js";
 import { waitFor, withDeadline } from "./support/wait.js";
 
 const adminUrl = process.env.HODEI_TEST_DATABASE_URL;
@@ -30,31 +29,25 @@ describe(
   "several control planes on one PostgreSQL database",
   { skip: adminUrl ? false : "HODEI_TEST_DATABASE_URL is not set (npm test provides it)" },
   () => {
-    const dbName = `hodei_e2e_instances_${randomBytes(5).toString("hex")}`;
-    let admin: pg.Client;
+    let db: ScratchDatabase;
     let a: Platform;
     let b: Platform;
     let workerOfA: string;
 
     before(async () => {
-      admin = new pg.Client({ connectionString: adminUrl });
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${dbName}`);
-      const url = new URL(adminUrl!);
-      url.pathname = `/${dbName}`;
-      a = await startPlatform({ databaseUrl: url.toString(), env: ENV });
+      db = await scratchDatabase(adminUrl!, "hodei_e2e_instances");
+      a = await startPlatform({ databaseUrl: db.url, env: ENV });
       // A's worker is started (and left idle) before B exists, so it is A's alone.
       const warm = await queueJob(a.client, { command: "true" });
       assert.equal((await waitForJobEnd(a.client, warm)).statusName, "SUCCEEDED");
       workerOfA = await workerOf(a, warm);
-      b = await startPlatform({ databaseUrl: url.toString(), env: ENV });
+      b = await startPlatform({ databaseUrl: db.url, env: ENV });
     });
 
     after(async () => {
       await stopCleanly(b);
       await stopCleanly(a);
-      await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
-      await admin.end();
+      await db.drop();
     });
 
     test("a job run by one is followed live through the other: events, then lines as they are printed", async () => {

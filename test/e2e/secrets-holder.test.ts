@@ -3,13 +3,12 @@
 // them), and once that process is gone the job cannot get them any more: it ends FAILED, saying why.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import { jobStatus, logLines, queueJob, waitForJobEnd, waitForJobRunning } from "./support/jobs.js";
 import { startPlatform, stopCleanly, type Platform } from "./support/platform.js";
+import { scratchDatabase, type ScratchDatabase } from "./support/scratch-database.js";
 
 const SECRET = { TOKEN: "held-secret-value-9f3" };
 const adminUrl = process.env.HODEI_TEST_DATABASE_URL;
@@ -44,33 +43,27 @@ describe("a job whose secrets only one control plane holds", () => {
     "two control planes on one PostgreSQL database",
     { skip: adminUrl ? false : "HODEI_TEST_DATABASE_URL is not set (npm test provides it)" },
     () => {
-      const dbName = `hodei_e2e_holder_${randomBytes(5).toString("hex")}`;
       // The sweep is off (ten minutes): what happens here is the claims' and the holder check's doing.
       const env = { HODEI_SWEEP_INTERVAL: "600000", HODEI_LOCAL_MAX_WORKERS: "1" };
-      let admin: pg.Client;
+      let db: ScratchDatabase;
       let a: Platform;
       let b: Platform | undefined;
       let workerOfA: string;
 
       before(async () => {
-        admin = new pg.Client({ connectionString: adminUrl });
-        await admin.connect();
-        await admin.query(`CREATE DATABASE ${dbName}`);
-        const url = new URL(adminUrl!);
-        url.pathname = `/${dbName}`;
-        a = await startPlatform({ databaseUrl: url.toString(), env });
+        db = await scratchDatabase(adminUrl!, "hodei_e2e_holder");
+        a = await startPlatform({ databaseUrl: db.url, env });
         // A's one worker, started and left idle before B exists.
         const warm = await queueJob(a.client, { command: "true" });
         workerOfA = (await waitForJobEnd(a.client, warm)).workerId;
         assert.ok(workerOfA);
-        b = await startPlatform({ databaseUrl: url.toString(), env });
+        b = await startPlatform({ databaseUrl: db.url, env });
       });
 
       after(async () => {
         await stopCleanly(b);
         await stopCleanly(a);
-        await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
-        await admin.end();
+        await db.drop();
       });
 
       test("the other one's idle worker passes over the held job, and the holder's stop fails it", async () => {

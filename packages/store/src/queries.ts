@@ -335,16 +335,25 @@ export async function expireOverdueJobs(
        RETURNING id, message`,
       [nowMs],
     );
-    if (r.rows.length > 0) {
-      await tx.query(
-        `INSERT INTO audit_logs (event_type, actor, correlation_id, payload)
-         SELECT 'JobStatusChanged', 'scheduler', id, '{"from":"PENDING","to":"TIMEOUT","reason":"deadline"}'::jsonb
-         FROM unnest($1::text[]) AS id`,
-        [r.rows.map((x) => x.id)],
-      );
-    }
+    await auditWaitingEnded(tx, r.rows, "TIMEOUT", "deadline");
     return r.rows;
   });
+}
+
+/** The scheduler's audit events for waiting jobs it ended, written in the transaction that ended them. */
+async function auditWaitingEnded(
+  tx: Queryable,
+  jobs: readonly { id: string }[],
+  to: JobState,
+  reason: string,
+): Promise<void> {
+  if (jobs.length === 0) return;
+  await tx.query(
+    `INSERT INTO audit_logs (event_type, actor, correlation_id, payload)
+     SELECT 'JobStatusChanged', 'scheduler', id, jsonb_build_object('from', 'PENDING', 'to', $2::text, 'reason', $3::text)
+     FROM unnest($1::text[]) AS id`,
+    [jobs.map((x) => x.id), to, reason],
+  );
 }
 
 /** A control plane process says it is alive (at start, then every few seconds). */
@@ -386,14 +395,7 @@ export async function failJobsOfGoneHolders(
     );
     // Rows of control planes that crashed long ago (a clean stop deletes its own): nothing needs them.
     await tx.query(`DELETE FROM control_planes WHERE last_seen_at < now() - interval '1 day'`);
-    if (r.rows.length > 0) {
-      await tx.query(
-        `INSERT INTO audit_logs (event_type, actor, correlation_id, payload)
-         SELECT 'JobStatusChanged', 'scheduler', id, '{"from":"PENDING","to":"FAILED","reason":"secrets_lost"}'::jsonb
-         FROM unnest($1::text[]) AS id`,
-        [r.rows.map((x) => x.id)],
-      );
-    }
+    await auditWaitingEnded(tx, r.rows, "FAILED", "secrets_lost");
     return r.rows;
   });
 }
