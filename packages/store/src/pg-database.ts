@@ -14,6 +14,23 @@ function wrap(q: pg.Pool | pg.PoolClient): Queryable {
   };
 }
 
+const MAX_PREPARED = 64;
+const prepared = new Map<string, string>();
+
+/**
+ * The name a statement text is prepared under on every connection that runs it, or undefined once
+ * MAX_PREPARED texts have names (a batch of N rows has a text of its own; the server keeps every
+ * prepared statement for the connection's life, so their number stays bounded).
+ */
+function preparedName(sql: string): string | undefined {
+  let name = prepared.get(sql);
+  if (name === undefined && prepared.size < MAX_PREPARED) {
+    name = `hodei_${prepared.size}`;
+    prepared.set(sql, name);
+  }
+  return name;
+}
+
 /** A real PostgreSQL server through a `pg` pool. */
 export async function openPostgres(url: string, maxConnections = 10): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: maxConnections });
@@ -45,21 +62,29 @@ export async function openPostgres(url: string, maxConnections = 10): Promise<Da
       c.release();
     }
   };
+  const several = batchThrough(
+    inline,
+    async (text) => {
+      const r = (await pool.query(text)) as pg.QueryResult | pg.QueryResult[];
+      return (Array.isArray(r) ? r : [r]).map((x) => x.rows as unknown[]);
+    },
+    transaction,
+  );
   return {
     kind: "postgres",
     query: q.query,
     transaction,
-    // One simple-protocol message, which the server runs as one implicit transaction: the batch
-    // costs one round trip instead of one per statement plus BEGIN and COMMIT (measured here: 0.23 ms
-    // against 0.85 ms for three inserts).
-    batch: batchThrough(
-      inline,
-      async (text) => {
-        const r = (await pool.query(text)) as pg.QueryResult | pg.QueryResult[];
-        return (Array.isArray(r) ? r : [r]).map((x) => x.rows as unknown[]);
-      },
-      transaction,
-    ),
+    // One statement alone runs as a named prepared statement (one round trip, and the server skips
+    // parsing and planning it again: a warm job's create statement took 0.6 ms of server time
+    // against 1.3 ms as text). Several go as one simple-protocol message, which the server runs as
+    // one implicit transaction: one round trip instead of one per statement plus BEGIN and COMMIT
+    // (measured here: 0.23 ms against 0.85 ms for three inserts).
+    batch: async (statements) => {
+      const one = statements.length === 1 ? statements[0] : undefined;
+      const name = one ? preparedName(one.sql) : undefined;
+      if (one && name) return [(await pool.query({ name, text: one.sql, values: one.params })).rows];
+      return several(statements);
+    },
     exec: async (sql) => {
       await pool.query(sql);
     },

@@ -88,6 +88,24 @@ for (const backend of backends()) {
       await db.close();
     });
 
+    test("a one-statement batch gives the same rows however often its text runs, past the prepared-statement bound, and fails alone", async () => {
+      const db = await backend.open();
+      await db.exec("CREATE TABLE prep_probe (id text PRIMARY KEY, n int4 NOT NULL)");
+      const insert = "INSERT INTO prep_probe VALUES ($1::text, $2::int4) RETURNING id, n";
+      for (let i = 0; i < 3; i++)
+        assert.deepEqual(await db.batch([{ sql: insert, params: [`x${i}`, i] }]), [[{ id: `x${i}`, n: i }]]);
+      // More distinct texts than are ever prepared by name (64): the rest still run.
+      for (let i = 0; i < 80; i++) {
+        const sql = `SELECT $1::int4 + ${i} AS n`;
+        assert.deepEqual(await db.batch([{ sql, params: [1] }]), [[{ n: 1 + i }]]);
+      }
+      await assert.rejects(db.batch([{ sql: insert, params: ["x0", 9] }]), /duplicate key|unique/);
+      assert.deepEqual(await db.batch([{ sql: insert, params: ["x3", 3] }]), [[{ id: "x3", n: 3 }]]);
+      const left = await db.query<{ n: number }>("SELECT count(*)::int4 AS n FROM prep_probe");
+      assert.equal(left.rows[0]?.n, 4);
+      await db.close();
+    });
+
     test("a queued job is stored PENDING with a JobCreated audit event; a duplicate id is refused", async () => {
       const db = await backend.open();
       const w = new GroupCommitWriter(db);
