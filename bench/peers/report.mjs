@@ -6,6 +6,19 @@ const kilo = (x) =>
   Number.isFinite(x) ? (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFixed(0)} k`) : "n/a";
 const sizeName = (n) => (n >= 1000 ? `${n / 1000}k` : String(n));
 
+/** CPU time by part (cpu-time.mjs), divided by `per`: "control plane 12, workers and job 40 …". */
+function cpuParts(c, per, digits = 0) {
+  const parts = [
+    ["control plane", c.controlPlane],
+    ["workers and job", c.workers],
+    ["postgres", c.postgres],
+    ["redis", c.redis],
+    ["client", c.client],
+  ].filter(([, ms]) => ms > 0);
+  const total = parts.reduce((sum, [, ms]) => sum + ms, 0);
+  return [...parts, ["total", total]].map(([name, ms]) => `${name} ${f(ms / per, digits)}`).join(", ");
+}
+
 export function summaryRatios(results) {
   const concurrency = Math.max(...results.map((r) => r.concurrency));
   const at = results.filter((r) => r.concurrency === concurrency);
@@ -47,6 +60,7 @@ function rowsOf(r, floors) {
       `${f(tp.jobsPerSec, 1)} jobs/s (${tp.jobs} in ${f(tp.ms)} ms, queued in ${f(tp.queuedMs)} ms)`,
       `${f(tp.jobsPerSec / spawnFloor, 2)} × node spawn floor`,
     );
+  if (tp?.cpuMs) push("  CPU per job", cpuParts(tp.cpuMs, tp.jobs, 2) + " ms", "");
   const lat = r.latency;
   if (lat?.error) push("latency", `error: ${lat.error}`);
   else if (lat)
@@ -54,6 +68,7 @@ function rowsOf(r, floors) {
       "latency",
       `p50 ${f(lat.p50Ms, 2)} / p95 ${f(lat.p95Ms, 2)} / p99 ${f(lat.p99Ms, 2)} ms (n=${lat.samples})`,
     );
+  if (lat?.cpuMs) push("  CPU per job", cpuParts(lat.cpuMs, lat.samples, 2) + " ms", "");
   const log = r.logVolume;
   if (log?.error) push("log volume", `error: ${log.error}`);
   else if (log) {
@@ -64,17 +79,7 @@ function rowsOf(r, floors) {
       `${f(log.ms)} ms, ${kilo(log.linesPerSec)} lines/s; peak RSS ${cp}worker ${f(log.workerPeakRssMb)} MB`,
       `${(floors.seq.ms / log.ms).toPrecision(2)} × seq > /dev/null`,
     );
-    const c = log.cpuMs;
-    if (c) {
-      const parts = [
-        ["control plane", c.controlPlane],
-        ["workers and job", c.workers],
-        ["postgres", c.postgres],
-        ["redis", c.redis],
-        ["client", c.client],
-      ].filter(([, ms]) => ms > 0);
-      push("  CPU time", parts.map(([name, ms]) => `${name} ${f(ms)}`).join(", ") + " ms", "");
-    }
+    if (log.cpuMs) push("  CPU time", cpuParts(log.cpuMs, 1) + " ms", "");
   }
   const base = (r.backlog ?? []).find((b) => !b.error);
   for (const b of r.backlog ?? []) {

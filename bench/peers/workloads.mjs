@@ -25,24 +25,36 @@ async function until(pred, timeoutMs, what) {
 
 /** 1. `jobs` × `true` queued at once (each system's bulk path) → first queue call to last done. */
 export async function throughput(sys, jobs) {
+  const cpuBefore = cpuSnapshot();
   const t0 = performance.now();
   const keys = await sys.queueMany(jobs, "true");
   const queuedMs = performance.now() - t0;
   const done = await Promise.all(keys.map((k) => sys.waitDone(k, JOB_TIMEOUT_MS)));
   const ms = Math.max(...done.map((d) => d.at)) - t0;
-  return { jobs, queuedMs, ms, jobsPerSec: (jobs * 1000) / ms };
+  const cpuMs = cpuByPart(cpuBefore, cpuSnapshot(), {
+    controlPlanePid: sys.controlPlanePid,
+    workerPids: sys.workerPids(),
+  });
+  return { jobs, queuedMs, ms, jobsPerSec: (jobs * 1000) / ms, cpuMs };
 }
 
 /** 2. One `true` at a time, `samples` times (after 10 unmeasured) → queue call to done seen. */
 export async function latency(sys, samples) {
   const ms = [];
+  let cpuBefore;
   for (let i = -10; i < samples; i++) {
+    if (i === 0) cpuBefore = cpuSnapshot();
     const t0 = performance.now();
     const key = await sys.queue("true");
     const { at } = await sys.waitDone(key, JOB_TIMEOUT_MS);
     if (i >= 0) ms.push(at - t0);
   }
-  return { samples, p50Ms: percentile(ms, 50), p95Ms: percentile(ms, 95), p99Ms: percentile(ms, 99) };
+  const cpuMs = cpuByPart(cpuBefore, cpuSnapshot(), {
+    controlPlanePid: sys.controlPlanePid,
+    workerPids: sys.workerPids(),
+  });
+  const [p50Ms, p95Ms, p99Ms] = [50, 95, 99].map((p) => percentile(ms, p));
+  return { samples, p50Ms, p95Ms, p99Ms, cpuMs };
 }
 
 /**
