@@ -218,7 +218,10 @@ export function trackTerminalEvents(client) {
   const waiters = new Map();
   const state = { duplicates: 0, events: 0, error: undefined };
   const later = new Map();
-  const call = serverStream(client, JobExecutionService.method.executionEventStream, {});
+  // Only the ends, as the peers' clients learn only of completions.
+  const call = serverStream(client, JobExecutionService.method.executionEventStream, {
+    statuses: [...TERMINAL],
+  });
   call.on("data", (ev) => {
     state.events += 1;
     if (!TERMINAL.has(ev.status)) return;

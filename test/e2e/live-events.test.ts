@@ -3,9 +3,11 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { status as grpcStatus, type ServiceError } from "@grpc/grpc-js";
 import {
   AuditService,
   JobExecutionService,
+  JobStatus,
   connectClient,
   serverStream,
   unary,
@@ -54,6 +56,34 @@ describe("live execution events and actors", () => {
     assert.equal(done.e.exitCode, 0);
     assert.ok(done.e.workerId, "the terminal event names the worker");
     assert.ok(timestampMs(done.e.occurredAt!) >= timestampMs(running.e.occurredAt!) + 800);
+  });
+
+  test("ExecutionEventStream with statuses gives only those: the ends of two jobs, not their steps; an unknown status is INVALID_ARGUMENT", async () => {
+    const stream = serverStream(client, JobExecutionService.method.executionEventStream, {
+      statuses: [JobStatus.COMPLETED, JobStatus.FAILED],
+    });
+    const seen: ExecutionEvent[] = [];
+    stream.on("data", (e: ExecutionEvent) => seen.push(e));
+    stream.on("error", () => undefined); // our own cancel() at the end
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const ok = await queueJob(client, { jobId: { value: "live-events-ends-1" }, command: "true" });
+    const bad = await queueJob(client, { jobId: { value: "live-events-ends-2" }, command: "exit 3" });
+    await waitFor(() => seen.length >= 2, { timeoutMs: 20_000, what: "both ends" });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // nothing else arrives after them
+    stream.cancel();
+    const byJob = Object.fromEntries(seen.map((e) => [e.jobId!.value, [e.statusName, e.exitCode]]));
+    assert.deepEqual(byJob, { [ok]: ["SUCCEEDED", 0], [bad]: ["FAILED", 3] });
+    assert.equal(seen.length, 2, JSON.stringify(seen.map((e) => [e.jobId?.value, e.statusName])));
+
+    const refused = serverStream(client, JobExecutionService.method.executionEventStream, {
+      statuses: [JobStatus.COMPLETED, 42 as JobStatus],
+    });
+    const err = await new Promise<ServiceError>((resolve) => {
+      refused.on("data", () => undefined);
+      refused.on("error", resolve);
+    });
+    assert.equal(err.code, grpcStatus.INVALID_ARGUMENT);
+    assert.match(err.details, /statuses.*42/);
   });
 
   test("the audit actor is the caller's x-user-id: who queued it, who cancelled it", async () => {

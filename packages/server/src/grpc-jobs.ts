@@ -102,8 +102,20 @@ export function jobHandlers(jobs: JobService, bus: EventBus): GrpcHandlers<typeo
     },
     executionEventStream(call) {
       const only = call.request.jobId?.value;
+      const wanted = new Set<string>();
+      for (const s of call.request.statuses) {
+        const status = jobStatusFromWire(s);
+        if (!status) {
+          const err = invalid("statuses", `unknown status ${s}`);
+          call.emit("error", Object.assign(new Error(), toStatus(err)));
+          return;
+        }
+        wanted.add(status);
+      }
       const off = bus.onJob((e) => {
         if (only && e.jobId !== only) return;
+        // No statuses asked for: every status.
+        if (wanted.size > 0 && !wanted.has(e.status)) return;
         call.write(
           create(ExecutionEventSchema, {
             jobId: { value: e.jobId },
