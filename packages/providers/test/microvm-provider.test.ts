@@ -226,6 +226,8 @@ test(
     const accel = p.capabilities().details?.accel;
     assert.ok(accel === "kvm" || accel === "tcg", `details.accel is ${accel}`);
     assert.match(health.details?.["probe.tcg"] ?? health.details?.["probe.kvm"] ?? "", /booted/);
+    // Debian's cloud kernel has a PVH entry and an lz4 payload: QEMU boots it uncompressed.
+    assert.equal(health.details?.boot, "pvh");
 
     const harness = await AgentHarness.start((token) => token === "otp-good");
     const exits: WorkerExit[] = [];

@@ -24,10 +24,11 @@ import {
   probeInitScript,
   workerInitScript,
 } from "./guest-init.js";
+import { extractPvhKernel } from "./pvh-kernel.js";
 import { runChecked, runCommand, which } from "./run-command.js";
 
 /** Bump when the image's layout changes in a way the inputs' hashes do not show. */
-const IMAGE_FORMAT = 2;
+const IMAGE_FORMAT = 3;
 
 export interface GuestImage {
   dir: string;
@@ -56,6 +57,8 @@ export interface BuildImageOptions {
 interface Manifest {
   key: string;
   kernelRelease: string;
+  /** vmlinux (uncompressed, PVH entry) when it could be extracted, else vmlinuz. */
+  kernelFile: KernelFile;
   builtAt: string;
   inputs: Record<string, string>;
 }
@@ -150,12 +153,15 @@ async function baseLayout(root: string): Promise<void> {
   await writeFile(join(root, "etc/hosts"), "127.0.0.1 localhost\n");
 }
 
+type KernelFile = "vmlinux" | "vmlinuz";
+
+/** Builds the image's files in `staging`; returns which kernel file QEMU is to boot. */
 async function buildInto(
   staging: string,
   kernel: GuestKernel,
   tools: Record<string, string>,
   bundle: string,
-) {
+): Promise<KernelFile> {
   const root = join(staging, "root");
   const libs = new Set<string>();
   await baseLayout(root);
@@ -182,15 +188,24 @@ async function buildInto(
   await packInitramfs(probe, join(staging, "probe.lz4"));
 
   await copyFile(kernel.vmlinuzPath, join(staging, "vmlinuz"));
+  const vmlinux = await extractPvhKernel(await readFile(kernel.vmlinuzPath));
+  if (vmlinux) await writeFile(join(staging, "vmlinux"), vmlinux);
   await rm(root, { recursive: true, force: true });
   await rm(probe, { recursive: true, force: true });
+  return vmlinux ? "vmlinux" : "vmlinuz";
 }
 
-function imageAt(dir: string, key: string, kernelRelease: string, built: boolean): GuestImage {
+function imageAt(
+  dir: string,
+  key: string,
+  kernelRelease: string,
+  kernelFile: KernelFile,
+  built: boolean,
+): GuestImage {
   return {
     dir,
     key,
-    kernelPath: join(dir, "vmlinuz"),
+    kernelPath: join(dir, kernelFile),
     initrdPath: join(dir, "initrd.lz4"),
     probeInitrdPath: join(dir, "probe.lz4"),
     kernelRelease,
@@ -235,16 +250,18 @@ export async function buildGuestImage(opts: BuildImageOptions): Promise<GuestIma
       (t) => JSON.parse(t) as Manifest,
       () => undefined,
     );
-    if (manifest?.key === key) return imageAt(dir, key, manifest.kernelRelease, false);
+    if (manifest?.key === key) return imageAt(dir, key, manifest.kernelRelease, manifest.kernelFile, false);
   }
   log(`building microVM image ${key} (kernel ${kernel.release}) in ${dir}`);
   await mkdir(opts.imageDir, { recursive: true });
   const staging = await mkdtemp(join(opts.imageDir, ".build-"));
+  let kernelFile: KernelFile;
   try {
-    await buildInto(staging, kernel, tools, opts.workerBundlePath);
+    kernelFile = await buildInto(staging, kernel, tools, opts.workerBundlePath);
     const manifest: Manifest = {
       key,
       kernelRelease: kernel.release,
+      kernelFile,
       builtAt: new Date().toISOString(),
       inputs,
     };
@@ -258,5 +275,5 @@ export async function buildGuestImage(opts: BuildImageOptions): Promise<GuestIma
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
-  return imageAt(dir, key, kernel.release, true);
+  return imageAt(dir, key, kernel.release, kernelFile, true);
 }

@@ -217,6 +217,8 @@ export class MicrovmProvider implements Provider {
       accel: this.ready.accel.accel,
       accelNote: this.ready.accel.note,
       kernel: this.ready.kernelRelease,
+      // pvh: QEMU starts the uncompressed kernel; bzimage: the guest decompresses it first.
+      boot: this.ready.kernelPath.endsWith("vmlinux") ? "pvh" : "bzimage",
       machine: "qemu microvm",
     };
     for (const [accel, p] of Object.entries(this.ready.accel.probes)) {
