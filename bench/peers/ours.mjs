@@ -1,7 +1,7 @@
 // Hodei Jobs as the peers' bench sees it: a real `hodei server` on its own database on the bench's
 // PostgreSQL server (bench/control-plane.mjs), HODEI_LOCAL_MAX_WORKERS=N local workers warmed up
 // before anything is measured, completion seen through ExecutionEventStream, lines through
-// SubscribeLogs. There is no bulk QueueJob: many jobs are queued as QueueJob calls, 64 in flight.
+// SubscribeLogs. Many jobs are queued with QueueJobs, in chunks as the peers queue theirs.
 import { performance } from "node:perf_hooks";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,13 +9,13 @@ import { JobExecutionService, JobStatus, Priority, subscribeLogLines, unary } fr
 import { createDatabase, startControlPlane, trackTerminalEvents } from "../control-plane.mjs";
 import { queueAll } from "../platform.mjs";
 
-const IN_FLIGHT = 64;
+const BULK_CHUNK = 5000; // QueueJobs calls, as the peers' bulk calls
 const preload = join(dirname(fileURLToPath(import.meta.url)), "cpu-prof-preload.cjs");
 const cpuProfEnv = (dir) => ({ NODE_OPTIONS: `--require ${preload}`, HODEI_BENCH_CPU_PROF_DIR: dir });
 const MAX_QUEUE_SIZE = 1_000_000; // the default (100 000) would refuse the 100 000-job backlog's CRITICAL job
 
 export function settings(concurrency) {
-  return `HODEI_LOCAL_MAX_WORKERS=${concurrency} (warmed), PostgreSQL, QueueJob × ${IN_FLIGHT} in flight (no bulk call), ExecutionEventStream, SubscribeLogs`;
+  return `HODEI_LOCAL_MAX_WORKERS=${concurrency} (warmed), PostgreSQL, QueueJobs in chunks of ${BULK_CHUNK}, ExecutionEventStream (ends only), SubscribeLogs`;
 }
 
 async function queueOne(client, command, priority) {
@@ -63,8 +63,15 @@ export async function startSystem({ url, concurrency, prefix, cpuProfDir }) {
       queueOne(cp.client, command, critical ? Priority.CRITICAL : undefined),
     async queueMany(n, command) {
       const ids = Array.from({ length: n }, () => `${prefix}-${seq++}`);
-      const errors = await queueAll(cp.client, ids, command, IN_FLIGHT);
-      if (errors.length) throw new Error(`${errors.length} QueueJob calls failed, first: ${errors[0]}`);
+      for (let i = 0; i < n; i += BULK_CHUNK) {
+        const chunk = ids.slice(i, i + BULK_CHUNK);
+        const res = await unary(cp.client, JobExecutionService.method.queueJobs, {
+          jobDefinitions: chunk.map((id) => ({ jobId: { value: id }, command })),
+          queuedBy: "bench",
+        });
+        const failed = res.results.filter((r) => !r.success);
+        if (failed.length) throw new Error(`${failed.length} jobs not queued, first: ${failed[0].message}`);
+      }
       return ids;
     },
     waitDone,

@@ -42,17 +42,34 @@ export class JobService {
     this.pendingEstimate = (await countJobsByStatus(this.d.db)).PENDING;
   }
 
+  /** Refuses `count` more jobs when the queue would be over its limit (counted again to be sure). */
+  private async checkRoom(count: number): Promise<void> {
+    if (this.pendingEstimate + count <= this.d.maxQueueSize) return;
+    this.pendingEstimate = (await countJobsByStatus(this.d.db)).PENDING;
+    if (this.pendingEstimate + count <= this.d.maxQueueSize) return;
+    const asked = count === 1 ? "" : `, ${count} more asked for`;
+    throw new HodeiError(
+      "QUEUE_FULL",
+      `the queue is full: ${this.pendingEstimate} jobs are waiting${asked} (HODEI_MAX_QUEUE_SIZE=${this.d.maxQueueSize})`,
+    );
+  }
+
+  /**
+   * Queues each definition as `queue` does, all at once (the group commit stores them together);
+   * the outcomes in order. The room for all of them is checked first: a full queue takes none.
+   */
+  async queueMany(
+    defs: ParsedDefinition[],
+    queuedBy: string,
+    actor: string,
+  ): Promise<PromiseSettledResult<JobRecord>[]> {
+    await this.checkRoom(defs.length);
+    return Promise.allSettled(defs.map((def) => this.queue(def, queuedBy, actor)));
+  }
+
   async queue(def: ParsedDefinition, queuedBy: string, actor: string): Promise<JobRecord> {
     const { spec, secrets } = def;
-    if (this.pendingEstimate >= this.d.maxQueueSize) {
-      this.pendingEstimate = (await countJobsByStatus(this.d.db)).PENDING;
-      if (this.pendingEstimate >= this.d.maxQueueSize) {
-        throw new HodeiError(
-          "QUEUE_FULL",
-          `the queue is full: ${this.pendingEstimate} jobs are waiting (HODEI_MAX_QUEUE_SIZE=${this.d.maxQueueSize})`,
-        );
-      }
-    }
+    if (this.pendingEstimate >= this.d.maxQueueSize) await this.checkRoom(1);
     const dispatcher = this.d.dispatcher;
     const lane = await this.d.providers.place(spec);
     if (Object.keys(secrets).length > 0) dispatcher.secrets.set(spec.id, secrets);

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hodei/job_execution.proto.
  */
 export const file_hodei_job_execution: GenFile = /*@__PURE__*/
-  fileDesc("Chlob2RlaS9qb2JfZXhlY3V0aW9uLnByb3RvEgVob2RlaSJSCg9RdWV1ZUpvYlJlcXVlc3QSLAoOam9iX2RlZmluaXRpb24YASABKAsyFC5ob2RlaS5Kb2JEZWZpbml0aW9uEhEKCXF1ZXVlZF9ieRgCIAEoCSKBAQoQUXVldWVKb2JSZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEg8KB21lc3NhZ2UYAiABKAkSLQoJcXVldWVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCgZqb2JfaWQYBCABKAsyDC5ob2RlaS5Kb2JJZCItCg1HZXRKb2JSZXF1ZXN0EhwKBmpvYl9pZBgBIAEoCzIMLmhvZGVpLkpvYklkIikKDkdldEpvYlJlc3BvbnNlEhcKA2pvYhgBIAEoCzIKLmhvZGVpLkpvYiIzChNHZXRKb2JTdGF0dXNSZXF1ZXN0EhwKBmpvYl9pZBgBIAEoCzIMLmhvZGVpLkpvYklkIvYBChRHZXRKb2JTdGF0dXNSZXNwb25zZRIcCgZqb2JfaWQYASABKAsyDC5ob2RlaS5Kb2JJZBIgCgZzdGF0dXMYAiABKA4yEC5ob2RlaS5Kb2JTdGF0dXMSEwoLc3RhdHVzX25hbWUYAyABKAkSFgoJZXhpdF9jb2RlGAQgASgFSACIAQESDwoHbWVzc2FnZRgFIAEoCRIuCgp1cGRhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgl3b3JrZXJfaWQYByABKAkSDwoHYXR0ZW1wdBgIIAEoBUIMCgpfZXhpdF9jb2RlImcKD0xpc3RKb2JzUmVxdWVzdBINCgVsaW1pdBgBIAEoBRIOCgZvZmZzZXQYAiABKAUSIAoGc3RhdHVzGAMgASgOMhAuaG9kZWkuSm9iU3RhdHVzEhMKC3NlYXJjaF90ZXJtGAQgASgJIlMKEExpc3RKb2JzUmVzcG9uc2USGAoEam9icxgBIAMoCzIKLmhvZGVpLkpvYhITCgt0b3RhbF9jb3VudBgCIAEoBRIQCghoYXNfbW9yZRgDIAEoCCJWChBDYW5jZWxKb2JSZXF1ZXN0EhwKBmpvYl9pZBgBIAEoCzIMLmhvZGVpLkpvYklkEhQKDGV4ZWN1dGlvbl9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiVwoRQ2FuY2VsSm9iUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIPCgdtZXNzYWdlGAIgASgJEiAKBnN0YXR1cxgDIAEoDjIQLmhvZGVpLkpvYlN0YXR1cyI/Cg9SZXRyeUpvYlJlcXVlc3QSHAoGam9iX2lkGAEgASgLMgwuaG9kZWkuSm9iSWQSDgoGcmVhc29uGAIgASgJIkoKEFJldHJ5Sm9iUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIPCgdtZXNzYWdlGAIgASgJEhQKDGV4ZWN1dGlvbl9pZBgDIAEoCSJfChtFeGVjdXRpb25FdmVudFN0cmVhbVJlcXVlc3QSHAoGam9iX2lkGAEgASgLMgwuaG9kZWkuSm9iSWQSIgoIc3RhdHVzZXMYAiADKA4yEC5ob2RlaS5Kb2JTdGF0dXMioQIKDkV4ZWN1dGlvbkV2ZW50EhwKBmpvYl9pZBgBIAEoCzIMLmhvZGVpLkpvYklkEiAKBnN0YXR1cxgCIAEoDjIQLmhvZGVpLkpvYlN0YXR1cxITCgtzdGF0dXNfbmFtZRgDIAEoCRIpCg9wcmV2aW91c19zdGF0dXMYBCABKA4yEC5ob2RlaS5Kb2JTdGF0dXMSLwoLb2NjdXJyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXdvcmtlcl9pZBgGIAEoCRIWCglleGl0X2NvZGUYByABKAVIAIgBARIPCgdtZXNzYWdlGAggASgJEhQKDGV4ZWN1dGlvbl9pZBgJIAEoCUIMCgpfZXhpdF9jb2RlMuEDChNKb2JFeGVjdXRpb25TZXJ2aWNlEjsKCFF1ZXVlSm9iEhYuaG9kZWkuUXVldWVKb2JSZXF1ZXN0GhcuaG9kZWkuUXVldWVKb2JSZXNwb25zZRI1CgZHZXRKb2ISFC5ob2RlaS5HZXRKb2JSZXF1ZXN0GhUuaG9kZWkuR2V0Sm9iUmVzcG9uc2USRwoMR2V0Sm9iU3RhdHVzEhouaG9kZWkuR2V0Sm9iU3RhdHVzUmVxdWVzdBobLmhvZGVpLkdldEpvYlN0YXR1c1Jlc3BvbnNlEjsKCExpc3RKb2JzEhYuaG9kZWkuTGlzdEpvYnNSZXF1ZXN0GhcuaG9kZWkuTGlzdEpvYnNSZXNwb25zZRI+CglDYW5jZWxKb2ISFy5ob2RlaS5DYW5jZWxKb2JSZXF1ZXN0GhguaG9kZWkuQ2FuY2VsSm9iUmVzcG9uc2USOwoIUmV0cnlKb2ISFi5ob2RlaS5SZXRyeUpvYlJlcXVlc3QaFy5ob2RlaS5SZXRyeUpvYlJlc3BvbnNlElMKFEV4ZWN1dGlvbkV2ZW50U3RyZWFtEiIuaG9kZWkuRXhlY3V0aW9uRXZlbnRTdHJlYW1SZXF1ZXN0GhUuaG9kZWkuRXhlY3V0aW9uRXZlbnQwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_hodei_common]);
+  fileDesc("Chlob2RlaS9qb2JfZXhlY3V0aW9uLnByb3RvEgVob2RlaSJSCg9RdWV1ZUpvYlJlcXVlc3QSLAoOam9iX2RlZmluaXRpb24YASABKAsyFC5ob2RlaS5Kb2JEZWZpbml0aW9uEhEKCXF1ZXVlZF9ieRgCIAEoCSJUChBRdWV1ZUpvYnNSZXF1ZXN0Ei0KD2pvYl9kZWZpbml0aW9ucxgBIAMoCzIULmhvZGVpLkpvYkRlZmluaXRpb24SEQoJcXVldWVkX2J5GAIgASgJIk0KEVF1ZXVlSm9ic1Jlc3BvbnNlEigKB3Jlc3VsdHMYASADKAsyFy5ob2RlaS5RdWV1ZUpvYlJlc3BvbnNlEg4KBnF1ZXVlZBgCIAEoBSKBAQoQUXVldWVKb2JSZXNwb25zZRIPCgdzdWNjZXNzGAEgASgIEg8KB21lc3NhZ2UYAiABKAkSLQoJcXVldWVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCgZqb2JfaWQYBCABKAsyDC5ob2RlaS5Kb2JJZCItCg1HZXRKb2JSZXF1ZXN0EhwKBmpvYl9pZBgBIAEoCzIMLmhvZGVpLkpvYklkIikKDkdldEpvYlJlc3BvbnNlEhcKA2pvYhgBIAEoCzIKLmhvZGVpLkpvYiIzChNHZXRKb2JTdGF0dXNSZXF1ZXN0EhwKBmpvYl9pZBgBIAEoCzIMLmhvZGVpLkpvYklkIvYBChRHZXRKb2JTdGF0dXNSZXNwb25zZRIcCgZqb2JfaWQYASABKAsyDC5ob2RlaS5Kb2JJZBIgCgZzdGF0dXMYAiABKA4yEC5ob2RlaS5Kb2JTdGF0dXMSEwoLc3RhdHVzX25hbWUYAyABKAkSFgoJZXhpdF9jb2RlGAQgASgFSACIAQESDwoHbWVzc2FnZRgFIAEoCRIuCgp1cGRhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgl3b3JrZXJfaWQYByABKAkSDwoHYXR0ZW1wdBgIIAEoBUIMCgpfZXhpdF9jb2RlImcKD0xpc3RKb2JzUmVxdWVzdBINCgVsaW1pdBgBIAEoBRIOCgZvZmZzZXQYAiABKAUSIAoGc3RhdHVzGAMgASgOMhAuaG9kZWkuSm9iU3RhdHVzEhMKC3NlYXJjaF90ZXJtGAQgASgJIlMKEExpc3RKb2JzUmVzcG9uc2USGAoEam9icxgBIAMoCzIKLmhvZGVpLkpvYhITCgt0b3RhbF9jb3VudBgCIAEoBRIQCghoYXNfbW9yZRgDIAEoCCJWChBDYW5jZWxKb2JSZXF1ZXN0EhwKBmpvYl9pZBgBIAEoCzIMLmhvZGVpLkpvYklkEhQKDGV4ZWN1dGlvbl9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiVwoRQ2FuY2VsSm9iUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIPCgdtZXNzYWdlGAIgASgJEiAKBnN0YXR1cxgDIAEoDjIQLmhvZGVpLkpvYlN0YXR1cyI/Cg9SZXRyeUpvYlJlcXVlc3QSHAoGam9iX2lkGAEgASgLMgwuaG9kZWkuSm9iSWQSDgoGcmVhc29uGAIgASgJIkoKEFJldHJ5Sm9iUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIPCgdtZXNzYWdlGAIgASgJEhQKDGV4ZWN1dGlvbl9pZBgDIAEoCSJfChtFeGVjdXRpb25FdmVudFN0cmVhbVJlcXVlc3QSHAoGam9iX2lkGAEgASgLMgwuaG9kZWkuSm9iSWQSIgoIc3RhdHVzZXMYAiADKA4yEC5ob2RlaS5Kb2JTdGF0dXMioQIKDkV4ZWN1dGlvbkV2ZW50EhwKBmpvYl9pZBgBIAEoCzIMLmhvZGVpLkpvYklkEiAKBnN0YXR1cxgCIAEoDjIQLmhvZGVpLkpvYlN0YXR1cxITCgtzdGF0dXNfbmFtZRgDIAEoCRIpCg9wcmV2aW91c19zdGF0dXMYBCABKA4yEC5ob2RlaS5Kb2JTdGF0dXMSLwoLb2NjdXJyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXdvcmtlcl9pZBgGIAEoCRIWCglleGl0X2NvZGUYByABKAVIAIgBARIPCgdtZXNzYWdlGAggASgJEhQKDGV4ZWN1dGlvbl9pZBgJIAEoCUIMCgpfZXhpdF9jb2RlMqEEChNKb2JFeGVjdXRpb25TZXJ2aWNlEjsKCFF1ZXVlSm9iEhYuaG9kZWkuUXVldWVKb2JSZXF1ZXN0GhcuaG9kZWkuUXVldWVKb2JSZXNwb25zZRI+CglRdWV1ZUpvYnMSFy5ob2RlaS5RdWV1ZUpvYnNSZXF1ZXN0GhguaG9kZWkuUXVldWVKb2JzUmVzcG9uc2USNQoGR2V0Sm9iEhQuaG9kZWkuR2V0Sm9iUmVxdWVzdBoVLmhvZGVpLkdldEpvYlJlc3BvbnNlEkcKDEdldEpvYlN0YXR1cxIaLmhvZGVpLkdldEpvYlN0YXR1c1JlcXVlc3QaGy5ob2RlaS5HZXRKb2JTdGF0dXNSZXNwb25zZRI7CghMaXN0Sm9icxIWLmhvZGVpLkxpc3RKb2JzUmVxdWVzdBoXLmhvZGVpLkxpc3RKb2JzUmVzcG9uc2USPgoJQ2FuY2VsSm9iEhcuaG9kZWkuQ2FuY2VsSm9iUmVxdWVzdBoYLmhvZGVpLkNhbmNlbEpvYlJlc3BvbnNlEjsKCFJldHJ5Sm9iEhYuaG9kZWkuUmV0cnlKb2JSZXF1ZXN0GhcuaG9kZWkuUmV0cnlKb2JSZXNwb25zZRJTChRFeGVjdXRpb25FdmVudFN0cmVhbRIiLmhvZGVpLkV4ZWN1dGlvbkV2ZW50U3RyZWFtUmVxdWVzdBoVLmhvZGVpLkV4ZWN1dGlvbkV2ZW50MAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_hodei_common]);
 
 /**
  * @generated from message hodei.QueueJobRequest
@@ -37,6 +37,54 @@ export type QueueJobRequest = Message<"hodei.QueueJobRequest"> & {
  */
 export const QueueJobRequestSchema: GenMessage<QueueJobRequest> = /*@__PURE__*/
   messageDesc(file_hodei_job_execution, 0);
+
+/**
+ * @generated from message hodei.QueueJobsRequest
+ */
+export type QueueJobsRequest = Message<"hodei.QueueJobsRequest"> & {
+  /**
+   * @generated from field: repeated hodei.JobDefinition job_definitions = 1;
+   */
+  jobDefinitions: JobDefinition[];
+
+  /**
+   * @generated from field: string queued_by = 2;
+   */
+  queuedBy: string;
+};
+
+/**
+ * Describes the message hodei.QueueJobsRequest.
+ * Use `create(QueueJobsRequestSchema)` to create a new message.
+ */
+export const QueueJobsRequestSchema: GenMessage<QueueJobsRequest> = /*@__PURE__*/
+  messageDesc(file_hodei_job_execution, 1);
+
+/**
+ * @generated from message hodei.QueueJobsResponse
+ */
+export type QueueJobsResponse = Message<"hodei.QueueJobsResponse"> & {
+  /**
+   * One per definition, in the order given.
+   *
+   * @generated from field: repeated hodei.QueueJobResponse results = 1;
+   */
+  results: QueueJobResponse[];
+
+  /**
+   * How many of them were queued.
+   *
+   * @generated from field: int32 queued = 2;
+   */
+  queued: number;
+};
+
+/**
+ * Describes the message hodei.QueueJobsResponse.
+ * Use `create(QueueJobsResponseSchema)` to create a new message.
+ */
+export const QueueJobsResponseSchema: GenMessage<QueueJobsResponse> = /*@__PURE__*/
+  messageDesc(file_hodei_job_execution, 2);
 
 /**
  * @generated from message hodei.QueueJobResponse
@@ -68,7 +116,7 @@ export type QueueJobResponse = Message<"hodei.QueueJobResponse"> & {
  * Use `create(QueueJobResponseSchema)` to create a new message.
  */
 export const QueueJobResponseSchema: GenMessage<QueueJobResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_job_execution, 1);
+  messageDesc(file_hodei_job_execution, 3);
 
 /**
  * @generated from message hodei.GetJobRequest
@@ -85,7 +133,7 @@ export type GetJobRequest = Message<"hodei.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_job_execution, 2);
+  messageDesc(file_hodei_job_execution, 4);
 
 /**
  * @generated from message hodei.GetJobResponse
@@ -102,7 +150,7 @@ export type GetJobResponse = Message<"hodei.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_job_execution, 3);
+  messageDesc(file_hodei_job_execution, 5);
 
 /**
  * @generated from message hodei.GetJobStatusRequest
@@ -119,7 +167,7 @@ export type GetJobStatusRequest = Message<"hodei.GetJobStatusRequest"> & {
  * Use `create(GetJobStatusRequestSchema)` to create a new message.
  */
 export const GetJobStatusRequestSchema: GenMessage<GetJobStatusRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_job_execution, 4);
+  messageDesc(file_hodei_job_execution, 6);
 
 /**
  * @generated from message hodei.GetJobStatusResponse
@@ -171,7 +219,7 @@ export type GetJobStatusResponse = Message<"hodei.GetJobStatusResponse"> & {
  * Use `create(GetJobStatusResponseSchema)` to create a new message.
  */
 export const GetJobStatusResponseSchema: GenMessage<GetJobStatusResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_job_execution, 5);
+  messageDesc(file_hodei_job_execution, 7);
 
 /**
  * @generated from message hodei.ListJobsRequest
@@ -209,7 +257,7 @@ export type ListJobsRequest = Message<"hodei.ListJobsRequest"> & {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_job_execution, 6);
+  messageDesc(file_hodei_job_execution, 8);
 
 /**
  * @generated from message hodei.ListJobsResponse
@@ -236,7 +284,7 @@ export type ListJobsResponse = Message<"hodei.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_job_execution, 7);
+  messageDesc(file_hodei_job_execution, 9);
 
 /**
  * @generated from message hodei.CancelJobRequest
@@ -263,7 +311,7 @@ export type CancelJobRequest = Message<"hodei.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_job_execution, 8);
+  messageDesc(file_hodei_job_execution, 10);
 
 /**
  * @generated from message hodei.CancelJobResponse
@@ -290,7 +338,7 @@ export type CancelJobResponse = Message<"hodei.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_job_execution, 9);
+  messageDesc(file_hodei_job_execution, 11);
 
 /**
  * @generated from message hodei.RetryJobRequest
@@ -312,7 +360,7 @@ export type RetryJobRequest = Message<"hodei.RetryJobRequest"> & {
  * Use `create(RetryJobRequestSchema)` to create a new message.
  */
 export const RetryJobRequestSchema: GenMessage<RetryJobRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_job_execution, 10);
+  messageDesc(file_hodei_job_execution, 12);
 
 /**
  * @generated from message hodei.RetryJobResponse
@@ -339,7 +387,7 @@ export type RetryJobResponse = Message<"hodei.RetryJobResponse"> & {
  * Use `create(RetryJobResponseSchema)` to create a new message.
  */
 export const RetryJobResponseSchema: GenMessage<RetryJobResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_job_execution, 11);
+  messageDesc(file_hodei_job_execution, 13);
 
 /**
  * @generated from message hodei.ExecutionEventStreamRequest
@@ -366,7 +414,7 @@ export type ExecutionEventStreamRequest = Message<"hodei.ExecutionEventStreamReq
  * Use `create(ExecutionEventStreamRequestSchema)` to create a new message.
  */
 export const ExecutionEventStreamRequestSchema: GenMessage<ExecutionEventStreamRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_job_execution, 12);
+  messageDesc(file_hodei_job_execution, 14);
 
 /**
  * @generated from message hodei.ExecutionEvent
@@ -423,7 +471,7 @@ export type ExecutionEvent = Message<"hodei.ExecutionEvent"> & {
  * Use `create(ExecutionEventSchema)` to create a new message.
  */
 export const ExecutionEventSchema: GenMessage<ExecutionEvent> = /*@__PURE__*/
-  messageDesc(file_hodei_job_execution, 13);
+  messageDesc(file_hodei_job_execution, 15);
 
 /**
  * @generated from service hodei.JobExecutionService
@@ -436,6 +484,19 @@ export const JobExecutionService: GenService<{
     methodKind: "unary";
     input: typeof QueueJobRequestSchema;
     output: typeof QueueJobResponseSchema;
+  },
+  /**
+   * Queues many jobs in one call (up to 10 000). A bad definition, or two with the same id, refuses
+   * the whole call (INVALID_ARGUMENT naming job_definitions[i]) and queues nothing; otherwise each
+   * one is queued as QueueJob would queue it, and answered in order (an id already taken answers
+   * success false for that one alone).
+   *
+   * @generated from rpc hodei.JobExecutionService.QueueJobs
+   */
+  queueJobs: {
+    methodKind: "unary";
+    input: typeof QueueJobsRequestSchema;
+    output: typeof QueueJobsResponseSchema;
   },
   /**
    * @generated from rpc hodei.JobExecutionService.GetJob
