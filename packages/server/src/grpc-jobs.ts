@@ -14,7 +14,7 @@ import {
   type LogEntry,
 } from "@hodei/api";
 import { HodeiError, invalid, validateJobId } from "@hodei/core";
-import { getJob, getLogs, type Database, type LogLineRecord } from "@hodei/store";
+import { getJob, getLogs, type Database, type JobRecord, type LogLineRecord } from "@hodei/store";
 import type { EventBus } from "./events.js";
 import { jobToWire, specFromDefinition } from "./job-mapper.js";
 import { toGrpcStatus as toStatus } from "./error-map.js";
@@ -35,6 +35,16 @@ function bounded(n: number, field: string, fallback: number, max: number): numbe
   if (n < 0) throw invalid(field, "must not be negative");
   if (n === 0) return fallback;
   return Math.min(n, max);
+}
+
+/** QueueJob's answer for a job it queued (also each of QueueJobs'). */
+function queuedAnswer(job: JobRecord) {
+  return {
+    success: true,
+    message: `job ${job.id} queued`,
+    queuedAt: timestampFromDate(job.createdAt),
+    jobId: { value: job.id },
+  };
 }
 
 /** The most definitions one QueueJobs call takes. */
@@ -63,13 +73,7 @@ export function jobHandlers(jobs: JobService, bus: EventBus): GrpcHandlers<typeo
     async queueJob(req, call) {
       const parsed = specFromDefinition(req.jobDefinition);
       const queuedBy = req.queuedBy || actorOf(call.metadata, "anonymous");
-      const job = await jobs.queue(parsed, queuedBy, actorOf(call.metadata, queuedBy));
-      return {
-        success: true,
-        message: `job ${job.id} queued`,
-        queuedAt: timestampFromDate(job.createdAt),
-        jobId: { value: job.id },
-      };
+      return queuedAnswer(await jobs.queue(parsed, queuedBy, actorOf(call.metadata, queuedBy)));
     },
     async queueJobs(req, call) {
       const defs = req.jobDefinitions;
@@ -102,13 +106,7 @@ export function jobHandlers(jobs: JobService, bus: EventBus): GrpcHandlers<typeo
       const results = outcomes.map((o, i) => {
         if (o.status === "fulfilled") {
           queued++;
-          const job = o.value;
-          return {
-            success: true,
-            message: `job ${job.id} queued`,
-            queuedAt: timestampFromDate(job.createdAt),
-            jobId: { value: job.id },
-          };
+          return queuedAnswer(o.value);
         }
         const err = o.reason as Error;
         const message = err.message.replace(/^job_definition\b/, `job_definitions[${i}]`);
