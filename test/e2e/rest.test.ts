@@ -88,6 +88,44 @@ describe("REST API end to end", () => {
     assert.equal(job.queued_by, "rest-test");
   });
 
+  test("POST /api/jobs/batch queues many: a result per definition in order; a bad one refuses all, naming its index", async () => {
+    const r = await http("POST", "/api/jobs/batch", {
+      job_definitions: [{ job_id: { value: "rest-batch-1" }, command: "true" }, { command: "exit 2" }],
+      queued_by: "rest-batch",
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.queued, 2);
+    assert.deepEqual(
+      r.body.results.map((x: any) => x.success),
+      [true, true],
+    );
+    assert.equal(r.body.results[0].job_id.value, "rest-batch-1");
+    const second = await finished(r.body.results[1].job_id.value);
+    assert.deepEqual([second.status_name, second.queued_by], ["FAILED", "rest-batch"]);
+
+    // A bare array works too; an id already taken fails alone (success false is written out).
+    const again = await http("POST", "/api/jobs/batch", [
+      { job_id: { value: "rest-batch-1" }, command: "true" },
+      { job_id: { value: "rest-batch-3" }, command: "true" },
+    ]);
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.equal(again.body.queued, 1);
+    assert.equal(again.body.results[0].success, false);
+    assert.match(
+      again.body.results[0].message,
+      /job_definitions\[0\]\.job_id: a job with id "rest-batch-1" already exists/,
+    );
+
+    const before = (await http("GET", "/api/jobs?limit=1")).body.total;
+    const bad = await http("POST", "/api/jobs/batch", [{ command: "true" }, { command: "" }]);
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error.message, /^job_definitions\[1\]\.command/);
+    const junk = await http("POST", "/api/jobs/batch", [{ command: "true" }, { commnd: "typo" }]);
+    assert.equal(junk.status, 400);
+    assert.match(junk.body.error.message, /^job_definitions\[1\]: .*commnd/);
+    assert.equal((await http("GET", "/api/jobs?limit=1")).body.total, before);
+  });
+
   test("list filters: status, q, and paging with limit/offset", async () => {
     const tag = `filt${Date.now()}`;
     const ok = await Promise.all([1, 2, 3, 4].map((i) => post({ name: `${tag}-ok-${i}`, command: "true" })));

@@ -14,9 +14,15 @@ import {
   type LogEntry,
 } from "@hodei/api";
 import { HodeiError, invalid, validateJobId } from "@hodei/core";
-import { getJob, getLogs, type Database, type JobRecord, type LogLineRecord } from "@hodei/store";
+import { getJob, getLogs, type Database, type LogLineRecord } from "@hodei/store";
 import type { EventBus } from "./events.js";
-import { jobToWire, specFromDefinition } from "./job-mapper.js";
+import {
+  definitionsFromWire,
+  jobToWire,
+  queueJobsAnswer,
+  queuedAnswer,
+  specFromDefinition,
+} from "./job-mapper.js";
 import { toGrpcStatus as toStatus } from "./error-map.js";
 import type { JobService } from "./job-service.js";
 import { followLogs } from "./log-follow.js";
@@ -37,37 +43,6 @@ function bounded(n: number, field: string, fallback: number, max: number): numbe
   return Math.min(n, max);
 }
 
-/** QueueJob's answer for a job it queued (also each of QueueJobs'). */
-function queuedAnswer(job: JobRecord) {
-  return {
-    success: true,
-    message: `job ${job.id} queued`,
-    queuedAt: timestampFromDate(job.createdAt),
-    jobId: { value: job.id },
-  };
-}
-
-/** The most definitions one QueueJobs call takes. */
-const MAX_JOBS_PER_CALL = 10_000;
-
-/** Runs `parse`; an INVALID_ARGUMENT about `job_definition…` is re-aimed at `where…` (its index). */
-function inDefinition<T>(where: string, parse: () => T): T {
-  try {
-    return parse();
-  } catch (err) {
-    if (err instanceof HodeiError && err.code === "INVALID_ARGUMENT") {
-      const field = typeof err.details.field === "string" ? err.details.field : "job_definition";
-      const problem = err.message.slice(err.message.indexOf(": ") + 2);
-      // specFromDefinition names most fields from job_definition, a job id as job_id.value.
-      const inner = field.startsWith("job_definition")
-        ? field.replace(/^job_definition/, where)
-        : `${where}.${field}`;
-      throw invalid(inner, problem);
-    }
-    throw err;
-  }
-}
-
 export function jobHandlers(jobs: JobService, bus: EventBus): GrpcHandlers<typeof JobExecutionService> {
   return {
     async queueJob(req, call) {
@@ -76,43 +51,12 @@ export function jobHandlers(jobs: JobService, bus: EventBus): GrpcHandlers<typeo
       return queuedAnswer(await jobs.queue(parsed, queuedBy, actorOf(call.metadata, queuedBy)));
     },
     async queueJobs(req, call) {
-      const defs = req.jobDefinitions;
-      if (defs.length === 0) throw invalid("job_definitions", "needs at least one definition");
-      if (defs.length > MAX_JOBS_PER_CALL) {
-        throw invalid(
-          "job_definitions",
-          `has ${defs.length} definitions, more than the ${MAX_JOBS_PER_CALL} allowed`,
-        );
-      }
-      const firstIndexOf = new Map<string, number>();
-      const parsed = defs.map((def, i) => {
-        const where = `job_definitions[${i}]`;
-        const p = inDefinition(where, () => specFromDefinition(def));
-        if (!p.idGenerated) {
-          const earlier = firstIndexOf.get(p.spec.id);
-          if (earlier !== undefined) {
-            throw invalid(
-              `${where}.job_id.value`,
-              `${JSON.stringify(p.spec.id)} is also job_definitions[${earlier}]'s id`,
-            );
-          }
-          firstIndexOf.set(p.spec.id, i);
-        }
-        return p;
-      });
+      const parsed = definitionsFromWire(req.jobDefinitions);
       const queuedBy = req.queuedBy || actorOf(call.metadata, "anonymous");
-      const outcomes = await jobs.queueMany(parsed, queuedBy, actorOf(call.metadata, queuedBy));
-      let queued = 0;
-      const results = outcomes.map((o, i) => {
-        if (o.status === "fulfilled") {
-          queued++;
-          return queuedAnswer(o.value);
-        }
-        const err = o.reason as Error;
-        const message = err.message.replace(/^job_definition\b/, `job_definitions[${i}]`);
-        return { success: false, message, jobId: { value: parsed[i]!.spec.id } };
-      });
-      return { results, queued };
+      return queueJobsAnswer(
+        parsed,
+        await jobs.queueMany(parsed, queuedBy, actorOf(call.metadata, queuedBy)),
+      );
     },
     async getJob(req) {
       const { job, executions } = await jobs.get(jobIdOf(req.jobId?.value));

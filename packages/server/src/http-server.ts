@@ -1,7 +1,14 @@
 // REST on :8080: the same JobService as gRPC, JSON in proto field names, SSE for following logs.
 import Fastify, { type FastifyInstance } from "fastify";
-import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
-import { JobDefinitionSchema, JobSchema, QueueJobRequestSchema, type JobDefinition } from "@hodei/api";
+import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import {
+  JobDefinitionSchema,
+  JobSchema,
+  QueueJobRequestSchema,
+  QueueJobsRequestSchema,
+  QueueJobsResponseSchema,
+  type JobDefinition,
+} from "@hodei/api";
 import { HodeiError, coerceError, invalid, validateJobId, type JobState } from "@hodei/core";
 import {
   countJobsByStatus,
@@ -13,7 +20,7 @@ import {
 } from "@hodei/store";
 import { toHttp } from "./error-map.js";
 import type { EventBus } from "./events.js";
-import { jobToWire, specFromDefinition } from "./job-mapper.js";
+import { definitionsFromWire, jobToWire, queueJobsAnswer, specFromDefinition } from "./job-mapper.js";
 import type { JobService } from "./job-service.js";
 import { followLogs } from "./log-follow.js";
 import type { WorkerRegistry } from "./worker-registry.js";
@@ -49,6 +56,28 @@ function parseDefinition(body: unknown): { def: JobDefinition; queuedBy: string 
       return { def: req.jobDefinition ?? fromJson(JobDefinitionSchema, {}), queuedBy: req.queuedBy };
     }
     return { def: fromJson(JobDefinitionSchema, json(body)), queuedBy: "" };
+  } catch (err) {
+    throw invalid("body", (err as Error).message);
+  }
+}
+
+/** A QueueJobsRequest body, or a bare array of definitions. */
+function parseDefinitions(body: unknown): { defs: JobDefinition[]; queuedBy: string } {
+  if (Array.isArray(body)) {
+    const defs = body.map((d: unknown, i) => {
+      try {
+        return fromJson(JobDefinitionSchema, json(d));
+      } catch (err) {
+        throw invalid(`job_definitions[${i}]`, (err as Error).message);
+      }
+    });
+    return { defs, queuedBy: "" };
+  }
+  if (body === null || typeof body !== "object")
+    throw invalid("body", "must be a JSON array of job definitions or {job_definitions: [...]}");
+  try {
+    const req = fromJson(QueueJobsRequestSchema, json(body));
+    return { defs: req.jobDefinitions, queuedBy: req.queuedBy };
   } catch (err) {
     throw invalid("body", (err as Error).message);
   }
@@ -125,6 +154,18 @@ export function buildHttpServer(
     return reply
       .status(201)
       .send({ job_id: job.id, status: job.status, queued_at: job.createdAt.toISOString() });
+  });
+
+  // QueueJobs over HTTP: 200 with a result per definition (201 is for one job made).
+  app.post("/api/jobs/batch", async (req) => {
+    const { defs, queuedBy } = parseDefinitions(req.body);
+    const parsed = definitionsFromWire(defs);
+    const user = (req.headers["x-user-id"] as string | undefined) || queuedBy || "anonymous";
+    const answer = queueJobsAnswer(parsed, await jobs.queueMany(parsed, queuedBy || user, user));
+    return toJson(QueueJobsResponseSchema, create(QueueJobsResponseSchema, answer), {
+      useProtoFieldName: true,
+      alwaysEmitImplicit: true,
+    });
   });
 
   app.post<{ Params: { id: string }; Body: { reason?: string } | undefined }>(

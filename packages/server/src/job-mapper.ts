@@ -1,10 +1,12 @@
 // Protobuf ⇄ domain for jobs. Generated types stay at the edge; the rest of the server sees JobSpec/JobRecord.
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate, timestampMs, type Duration } from "@bufbuild/protobuf/wkt";
 import {
   JobDefinitionSchema,
   JobSchema,
   JobExecutionSchema,
+  QueueJobResponseSchema,
+  QueueJobsResponseSchema,
   priorityFromWire,
   priorityToWire,
   jobStatusToWire,
@@ -15,6 +17,7 @@ import {
 import {
   DEFAULT_EXECUTION_TIMEOUT_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  HodeiError,
   MAX_DEFINITION_BYTES,
   invalid,
   validateJobId,
@@ -42,6 +45,82 @@ export interface ParsedDefinition {
   secrets: Record<string, string>;
   /** The id was made here, so no other job can have it. */
   idGenerated: boolean;
+}
+
+/** QueueJob's answer for a job it queued (also each of QueueJobs'). */
+export function queuedAnswer(job: JobRecord): MessageInitShape<typeof QueueJobResponseSchema> {
+  return {
+    success: true,
+    message: `job ${job.id} queued`,
+    queuedAt: timestampFromDate(job.createdAt),
+    jobId: { value: job.id },
+  };
+}
+
+/** The most definitions one QueueJobs call takes. */
+export const MAX_JOBS_PER_CALL = 10_000;
+
+/** Runs `parse`; an INVALID_ARGUMENT about `job_definition…` is re-aimed at `where…` (its index). */
+function inDefinition<T>(where: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof HodeiError && err.code === "INVALID_ARGUMENT") {
+      const field = typeof err.details.field === "string" ? err.details.field : "job_definition";
+      const problem = err.message.slice(err.message.indexOf(": ") + 2);
+      // specFromDefinition names most fields from job_definition, a job id as job_id.value.
+      const inner = field.startsWith("job_definition")
+        ? field.replace(/^job_definition/, where)
+        : `${where}.${field}`;
+      throw invalid(inner, problem);
+    }
+    throw err;
+  }
+}
+
+/**
+ * The definitions of one QueueJobs call, each validated as QueueJob validates one. Any error refuses
+ * them all, naming `job_definitions[i]`: a bad definition, an id given twice, none, or too many.
+ */
+export function definitionsFromWire(defs: JobDefinition[]): ParsedDefinition[] {
+  if (defs.length === 0) throw invalid("job_definitions", "needs at least one definition");
+  if (defs.length > MAX_JOBS_PER_CALL) {
+    throw invalid(
+      "job_definitions",
+      `has ${defs.length} definitions, more than the ${MAX_JOBS_PER_CALL} allowed`,
+    );
+  }
+  const firstIndexOf = new Map<string, number>();
+  return defs.map((def, i) => {
+    const where = `job_definitions[${i}]`;
+    const p = inDefinition(where, () => specFromDefinition(def));
+    if (!p.idGenerated) {
+      const earlier = firstIndexOf.get(p.spec.id);
+      if (earlier !== undefined) {
+        const problem = `${JSON.stringify(p.spec.id)} is also job_definitions[${earlier}]'s id`;
+        throw invalid(`${where}.job_id.value`, problem);
+      }
+      firstIndexOf.set(p.spec.id, i);
+    }
+    return p;
+  });
+}
+
+/** QueueJobs' answer: one result per definition, in order, and how many were queued. */
+export function queueJobsAnswer(
+  parsed: ParsedDefinition[],
+  outcomes: PromiseSettledResult<JobRecord>[],
+): MessageInitShape<typeof QueueJobsResponseSchema> {
+  let queued = 0;
+  const results = outcomes.map((o, i) => {
+    if (o.status === "fulfilled") {
+      queued++;
+      return queuedAnswer(o.value);
+    }
+    const message = (o.reason as Error).message.replace(/^job_definition\b/, `job_definitions[${i}]`);
+    return { success: false, message, jobId: { value: parsed[i]!.spec.id } };
+  });
+  return { results, queued };
 }
 
 /** Validates a wire definition; every error names the offending field. */
