@@ -2,9 +2,12 @@
 // job's lines live and exits with the job's exit code; errors are clear and exit non-zero.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { JobExecutionService, unary } from "@hodei/api";
 import { runCli, type CliResult } from "./support/cli.js";
-import { jobStatus } from "./support/jobs.js";
+import { jobStatus, waitForJobEnd } from "./support/jobs.js";
 import { freePort, startPlatform, stopCleanly, type Platform } from "./support/platform.js";
 
 const LINE = /^(\d\d:\d\d:\d\d\.\d{3}) \[(OUT|ERR)\] (.*)$/;
@@ -113,6 +116,39 @@ describe("hodei CLI end to end", () => {
     const job = parsed.job ?? parsed;
     assert.equal(job.jobId?.value, "cli-follow", got.stdout);
     assert.equal(job.statusName, "SUCCEEDED", got.stdout);
+  });
+
+  test("job queue-batch queues a file's definitions and prints their ids; a taken id is said and exits 1; a bad file exits 2", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hodei-cli-batch-"));
+    try {
+      const file = join(dir, "jobs.json");
+      writeFileSync(
+        file,
+        JSON.stringify([{ jobId: { value: "cli-batch-1" }, command: "true" }, { command: "exit 5" }]),
+      );
+      const r = await runCli(["--server", platform.grpcAddress, "job", "queue-batch", file]);
+      assert.equal(r.code, 0, r.stderr);
+      const ids = r.stdout.trim().split("\n");
+      assert.equal(ids.length, 2, r.stdout);
+      assert.equal(ids[0], "cli-batch-1");
+      const second = await waitForJobEnd(platform.client, ids[1]!, 20_000);
+      assert.deepEqual([second.statusName, second.exitCode], ["FAILED", 5]);
+
+      const again = await runCli(["--server", platform.grpcAddress, "job", "queue-batch", file]);
+      assert.equal(again.code, 1, again.stderr);
+      assert.match(
+        again.stderr,
+        /not queued: job_definitions\[0\]\.job_id: a job with id "cli-batch-1" already exists/,
+      );
+      assert.equal(again.stdout.trim().split("\n").length, 1, again.stdout);
+
+      writeFileSync(file, JSON.stringify([{ command: "true" }, { commnd: "typo" }]));
+      const bad = await runCli(["--server", platform.grpcAddress, "job", "queue-batch", file]);
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, /job_definitions\[1\]: .*commnd/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("job get of an unknown id fails with a not-found message", async () => {

@@ -1,16 +1,20 @@
 /** `hodei job …` (alias `jobs`): queue, run, list, get, cancel, retry. */
 import type { Command } from "commander";
+import { fromJson, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   CancelJobResponseSchema,
+  JobDefinitionSchema,
   JobExecutionService,
   JobSchema,
   jobStatusToWire,
   ListJobsResponseSchema,
   QueueJobResponseSchema,
+  QueueJobsRequestSchema,
+  QueueJobsResponseSchema,
   RetryJobResponseSchema,
 } from "@hodei/api";
 import { action, type ActionResult, type CliDeps, type CommandContext } from "../context.js";
-import { CliError, EXIT } from "../errors.js";
+import { CliError, EXIT, UsageError } from "../errors.js";
 import { formatJobDetails, formatJobsTable } from "../format-job.js";
 import type { JobFlags } from "../job-request.js";
 import { parseCount, parseJobState } from "../parse-flags.js";
@@ -25,6 +29,56 @@ async function queueJob(ctx: CommandContext, flags: JobFlags): Promise<number> {
   if (ctx.out.json) await ctx.out.document(QueueJobResponseSchema, res);
   else await ctx.out.line(res.jobId?.value ?? "");
   return EXIT.OK;
+}
+
+type QueueJobsInit = MessageInitShape<typeof QueueJobsRequestSchema>;
+
+/** A file's JSON: an array of job definitions, or a QueueJobsRequest ({job_definitions, queued_by}). */
+function batchRequest(path: string, text: string, defaultQueuedBy: string): QueueJobsInit {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${path}: not JSON (${(err as Error).message})`);
+  }
+  if (Array.isArray(body)) {
+    const jobDefinitions = body.map((d: unknown, i) => {
+      try {
+        return fromJson(JobDefinitionSchema, d as JsonValue);
+      } catch (err) {
+        throw new UsageError(`${path}: job_definitions[${i}]: ${(err as Error).message}`);
+      }
+    });
+    return { jobDefinitions, queuedBy: defaultQueuedBy };
+  }
+  try {
+    const req = fromJson(QueueJobsRequestSchema, body as JsonValue);
+    return { jobDefinitions: req.jobDefinitions, queuedBy: req.queuedBy || defaultQueuedBy };
+  } catch (err) {
+    throw new UsageError(
+      `${path}: not an array of job definitions nor {job_definitions: [...]} (${(err as Error).message})`,
+    );
+  }
+}
+
+/** `job queue-batch <file>`: QueueJobs; each queued id on a line, each refusal said; 1 if any. */
+async function queueBatch(ctx: CommandContext, path: string): Promise<number> {
+  let text: string;
+  try {
+    text = await ctx.deps.readFile(path);
+  } catch (err) {
+    throw new UsageError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  const req = batchRequest(path, text, ctx.deps.env.USER || "cli");
+  const res = await ctx.client.call(JobExecutionService.method.queueJobs, req);
+  if (ctx.out.json) await ctx.out.document(QueueJobsResponseSchema, res);
+  else {
+    for (const r of res.results) {
+      if (r.success) await ctx.out.line(r.jobId?.value ?? "");
+      else ctx.out.note(`not queued: ${r.message}`);
+    }
+  }
+  return res.queued === res.results.length ? EXIT.OK : EXIT.FAILURE;
 }
 
 interface ListFlags {
@@ -109,6 +163,11 @@ export function addJobCommand(program: Command, deps: CliDeps, result: ActionRes
   addJobFlags(job.command("queue").description("queue a job and print its id")).action(
     act((ctx, flags: JobFlags) => queueJob(ctx, flags)),
   );
+  job
+    .command("queue-batch")
+    .description("queue many jobs from a JSON file (an array of job definitions), printing their ids")
+    .argument("<file>", "the JSON file (/dev/stdin to read standard input)")
+    .action(act((ctx, file: string) => queueBatch(ctx, file)));
   job
     .command("list")
     .alias("ls")
