@@ -14,3 +14,4 @@ export { encodeLogEntry, decodeLogEntry, type LogLineView, type LogLines } from 
 export { LogChunk, checkLogEntries, transcodeLogLines } from "./log-chunk.js";
 export * from "./log-subscription.js";
 export * from "./log-batch-codec.js";
+export { QueueJobsJsonError, queueJobsFromJson } from "./queue-jobs-json.js";

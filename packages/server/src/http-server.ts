@@ -5,8 +5,9 @@ import {
   JobDefinitionSchema,
   JobSchema,
   QueueJobRequestSchema,
-  QueueJobsRequestSchema,
+  QueueJobsJsonError,
   QueueJobsResponseSchema,
+  queueJobsFromJson,
   type JobDefinition,
 } from "@hodei/api";
 import { HodeiError, coerceError, invalid, validateJobId, type JobState } from "@hodei/core";
@@ -61,25 +62,14 @@ function parseDefinition(body: unknown): { def: JobDefinition; queuedBy: string 
   }
 }
 
-/** A QueueJobsRequest body, or a bare array of definitions. */
+/** A QueueJobsRequest body, or a bare array of definitions; INVALID_ARGUMENT naming where not. */
 function parseDefinitions(body: unknown): { defs: JobDefinition[]; queuedBy: string } {
-  if (Array.isArray(body)) {
-    const defs = body.map((d: unknown, i) => {
-      try {
-        return fromJson(JobDefinitionSchema, json(d));
-      } catch (err) {
-        throw invalid(`job_definitions[${i}]`, (err as Error).message);
-      }
-    });
-    return { defs, queuedBy: "" };
-  }
-  if (body === null || typeof body !== "object")
-    throw invalid("body", "must be a JSON array of job definitions or {job_definitions: [...]}");
   try {
-    const req = fromJson(QueueJobsRequestSchema, json(body));
-    return { defs: req.jobDefinitions, queuedBy: req.queuedBy };
+    const { jobDefinitions, queuedBy } = queueJobsFromJson(body);
+    return { defs: jobDefinitions, queuedBy };
   } catch (err) {
-    throw invalid("body", (err as Error).message);
+    if (err instanceof QueueJobsJsonError) throw invalid(err.where, err.message);
+    throw err;
   }
 }
 

@@ -1,16 +1,17 @@
 /** `hodei job …` (alias `jobs`): queue, run, list, get, cancel, retry. */
 import type { Command } from "commander";
-import { fromJson, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   CancelJobResponseSchema,
-  JobDefinitionSchema,
   JobExecutionService,
   JobSchema,
   jobStatusToWire,
   ListJobsResponseSchema,
   QueueJobResponseSchema,
+  QueueJobsJsonError,
   QueueJobsRequestSchema,
   QueueJobsResponseSchema,
+  queueJobsFromJson,
   RetryJobResponseSchema,
 } from "@hodei/api";
 import { action, type ActionResult, type CliDeps, type CommandContext } from "../context.js";
@@ -41,23 +42,12 @@ function batchRequest(path: string, text: string, defaultQueuedBy: string): Queu
   } catch (err) {
     throw new UsageError(`${path}: not JSON (${(err as Error).message})`);
   }
-  if (Array.isArray(body)) {
-    const jobDefinitions = body.map((d: unknown, i) => {
-      try {
-        return fromJson(JobDefinitionSchema, d as JsonValue);
-      } catch (err) {
-        throw new UsageError(`${path}: job_definitions[${i}]: ${(err as Error).message}`);
-      }
-    });
-    return { jobDefinitions, queuedBy: defaultQueuedBy };
-  }
   try {
-    const req = fromJson(QueueJobsRequestSchema, body as JsonValue);
-    return { jobDefinitions: req.jobDefinitions, queuedBy: req.queuedBy || defaultQueuedBy };
+    const { jobDefinitions, queuedBy } = queueJobsFromJson(body);
+    return { jobDefinitions, queuedBy: queuedBy || defaultQueuedBy };
   } catch (err) {
-    throw new UsageError(
-      `${path}: not an array of job definitions nor {job_definitions: [...]} (${(err as Error).message})`,
-    );
+    if (err instanceof QueueJobsJsonError) throw new UsageError(`${path}: ${err.where}: ${err.message}`);
+    throw err;
   }
 }
 

@@ -6,15 +6,14 @@ import { which } from "./run-command.js";
 
 /** Compressed payloads a bzImage may carry, by their magic, with the tool that unpacks each. */
 const PAYLOADS = [
-  { name: "lz4", magic: Buffer.from([0x02, 0x21, 0x4c, 0x18]), tool: "lz4", args: ["-d", "-c", "-q"] },
-  { name: "zstd", magic: Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), tool: "zstd", args: ["-d", "-c", "-q"] },
+  { magic: Buffer.from([0x02, 0x21, 0x4c, 0x18]), tool: "lz4", args: ["-d", "-c", "-q"] },
+  { magic: Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), tool: "zstd", args: ["-d", "-c", "-q"] },
   {
-    name: "xz",
     magic: Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]),
     tool: "xz",
     args: ["-d", "-c", "-q"],
   },
-  { name: "gzip", magic: Buffer.from([0x1f, 0x8b, 0x08]), tool: "gzip", args: ["-d", "-c", "-q"] },
+  { magic: Buffer.from([0x1f, 0x8b, 0x08]), tool: "gzip", args: ["-d", "-c", "-q"] },
 ] as const;
 
 /** A kernel image is far smaller; a runaway decompressor is cut off here. */
