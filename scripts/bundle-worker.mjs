@@ -13,4 +13,6 @@ await build({
   format: "cjs",
   logLevel: "warning",
   legalComments: "none",
+  // Modules that find files through import.meta.url fall back to __dirname in this CommonJS bundle.
+  define: { "import.meta.url": "undefined" },
 });

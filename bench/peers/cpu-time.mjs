@@ -1,5 +1,7 @@
 // CPU time spent by each part of a system over a stretch of time, read from /proc/<pid>/stat: user
-// and system time, plus that of the children the process has reaped (a worker's job commands).
+// and system time, plus that of the children the process has reaped (a worker's job commands). A
+// worker's descendants that are still alive (our workers' hodei-spawn, which reaps the job commands)
+// count as the worker's.
 import { readdirSync, readFileSync } from "node:fs";
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux
@@ -11,7 +13,11 @@ function stat(pid) {
     const comm = text.slice(text.indexOf("(") + 1, close);
     const f = text.slice(close + 2).split(" ");
     // fields 14-17 of stat(5): utime, stime, cutime, cstime (f[0] is field 3)
-    return { comm, ms: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_MS };
+    return {
+      comm,
+      ppid: Number(f[1]),
+      ms: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_MS,
+    };
   } catch {
     return null;
   }
@@ -36,10 +42,17 @@ export function cpuSnapshot() {
 export function cpuByPart(before, after, { controlPlanePid, workerPids = [] }) {
   const parts = { controlPlane: 0, workers: 0, postgres: 0, redis: 0, client: 0 };
   const workers = new Set(workerPids);
+  const underWorker = (pid) => {
+    for (let p = after.get(pid)?.ppid, hops = 0; p !== undefined && p > 1 && hops < 32; hops++) {
+      if (workers.has(p)) return true;
+      p = after.get(p)?.ppid;
+    }
+    return false;
+  };
   for (const [pid, s] of after) {
     const delta = s.ms - (before.get(pid)?.ms ?? 0);
     if (pid === controlPlanePid) parts.controlPlane += delta;
-    else if (workers.has(pid)) parts.workers += delta;
+    else if (workers.has(pid) || underWorker(pid)) parts.workers += delta;
     else if (s.comm === "postgres") parts.postgres += delta;
     else if (s.comm === "redis-server") parts.redis += delta;
     else if (pid === process.pid) parts.client += delta;

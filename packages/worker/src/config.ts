@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { HodeiError } from "@hodei/core";
+import { defaultSpawnHelper } from "./job-process.js";
 
 /** Paths of PEM files for TLS / mTLS to the control plane; all absent means plaintext. */
 export interface WorkerTlsConfig {
@@ -25,6 +26,8 @@ export interface WorkerConfig {
   idleTimeoutMs: number;
   /** The shell commands run under (`<shell> -c`), default /bin/bash; an image without bash gets one from its provider. */
   shell?: string;
+  /** `hodei-spawn`, which starts jobs cheaper than Node's spawn; undefined: Node's spawn. */
+  spawnHelper?: string;
   tls?: WorkerTlsConfig;
 }
 
@@ -77,7 +80,9 @@ function optional(env: NodeJS.ProcessEnv, name: string): string | undefined {
  * The worker's configuration from its environment; the only place the worker reads env.
  * Reads HODEI_SERVER_ADDRESS, HODEI_OTP_TOKEN, HODEI_WORKER_ID, HODEI_LOG_BATCH_SIZE,
  * HODEI_LOG_FLUSH_INTERVAL (ms), HODEI_WORKER_PROVIDER, HODEI_WORKER_LABELS,
- * HODEI_WORKER_IDLE_TIMEOUT (ms, 0 = never), HODEI_SHELL (absolute path), HODEI_CA_CERT_PATH, HODEI_CLIENT_CERT_PATH, HODEI_CLIENT_KEY_PATH.
+ * HODEI_WORKER_IDLE_TIMEOUT (ms, 0 = never), HODEI_SHELL (absolute path), HODEI_SPAWN_HELPER (absolute
+ * path, or `off` for Node's spawn; default: the built one next to the worker, if any),
+ * HODEI_CA_CERT_PATH, HODEI_CLIENT_CERT_PATH, HODEI_CLIENT_KEY_PATH.
  */
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv): WorkerConfig {
   const otpToken = env.HODEI_OTP_TOKEN?.trim() ?? "";
@@ -99,6 +104,11 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): WorkerConfig {
   const d = workerConfigDefaults;
   const shell = optional(env, "HODEI_SHELL") ?? d.shell;
   if (!shell.startsWith("/")) throw configError("HODEI_SHELL", `expected an absolute path, got "${shell}"`);
+  const helper = optional(env, "HODEI_SPAWN_HELPER");
+  if (helper !== undefined && helper !== "off" && !helper.startsWith("/")) {
+    throw configError("HODEI_SPAWN_HELPER", `expected an absolute path or "off", got "${helper}"`);
+  }
+  const spawnHelper = helper === undefined ? defaultSpawnHelper() : helper === "off" ? undefined : helper;
   // "http://host:port" (as the original docs write it) is plaintext, "https://" asks for TLS.
   const address = optional(env, "HODEI_SERVER_ADDRESS") ?? d.serverAddress;
   const secure = address.startsWith("https://");
@@ -115,6 +125,7 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): WorkerConfig {
     maxReconnectDelayMs: d.maxReconnectDelayMs,
     idleTimeoutMs: integer(env, "HODEI_WORKER_IDLE_TIMEOUT", d.idleTimeoutMs, 0, 2_147_483_647),
     shell,
+    ...(spawnHelper ? { spawnHelper } : {}),
     ...(tls ? { tls } : {}),
   };
 }

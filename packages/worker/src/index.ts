@@ -11,3 +11,13 @@ export { secretRedactor, secretForms, REDACTED } from "./secret-redaction.js";
 export { SECRET_DELIVERY_VARIABLE, type SecretDelivery } from "./secret-delivery.js";
 export { planCommand, prepareCommand, type CommandPlan, type CommandSpec } from "./command-plan.js";
 export { architectureName, WORKER_VERSION } from "./worker-info.js";
+export {
+  HelperSpawner,
+  NodeSpawner,
+  jobSpawner,
+  defaultSpawnHelper,
+  type JobSpawner,
+  type JobProcess,
+  type JobProcessSpec,
+  type JobProcessEvents,
+} from "./job-process.js";

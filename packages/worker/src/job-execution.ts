@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { open, stat, unlink } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { JobStatus } from "@hodei/api";
 import {
   planCommand,
@@ -9,6 +8,7 @@ import {
   type PreparedCommand,
 } from "./command-plan.js";
 import type { EncodedMessage } from "./encoded-message.js";
+import type { JobProcess, JobProcessEnd, JobSpawner } from "./job-process.js";
 import { LineSplitter, MAX_LINE_BYTES } from "./line-splitter.js";
 import { LogBatcher } from "./log-batcher.js";
 import type { Logger } from "./logger.js";
@@ -58,6 +58,8 @@ export interface JobExecutionOptions {
   killGraceMs?: number;
   /** Replaces /bin/bash (HODEI_SHELL). */
   shell?: string;
+  /** Starts the job's process; the worker's one, shared by its jobs. */
+  spawner: JobSpawner;
 }
 
 const MAX_TIMER_MS = 2_147_483_647;
@@ -68,7 +70,7 @@ const MAX_TIMER_MS = 2_147_483_647;
  * exited and its output has been read to the end.
  */
 export class JobExecution {
-  private child: ChildProcess | undefined;
+  private child: JobProcess | undefined;
   private readonly batcher: LogBatcher;
   private readonly redact: (text: string) => string;
   private readonly guardCut: CutGuard | undefined;
@@ -78,6 +80,7 @@ export class JobExecution {
   private exited = false;
   private paused = false;
   private forceFlow = false;
+  private killOnStart = false;
   private readonly timers: NodeJS.Timeout[] = [];
 
   constructor(
@@ -135,24 +138,24 @@ export class JobExecution {
   pauseOutput(): void {
     if (this.paused || !this.child) return;
     this.paused = true;
-    this.child.stdout?.pause();
-    this.child.stderr?.pause();
+    this.child.pauseOutput();
   }
 
   resumeOutput(): void {
     if (!this.paused || !this.child) return;
     this.paused = false;
-    this.child.stdout?.resume();
-    this.child.stderr?.resume();
+    this.child.resumeOutput();
   }
 
   private logLine(text: string, isStderr: boolean): void {
     this.batcher.addText(text, isStderr);
   }
 
+  /** Ends the job's group; one not started yet is ended as soon as its pid is known. */
   private kill(): void {
     const pid = this.child?.pid;
     if (pid !== undefined) killGroup(pid, this.grace);
+    else this.killOnStart = true;
   }
 
   private async run(): Promise<JobOutcome> {
@@ -201,14 +204,8 @@ export class JobExecution {
     }
     try {
       if (this.cancelReason !== undefined) return this.outcome(JobStatus.CANCELLED, 143, this.cancelReason);
-      const stdin = prepared.stdinPath ? await open(prepared.stdinPath, "r") : undefined;
-      try {
-        // Secrets on stdin leave the file system as soon as the job's stdin is open.
-        if (stdin && secrets.stdin !== undefined) await unlink(prepared.stdinPath!);
-        return await this.spawnAndWait(prepared, stdin?.fd ?? "ignore", secrets.env);
-      } finally {
-        await stdin?.close();
-      }
+      // Secrets on stdin leave the file system as soon as the job's stdin is open.
+      return await this.spawnAndWait(prepared, secrets.stdin !== undefined, secrets.env);
     } finally {
       for (const t of this.timers) clearTimeout(t);
       await prepared
@@ -219,61 +216,57 @@ export class JobExecution {
 
   private spawnAndWait(
     prepared: PreparedCommand,
-    stdin: number | "ignore",
+    secretStdin: boolean,
     secretEnv: Record<string, string | undefined>,
   ): Promise<JobOutcome> {
     const req = this.request;
-    const env: NodeJS.ProcessEnv = { ...this.opts.baseEnv, ...req.environment, ...secretEnv };
-    for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
+    const merged: NodeJS.ProcessEnv = { ...this.opts.baseEnv, ...req.environment, ...secretEnv };
+    const env: Record<string, string> = {};
+    for (const [name, value] of Object.entries(merged)) if (value !== undefined) env[name] = value;
     env.HODEI_JOB_ID = req.jobId;
     env.HODEI_EXECUTION_ID = req.executionId;
     return new Promise((resolve) => {
-      const child = spawn(prepared.file, prepared.args, {
-        cwd: req.workingDir || undefined,
-        env,
-        detached: true, // its own process group, so the whole tree can be signalled
-        stdio: [stdin, "pipe", "pipe"],
-      });
-      this.child = child;
-      const guard =
-        child.pid !== undefined
-          ? orphanGuard(this.grace, this.opts.logger, this.opts.shell).watch(child.pid)
-          : undefined;
-      let spawnError: NodeJS.ErrnoException | undefined;
-      child.on("error", (err: NodeJS.ErrnoException) => {
-        if (child.pid === undefined) spawnError ??= err;
-        else this.opts.logger.warn({ err, jobId: req.jobId }, "job process error");
-      });
-      this.pipe(child.stdout!, false);
-      this.pipe(child.stderr!, true);
+      const splitters = [false, true].map((isStderr) => this.splitter(isStderr));
+      this.child = this.opts.spawner.start(
+        {
+          file: prepared.file,
+          args: prepared.args,
+          cwd: req.workingDir || undefined,
+          env,
+          stdinPath: prepared.stdinPath,
+          removeStdin: secretStdin && prepared.stdinPath !== undefined,
+        },
+        {
+          started: (pid) => {
+            if (this.killOnStart) killGroup(pid, this.grace);
+          },
+          output: (chunk, isStderr) => splitters[Number(isStderr)]!.push(chunk),
+          outputEnd: (isStderr) => splitters[Number(isStderr)]!.end(),
+          exit: () => this.onExit(),
+          close: (end) => resolve(this.closed(prepared, end)),
+        },
+      );
       if (req.timeoutMs > 0 && req.timeoutMs <= MAX_TIMER_MS) {
         this.timers.push(setTimeout(() => this.expire(), req.timeoutMs));
       }
-      child.on("exit", () => this.onExit(child));
-      child.on("close", (code: number | null, signal: NodeJS.Signals | null) => {
-        guard?.release();
-        if (spawnError) {
-          const msg = `cannot start ${prepared.file}: ${spawnError.message}`;
-          resolve(this.failToStart(spawnError.code === "ENOENT" ? 127 : 126, msg));
-          return;
-        }
-        resolve(this.finish(code, signal));
-      });
     });
   }
 
-  private pipe(stream: NodeJS.ReadableStream, isStderr: boolean): void {
+  private closed(prepared: PreparedCommand, end: JobProcessEnd): JobOutcome {
+    if ("error" in end) {
+      const msg = `cannot start ${prepared.file}: ${end.error.message}`;
+      return this.failToStart(end.error.code === "ENOENT" ? 127 : 126, msg);
+    }
+    return this.finish(end.code, end.signal);
+  }
+
+  private splitter(isStderr: boolean): LineSplitter {
     const batcher = this.batcher;
-    const splitter = new LineSplitter(
+    return new LineSplitter(
       (buf, start, end, ts) => batcher.addBytes(buf, start, end, isStderr, ts),
       MAX_LINE_BYTES,
       Date.now,
       this.guardCut,
-    );
-    stream.on("data", (chunk: Buffer) => splitter.push(chunk));
-    stream.on("end", () => splitter.end());
-    stream.on("error", (err) =>
-      this.opts.logger.warn({ err, jobId: this.request.jobId }, "job output error"),
     );
   }
 
@@ -285,10 +278,11 @@ export class JobExecution {
   }
 
   /** The main process is gone: end leftovers of its group, and never wait forever for their pipes. */
-  private onExit(child: ChildProcess): void {
+  private onExit(): void {
     this.exited = true;
-    const pid = child.pid;
-    if (pid === undefined) return;
+    const child = this.child;
+    const pid = child?.pid;
+    if (!child || pid === undefined) return;
     const grace = this.grace;
     // Usually the group ended with its leader; only look through /proc when something is left.
     if (this.cancelReason === undefined && !this.timedOut && groupExists(pid)) {
@@ -303,10 +297,7 @@ export class JobExecution {
     }
     const guard = setTimeout(() => {
       // Only a process that left the group can still hold the pipes open now.
-      if (child.exitCode !== null && !this.paused) {
-        child.stdout?.destroy();
-        child.stderr?.destroy();
-      }
+      if (!this.paused) child.closeOutput();
     }, grace + 1_000);
     guard.unref();
     this.timers.push(guard);

@@ -4,9 +4,11 @@ import type { WorkerConfig } from "./config.js";
 import { createControlClient, type WorkerStream } from "./control-link.js";
 import { ControlSession } from "./control-session.js";
 import { JobExecution } from "./job-execution.js";
+import { jobSpawner, type JobSpawner } from "./job-process.js";
 import * as msg from "./job-messages.js";
 import type { Logger } from "./logger.js";
 import { Outbox } from "./outbox.js";
+import { KILL_GRACE_MS } from "./process-group.js";
 import { describeWorker } from "./worker-info.js";
 
 export interface WorkerAgentOptions {
@@ -42,6 +44,7 @@ export class WorkerAgent {
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly outbox = new Outbox(() => this.execution?.resumeOutput());
   private readonly jobEnv: NodeJS.ProcessEnv;
+  private readonly spawner: JobSpawner;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -61,6 +64,7 @@ export class WorkerAgent {
     );
     const { HODEI_OTP_TOKEN: _otp, ...jobEnv } = options.jobEnv ?? process.env;
     this.jobEnv = jobEnv;
+    this.spawner = jobSpawner(config.spawnHelper, options.killGraceMs ?? KILL_GRACE_MS, logger, config.shell);
     this.done = new Promise((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;
@@ -116,6 +120,7 @@ export class WorkerAgent {
     this.clearIdleTimer();
     this.execution?.abort(err ? `worker failed: ${err.message}` : "worker stopped");
     this.client?.close();
+    void this.jobFinished.then(() => this.spawner.close());
     if (err) {
       this.rejectConnected(err);
       this.rejectDone(err);
@@ -182,6 +187,7 @@ export class WorkerAgent {
       baseEnv: this.jobEnv,
       logger: this.logger,
       shell: this.config.shell,
+      spawner: this.spawner,
       ...(this.options.killGraceMs !== undefined ? { killGraceMs: this.options.killGraceMs } : {}),
     });
     this.execution = exec;

@@ -1,105 +1,182 @@
-import { test } from "node:test";
+import { describe, test } from "node:test";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import assert from "node:assert/strict";
 import { JobStatus } from "@hodei/api";
 import { liveGroupMembers } from "../src/process-group.js";
-import { groupGone, run, text } from "./run-job.js";
+import type { JobRequest } from "../src/job-execution.js";
+import { HelperSpawner, type JobSpawner } from "../src/job-process.js";
+import { silentLogger } from "../src/logger.js";
+import { groupGone, run as runWith, spawners, text } from "./run-job.js";
 
-test("stdout and stderr lines come with the $ header and contiguous sequences", async () => {
-  const r = run({ command: "echo out; echo err >&2; printf 'no newline'" });
-  const o = await r.outcome;
-  assert.equal(o.status, JobStatus.COMPLETED);
-  assert.equal(o.exitCode, 0);
-  assert.equal(r.lines[0]!.line, "$ echo out; echo err >&2; printf 'no newline'");
-  assert.deepEqual(new Set(text(r).slice(1)), new Set(["out", "err", "no newline"]));
-  assert.equal(r.lines.find((l) => l.line === "err")!.isStderr, true);
-  assert.deepEqual(
-    r.lines.map((l) => Number(l.sequence)),
-    [1, 2, 3, 4],
+for (const kind of ["helper", "node"] as const) {
+  describe(`started through ${kind === "helper" ? "hodei-spawn" : "Node's spawn"}`, () => {
+    const spawner = spawners[kind]();
+    const run = (req: Partial<JobRequest>, opts: { killGraceMs?: number } = {}) =>
+      runWith(req, { ...opts, spawner });
+
+    test("stdout and stderr lines come with the $ header and contiguous sequences", async () => {
+      const r = run({ command: "echo out; echo err >&2; printf 'no newline'" });
+      const o = await r.outcome;
+      assert.equal(o.status, JobStatus.COMPLETED);
+      assert.equal(o.exitCode, 0);
+      assert.equal(r.lines[0]!.line, "$ echo out; echo err >&2; printf 'no newline'");
+      assert.deepEqual(new Set(text(r).slice(1)), new Set(["out", "err", "no newline"]));
+      assert.equal(r.lines.find((l) => l.line === "err")!.isStderr, true);
+      assert.deepEqual(
+        r.lines.map((l) => Number(l.sequence)),
+        [1, 2, 3, 4],
+      );
+      assert.equal(o.lastSequence, 4);
+      assert.ok(o.finishedAtMs >= o.startedAtMs);
+    });
+
+    test("a failing command is FAILED with its exit code", async () => {
+      const o = await run({ command: "exit 3" }).outcome;
+      assert.equal(o.status, JobStatus.FAILED);
+      assert.equal(o.exitCode, 3);
+    });
+
+    test("death by signal is exit code 128+signo, FAILED, named in the error", async () => {
+      const o = await run({ command: "kill -9 $$" }).outcome;
+      assert.equal(o.status, JobStatus.FAILED);
+      assert.equal(o.exitCode, 137);
+      assert.match(o.errorMessage, /SIGKILL/);
+    });
+
+    test("environment, secrets (as asked, env; redacted in logs), stdin and working directory reach the job; the OTP does not", async () => {
+      const r = run({
+        command: 'echo "$GREETING $TOKEN ${HODEI_OTP_TOKEN:-no-otp}"; cat; pwd',
+        environment: { GREETING: "hi", HODEI_SECRETS_DELIVERY: "env" },
+        secrets: { TOKEN: "s3cr3t" },
+        stdin: "from stdin\n",
+        workingDir: "/tmp",
+      });
+      assert.equal((await r.outcome).status, JobStatus.COMPLETED);
+      assert.deepEqual(text(r).slice(1), ["hi *** no-otp", "from stdin", "/tmp"]);
+    });
+
+    test("a missing working directory fails to start with 127 and says why on stderr", async () => {
+      const r = run({ command: "echo never", workingDir: "/nonexistent/dir" });
+      const o = await r.outcome;
+      assert.equal(o.status, JobStatus.FAILED);
+      assert.equal(o.exitCode, 127);
+      const last = r.lines.at(-1)!;
+      assert.equal(last.isStderr, true);
+      assert.match(last.line, /working directory \/nonexistent\/dir does not exist/);
+    });
+
+    test("a missing interpreter fails with 127", async () => {
+      const o = await run({ command: "", script: { interpreter: "/no/such/interpreter", content: "x" } })
+        .outcome;
+      assert.equal(o.status, JobStatus.FAILED);
+      assert.equal(o.exitCode, 127);
+    });
+
+    test("scripts run with their interpreter and show a heredoc header", async () => {
+      const r = run({
+        command: "",
+        arguments: ["world"],
+        script: { interpreter: "bash", content: 'echo "hello $1"\n' },
+      });
+      assert.equal((await r.outcome).status, JobStatus.COMPLETED);
+      assert.deepEqual(text(r), ["$ bash -c << 'EOF'", 'echo "hello $1"', "EOF", "hello world"]);
+      const n = run({ command: "#!/usr/bin/env node\nconsole.log(6 * 7)" });
+      assert.equal((await n.outcome).status, JobStatus.COMPLETED);
+      assert.equal(text(n).at(-1), "42");
+    });
+
+    test("a timeout kills the job's whole process group and reports TIMEOUT", async () => {
+      const started = Date.now();
+      const r = run({ command: "echo $$; sleep 10 & sleep 10; wait", timeoutMs: 300 });
+      const pgid = Number((await r.waitForLine((l) => /^\d+$/.test(l.line))).line);
+      const o = await r.outcome;
+      assert.equal(o.status, JobStatus.TIMEOUT);
+      assert.ok(Date.now() - started < 1500, `took ${Date.now() - started}ms`);
+      assert.ok(text(r).includes("Job timed out after 300ms"));
+      assert.ok(await groupGone(pgid, 500));
+    });
+
+    test("cancel kills the whole process group, even processes ignoring SIGTERM (after the grace)", async () => {
+      const r = run(
+        { command: "echo $$; trap '' TERM; sleep 1000 & sleep 1000; wait" },
+        { killGraceMs: 200 },
+      );
+      const pgid = Number((await r.waitForLine((l) => /^\d+$/.test(l.line))).line);
+      assert.ok((await liveGroupMembers(pgid)).length >= 2);
+      r.execution.cancel("user asked");
+      const o = await r.outcome;
+      assert.equal(o.status, JobStatus.CANCELLED);
+      assert.equal(o.errorMessage, "user asked");
+      assert.ok(await groupGone(pgid, 500));
+    });
+
+    test("processes left behind by a finished job are terminated", async () => {
+      const r = run({ command: "echo $$; sleep 1000 >/dev/null 2>&1 &" });
+      const o = await r.outcome;
+      assert.equal(o.status, JobStatus.COMPLETED);
+      const pgid = Number(text(r)[1]);
+      assert.ok(await groupGone(pgid, 3000));
+    });
+  });
+}
+
+test("hodei-spawn: a job cancelled before its pid is known is ended as soon as it starts", async () => {
+  const helper = spawners.helper(200);
+  let cancel = (): void => {};
+  // Cancels right after the start request is written, before hodei-spawn can answer with the pid.
+  const cancelling: JobSpawner = {
+    kind: helper.kind,
+    start: (spec, events) => {
+      const started = helper.start(spec, events);
+      assert.equal(started.pid, undefined);
+      cancel();
+      return started;
+    },
+    close: () => helper.close(),
+  };
+  const dir = await mkdtemp(join(tmpdir(), "hodei-cancel-"));
+  const r = runWith(
+    { command: `echo $$ > ${dir}/pid; trap '' TERM; sleep 1000` },
+    { spawner: cancelling, killGraceMs: 200 },
   );
-  assert.equal(o.lastSequence, 4);
-  assert.ok(o.finishedAtMs >= o.startedAtMs);
-});
-
-test("a failing command is FAILED with its exit code", async () => {
-  const o = await run({ command: "exit 3" }).outcome;
-  assert.equal(o.status, JobStatus.FAILED);
-  assert.equal(o.exitCode, 3);
-});
-
-test("death by signal is exit code 128+signo, FAILED, named in the error", async () => {
-  const o = await run({ command: "kill -9 $$" }).outcome;
-  assert.equal(o.status, JobStatus.FAILED);
-  assert.equal(o.exitCode, 137);
-  assert.match(o.errorMessage, /SIGKILL/);
-});
-
-test("environment, secrets (as asked, env; redacted in logs), stdin and working directory reach the job; the OTP does not", async () => {
-  const r = run({
-    command: 'echo "$GREETING $TOKEN ${HODEI_OTP_TOKEN:-no-otp}"; cat; pwd',
-    environment: { GREETING: "hi", HODEI_SECRETS_DELIVERY: "env" },
-    secrets: { TOKEN: "s3cr3t" },
-    stdin: "from stdin\n",
-    workingDir: "/tmp",
-  });
-  assert.equal((await r.outcome).status, JobStatus.COMPLETED);
-  assert.deepEqual(text(r).slice(1), ["hi *** no-otp", "from stdin", "/tmp"]);
-});
-
-test("a missing working directory fails to start with 127 and says why on stderr", async () => {
-  const r = run({ command: "echo never", workingDir: "/nonexistent/dir" });
-  const o = await r.outcome;
-  assert.equal(o.status, JobStatus.FAILED);
-  assert.equal(o.exitCode, 127);
-  const last = r.lines.at(-1)!;
-  assert.equal(last.isStderr, true);
-  assert.match(last.line, /working directory \/nonexistent\/dir does not exist/);
-});
-
-test("a missing interpreter fails with 127", async () => {
-  const o = await run({ command: "", script: { interpreter: "/no/such/interpreter", content: "x" } }).outcome;
-  assert.equal(o.status, JobStatus.FAILED);
-  assert.equal(o.exitCode, 127);
-});
-
-test("scripts run with their interpreter and show a heredoc header", async () => {
-  const r = run({
-    command: "",
-    arguments: ["world"],
-    script: { interpreter: "bash", content: 'echo "hello $1"\n' },
-  });
-  assert.equal((await r.outcome).status, JobStatus.COMPLETED);
-  assert.deepEqual(text(r), ["$ bash -c << 'EOF'", 'echo "hello $1"', "EOF", "hello world"]);
-  const n = run({ command: "#!/usr/bin/env node\nconsole.log(6 * 7)" });
-  assert.equal((await n.outcome).status, JobStatus.COMPLETED);
-  assert.equal(text(n).at(-1), "42");
-});
-
-test("a timeout kills the job's whole process group and reports TIMEOUT", async () => {
-  const started = Date.now();
-  const r = run({ command: "echo $$; sleep 10 & sleep 10; wait", timeoutMs: 300 });
-  const pgid = Number((await r.waitForLine((l) => /^\d+$/.test(l.line))).line);
-  const o = await r.outcome;
-  assert.equal(o.status, JobStatus.TIMEOUT);
-  assert.ok(Date.now() - started < 1500, `took ${Date.now() - started}ms`);
-  assert.ok(text(r).includes("Job timed out after 300ms"));
-  assert.ok(await groupGone(pgid, 500));
-});
-
-test("cancel kills the whole process group, even processes ignoring SIGTERM (after the grace)", async () => {
-  const r = run({ command: "echo $$; trap '' TERM; sleep 1000 & sleep 1000; wait" }, { killGraceMs: 200 });
-  const pgid = Number((await r.waitForLine((l) => /^\d+$/.test(l.line))).line);
-  assert.ok((await liveGroupMembers(pgid)).length >= 2);
-  r.execution.cancel("user asked");
+  cancel = () => r.execution.cancel("cancelled at once");
   const o = await r.outcome;
   assert.equal(o.status, JobStatus.CANCELLED);
-  assert.equal(o.errorMessage, "user asked");
-  assert.ok(await groupGone(pgid, 500));
+  assert.equal(o.errorMessage, "cancelled at once");
+  const pid = Number(await readFile(`${dir}/pid`, "utf8").catch(() => "0"));
+  if (pid > 0) assert.ok(await groupGone(pid, 1000));
+  await rm(dir, { recursive: true, force: true });
+  helper.close();
 });
 
-test("processes left behind by a finished job are terminated", async () => {
-  const r = run({ command: "echo $$; sleep 1000 >/dev/null 2>&1 &" });
+test("hodei-spawn that cannot be run: jobs start through Node's spawn instead, none is lost", async () => {
+  const spawner = new HelperSpawner("/nonexistent/hodei-spawn", 2_000, silentLogger);
+  const runs = [1, 2, 3].map((n) => runWith({ command: `echo job ${n}` }, { spawner }));
+  for (const [i, r] of runs.entries()) {
+    const o = await r.outcome;
+    assert.equal(o.status, JobStatus.COMPLETED, o.errorMessage);
+    assert.equal(text(r).at(-1), `job ${i + 1}`);
+  }
+  const later = runWith({ command: "echo later" }, { spawner });
+  assert.equal((await later.outcome).status, JobStatus.COMPLETED);
+  assert.equal(text(later).at(-1), "later");
+  spawner.close();
+});
+
+test("hodei-spawn: output larger than its pipes, on both streams, arrives whole and in order", async () => {
+  const r = runWith({ command: "seq 200000; seq 50000 >&2" });
   const o = await r.outcome;
   assert.equal(o.status, JobStatus.COMPLETED);
-  const pgid = Number(text(r)[1]);
-  assert.ok(await groupGone(pgid, 3000));
+  const out = r.lines
+    .filter((l) => !l.isStderr)
+    .slice(1)
+    .map((l) => l.line);
+  const err = r.lines.filter((l) => l.isStderr).map((l) => l.line);
+  assert.equal(out.length, 200_000);
+  assert.equal(err.length, 50_000);
+  assert.equal(out[199_999], "200000");
+  assert.ok(out.every((line, i) => line === String(i + 1)));
+  assert.ok(err.every((line, i) => line === String(i + 1)));
 });

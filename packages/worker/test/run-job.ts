@@ -2,7 +2,9 @@
 // receive them (decoded from the worker's hand-encoded batches).
 import { fromBinary } from "@bufbuild/protobuf";
 import { WorkerMessageSchema, type LogLine } from "@hodei/api";
+import { accessSync, constants } from "node:fs";
 import { JobExecution, type JobOutcome, type JobRequest } from "../src/job-execution.js";
+import { HelperSpawner, NodeSpawner, defaultSpawnHelper, type JobSpawner } from "../src/job-process.js";
 import { silentLogger } from "../src/logger.js";
 import { liveGroupMembers } from "../src/process-group.js";
 
@@ -13,7 +15,27 @@ export interface Run {
   waitForLine(pred: (l: LogLine) => boolean, deadlineMs?: number): Promise<LogLine>;
 }
 
-export function run(req: Partial<JobRequest>, opts: { killGraceMs?: number } = {}): Run {
+/** The built `hodei-spawn` (dist/hodei-spawn): `npm run build` makes it, with a C compiler. */
+export function builtSpawnHelper(): string {
+  const path = defaultSpawnHelper();
+  if (path === undefined)
+    throw new Error("hodei-spawn is not built: `npm run build` needs a C compiler (cc)");
+  accessSync(path, constants.X_OK);
+  return path;
+}
+
+/** The ways a worker can start jobs: through hodei-spawn (its default), or Node's own spawn. */
+export const spawners = {
+  helper: (graceMs = 2_000): JobSpawner => new HelperSpawner(builtSpawnHelper(), graceMs, silentLogger),
+  node: (graceMs = 2_000): JobSpawner => new NodeSpawner(graceMs, silentLogger),
+};
+
+let shared: JobSpawner | undefined;
+
+export function run(
+  req: Partial<JobRequest>,
+  opts: { killGraceMs?: number; spawner?: JobSpawner } = {},
+): Run {
   const lines: LogLine[] = [];
   const waiters: (() => void)[] = [];
   const execution = new JobExecution(
@@ -34,6 +56,7 @@ export function run(req: Partial<JobRequest>, opts: { killGraceMs?: number } = {
       flushIntervalMs: 2,
       baseEnv: { PATH: process.env.PATH, HODEI_OTP_TOKEN: undefined },
       logger: silentLogger,
+      spawner: opts.spawner ?? (shared ??= spawners.helper()),
       emitLogs: (message) => {
         const m = fromBinary(WorkerMessageSchema, message.bytes);
         message.release();
@@ -41,7 +64,7 @@ export function run(req: Partial<JobRequest>, opts: { killGraceMs?: number } = {
         for (const w of waiters.splice(0)) w();
         return true;
       },
-      ...opts,
+      ...(opts.killGraceMs !== undefined ? { killGraceMs: opts.killGraceMs } : {}),
     },
   );
   const outcome = execution.start();

@@ -81,31 +81,40 @@ test("hodei worker process against a harness control plane: seq 1000000 through 
   assert.equal(bye.reason, "signal SIGTERM");
 });
 
-test("hodei worker process against a harness control plane: a job does not outlive a worker killed with SIGKILL", async () => {
-  const cp = await HarnessControlPlane.start();
-  cleanups.push(() => cp.kill());
-  const worker = startWorkerProcess({ HODEI_SERVER_ADDRESS: cp.address, HODEI_OTP_TOKEN: "otp-kill" });
-  await cp.waitFor(() => cp.messages("hello")[0], "hello", 15_000);
-  const command = "echo $$; trap '' TERM; sleep 1000 & sleep 1000; wait";
-  cp.send({ payload: { case: "runJob", value: { jobId: "orphan", executionId: "o1", command } } });
-  const pidLine = await cp.waitFor(
-    () =>
-      cp
-        .messages("logBatch")
-        .flatMap((b) => b.lines)
-        .find((l) => /^\d+$/.test(l.line)),
-    "the job's pid",
-  );
-  const pgid = Number(pidLine.line);
-  assert.ok((await liveGroupMembers(pgid)).length >= 2);
-  worker.child.kill("SIGKILL");
-  await worker.exited;
-  // SIGTERM is ignored by this job: it takes the SIGKILL after the 2 s grace.
-  const deadline = Date.now() + 5000;
-  while ((await liveGroupMembers(pgid)).length > 0 && Date.now() < deadline)
-    await new Promise((r) => setTimeout(r, 20));
-  assert.deepEqual(await liveGroupMembers(pgid), [], "the job's processes outlived their worker");
-});
+for (const [how, helper] of [
+  ["hodei-spawn", undefined],
+  ["Node's spawn", "off"],
+] as const) {
+  test(`hodei worker process against a harness control plane: a job started through ${how} does not outlive a worker killed with SIGKILL`, async () => {
+    const cp = await HarnessControlPlane.start();
+    cleanups.push(() => cp.kill());
+    const worker = startWorkerProcess({
+      HODEI_SERVER_ADDRESS: cp.address,
+      HODEI_OTP_TOKEN: "otp-kill",
+      ...(helper ? { HODEI_SPAWN_HELPER: helper } : {}),
+    });
+    await cp.waitFor(() => cp.messages("hello")[0], "hello", 15_000);
+    const command = "echo $$; trap '' TERM; sleep 1000 & sleep 1000; wait";
+    cp.send({ payload: { case: "runJob", value: { jobId: "orphan", executionId: "o1", command } } });
+    const pidLine = await cp.waitFor(
+      () =>
+        cp
+          .messages("logBatch")
+          .flatMap((b) => b.lines)
+          .find((l) => /^\d+$/.test(l.line)),
+      "the job's pid",
+    );
+    const pgid = Number(pidLine.line);
+    assert.ok((await liveGroupMembers(pgid)).length >= 2);
+    worker.child.kill("SIGKILL");
+    await worker.exited;
+    // SIGTERM is ignored by this job: it takes the SIGKILL after the 2 s grace.
+    const deadline = Date.now() + 5000;
+    while ((await liveGroupMembers(pgid)).length > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(await liveGroupMembers(pgid), [], "the job's processes outlived their worker");
+  });
+}
 
 test("hodei worker process against a harness control plane: a job's secret files do not outlive a worker killed with SIGKILL", async () => {
   const cp = await HarnessControlPlane.start();
