@@ -119,6 +119,11 @@ const CASES: Case[] = [
     log: [...heredoc("python3", PYTHON_STDIN), "FROM STDIN"],
   },
   {
+    name: "a command's bash is started by the worker's hodei-spawn",
+    definition: { command: "cat /proc/$PPID/comm" },
+    log: ["$ cat /proc/$PPID/comm", "hodei-spawn"],
+  },
+  {
     name: "a multi-line command runs as a bash script",
     definition: { command: MULTI_LINE },
     log: [...heredoc("bash", MULTI_LINE), "first", "second"],

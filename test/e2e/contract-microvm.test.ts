@@ -44,12 +44,16 @@ runProviderContract(
             : "under KVM a boot may register within the 1 s this relies on missing",
       },
       whereItRan: {
-        command: "uname -r; [ -e /etc/debian_version ] || echo guest-root",
+        command: "uname -r; [ -e /etc/debian_version ] || echo guest-root; cat /proc/$PPID/comm",
         check(lines, p) {
           const kernel = details.get(p)?.kernel ?? "?";
           assert.ok(lines.includes(kernel), `guest kernel ${kernel} not in ${JSON.stringify(lines)}`);
           assert.ok(!lines.includes(release()), "the job saw the host's kernel");
           assert.ok(lines.includes("guest-root"), "the job saw the host's root filesystem");
+          assert.ok(
+            lines.includes("hodei-spawn"),
+            "the guest's worker did not start the job through hodei-spawn",
+          );
         },
       },
       async started(p) {

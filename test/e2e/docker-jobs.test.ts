@@ -79,17 +79,18 @@ describe("docker jobs", { skip }, () => {
     ]);
   });
 
-  test("a job naming no image runs in the default image, built from this machine's busybox and bash", async () => {
+  test("a job naming no image runs in the default image, built from this machine's busybox and bash, started through the agent's hodei-spawn", async () => {
     const id = await queueJob(platform.client, {
       name: "default",
-      command: "grep ^ID= /etc/os-release; echo $BASH",
+      command: "grep ^ID= /etc/os-release; echo $BASH; cat /proc/$PPID/comm",
     });
     const s = await waitForJobEnd(platform.client, id);
     assert.equal(s.statusName, "SUCCEEDED", s.message);
     assert.deepEqual(await logLines(platform.client, id), [
-      "$ grep ^ID= /etc/os-release; echo $BASH",
+      "$ grep ^ID= /etc/os-release; echo $BASH; cat /proc/$PPID/comm",
       "ID=hodei-worker-base",
       "/bin/bash",
+      "hodei-spawn",
     ]);
   });
 

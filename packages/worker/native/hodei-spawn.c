@@ -10,7 +10,7 @@
  * Each job runs as Node's `spawn(file, args, {detached: true, stdio: [stdin, "pipe", "pipe"]})` would
  * run it: in a new session (so its process group can be signalled as a whole), with every signal at
  * its default and none blocked, stdin from a file (or /dev/null), stdout and stderr on their own
- * pipes, and only fds 0-2 open.
+ * pipes, only fds 0-2 open, and a bare program name looked up in the job's own PATH.
  *
  * Protocol. Every message, both ways, is a frame: u32 length (little-endian) of what follows, then
  * one byte of kind, then a u32 job id chosen by the worker.
@@ -178,7 +178,15 @@ static void start_job(uint32_t id, char *p, char *end) {
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
-    err = posix_spawn(&pid, fields[0], &fa, &at, argv, envp);
+    /* A bare name is looked up in the job's PATH, as Node's spawn does (posix_spawnp reads ours). */
+    const char *path = NULL;
+    for (char **e = envp; *e; e++)
+      if (strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
+    if (path)
+      setenv("PATH", path, 1);
+    else
+      unsetenv("PATH");
+    err = posix_spawnp(&pid, fields[0], &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
   }

@@ -14,6 +14,14 @@ test("defaults: only the OTP is required", () => {
   assert.deepEqual(c.labels, {});
   assert.equal(c.idleTimeoutMs, 0);
   assert.equal(c.tls, undefined);
+  assert.match(c.spawnHelper ?? "", /\/dist\/hodei-spawn$/, "the helper built next to the worker");
+});
+
+test("HODEI_SPAWN_HELPER: an absolute path, or off for Node's spawn", () => {
+  const at = (v: string) => workerConfigFromEnv({ HODEI_OTP_TOKEN: "t", HODEI_SPAWN_HELPER: v }).spawnHelper;
+  assert.equal(at("/opt/hodei/bin/hodei-spawn"), "/opt/hodei/bin/hodei-spawn");
+  assert.equal(at("off"), undefined);
+  assert.throws(() => at("hodei-spawn"), /HODEI_SPAWN_HELPER: expected an absolute path or "off"/);
 });
 
 test("every variable is read", () => {

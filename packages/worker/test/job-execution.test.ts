@@ -1,5 +1,5 @@
 import { describe, test } from "node:test";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
@@ -72,6 +72,25 @@ for (const kind of ["helper", "node"] as const) {
         .outcome;
       assert.equal(o.status, JobStatus.FAILED);
       assert.equal(o.exitCode, 127);
+    });
+
+    test("an interpreter named without a path is looked up in the job's own PATH", async () => {
+      const dir = await mkdtemp(join(tmpdir(), "hodei-path-"));
+      await writeFile(join(dir, "shout"), '#!/bin/bash\ntr a-z A-Z < "$1"\n', { mode: 0o755 });
+      try {
+        const r = run({
+          command: "",
+          script: { interpreter: "shout", content: "hello" },
+          environment: { PATH: `${dir}:/usr/bin:/bin` },
+        });
+        const o = await r.outcome;
+        assert.equal(o.status, JobStatus.COMPLETED, o.errorMessage);
+        assert.equal(text(r).at(-1), "HELLO");
+        const missing = await run({ command: "", script: { interpreter: "shout", content: "x" } }).outcome;
+        assert.equal(missing.exitCode, 127, "not in the worker's PATH, so not found");
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     test("scripts run with their interpreter and show a heredoc header", async () => {

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmod, copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { bundleProgram } from "./elf-bundle.js";
 
@@ -11,10 +11,11 @@ const run = promisify(execFile);
 export const AGENT_MOUNT = "/opt/hodei";
 
 /** Bump when the directory's layout changes, so old directories are not reused. */
-const LAYOUT_VERSION = 2;
+const LAYOUT_VERSION = 3;
 
 /**
  * The container's command. Picks the bundled bash when the image has none (busybox, distroless),
+ * and the bundled hodei-spawn to start jobs through,
  * then runs the worker from V8's code cache, made when the directory was built: compiling the
  * bundle is much of the agent's start-up (measured here, on 2 busy cores: container start → the
  * agent's first connection 749 → 656 ms, medians of 15 interleaved runs). A cache that does not fit
@@ -29,6 +30,9 @@ const vm = require("node:vm");
 const Module = require("node:module");
 if (!process.env.HODEI_SHELL && !fs.existsSync("/bin/bash")) {
   process.env.HODEI_SHELL = path.join(__dirname, "bin/bash");
+}
+if (!process.env.HODEI_SPAWN_HELPER && fs.existsSync(path.join(__dirname, "bin/hodei-spawn"))) {
+  process.env.HODEI_SPAWN_HELPER = path.join(__dirname, "bin/hodei-spawn");
 }
 const file = path.join(__dirname, "hodei-worker.cjs");
 const cacheFile = file + ".v8cache";
@@ -69,6 +73,8 @@ export interface AgentDirOptions {
   nodePath?: string;
   /** The bash to bundle for images without one. */
   bashPath?: string;
+  /** hodei-spawn, which the worker starts jobs through; default: next to the worker bundle, if built. */
+  spawnHelperPath?: string;
 }
 
 export interface AgentDir {
@@ -92,6 +98,7 @@ async function fingerprint(o: Required<AgentDirOptions>): Promise<string> {
     .update(await readFile(o.workerBundlePath))
     .digest("hex");
   const parts = [LAYOUT_VERSION, await fileIdentity(o.nodePath), await fileIdentity(o.bashPath), bundle];
+  if (o.spawnHelperPath) parts.push(await fileIdentity(o.spawnHelperPath));
   return createHash("sha256").update(parts.join("\n")).digest("hex").slice(0, 16);
 }
 
@@ -104,7 +111,7 @@ async function exists(path: string): Promise<boolean> {
 
 /**
  * A self-contained directory that runs the worker agent in any Linux image of the host's
- * architecture: node and bash patched to use their own loader and libraries, the worker bundle and
+ * architecture: node, bash and hodei-spawn patched to use their own loader and libraries, the worker bundle and
  * a start script. Built once per (node, bash, bundle) under the data directory and reused; older
  * builds are removed (call it only while no container of this provider runs from them).
  */
@@ -121,9 +128,11 @@ const building = new Map<string, Promise<AgentDir>>();
 
 async function buildOrReuse(opts: AgentDirOptions): Promise<AgentDir> {
   const started = Date.now();
+  const builtHelper = join(dirname(opts.workerBundlePath), "hodei-spawn");
   const o: Required<AgentDirOptions> = {
     nodePath: process.execPath,
     bashPath: "/bin/bash",
+    spawnHelperPath: (await exists(builtHelper)) ? builtHelper : "",
     ...opts,
   };
   const root = join(o.dataDir, "docker-agent");
@@ -138,6 +147,7 @@ async function buildOrReuse(opts: AgentDirOptions): Promise<AgentDir> {
       await mkdir(tmp, { recursive: true });
       await bundleProgram(o.nodePath, tmp, AGENT_MOUNT);
       await bundleProgram(o.bashPath, tmp, AGENT_MOUNT);
+      if (o.spawnHelperPath) await bundleProgram(o.spawnHelperPath, tmp, AGENT_MOUNT);
       await copyFile(o.workerBundlePath, join(tmp, "hodei-worker.cjs"));
       await writeFile(join(tmp, "start.cjs"), START_SCRIPT);
       await makeCodeCache(tmp, o.nodePath);

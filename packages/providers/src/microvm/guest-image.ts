@@ -18,6 +18,7 @@ import { dirname, join } from "node:path";
 import { GUEST_MODULES, obtainKernel, type GuestKernel } from "./debian-kernel.js";
 import {
   GUEST_BUNDLE_PATH,
+  GUEST_SPAWN_HELPER_PATH,
   GUEST_LOADER_PATH,
   codeCacheScript,
   guestLoaderScript,
@@ -61,6 +62,13 @@ interface Manifest {
   kernelFile: KernelFile;
   builtAt: string;
   inputs: Record<string, string>;
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  return stat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -172,6 +180,7 @@ async function buildInto(
     await copyInto(root, join(kernel.modulesDir, `${m.name}.ko`), `/lib/modules/hodei/${m.name}.ko`);
   }
   await copyInto(root, bundle, GUEST_BUNDLE_PATH);
+  if (tools.spawnHelper) await addBinaryWithLibraries(root, tools.spawnHelper, GUEST_SPAWN_HELPER_PATH, libs);
   await writeFile(join(root, GUEST_LOADER_PATH), guestLoaderScript(), { mode: 0o644 });
   // The code cache, made by the very node binary the guest gets.
   await runChecked(tools.node!, ["-e", codeCacheScript(), join(root, GUEST_BUNDLE_PATH)], {
@@ -224,6 +233,10 @@ export async function buildGuestImage(opts: BuildImageOptions): Promise<GuestIma
     bash: await requireTool("bash", "bash"),
     node: opts.nodePath ?? process.execPath,
   };
+  // hodei-spawn, built next to the bundle: the guest's worker starts jobs through it (without it, through
+  // Node's spawn, which under software emulation costs far more per job).
+  const spawnHelper = join(dirname(opts.workerBundlePath), "hodei-spawn");
+  if (await fileExists(spawnHelper)) tools.spawnHelper = spawnHelper;
   await requireTool("cpio", "cpio");
   await requireTool("lz4", "lz4");
   await stat(opts.workerBundlePath).catch(() => {

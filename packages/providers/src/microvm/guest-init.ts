@@ -17,6 +17,8 @@ export const MARK_PROBE_OK = "hodei-probe: ok";
 export const GUEST_BUNDLE_PATH = "/opt/hodei/hodei-worker.cjs";
 /** Loads the bundle with the V8 code cache made when the image was built (see codeCacheScript). */
 export const GUEST_LOADER_PATH = "/opt/hodei/load.cjs";
+/** Next to the bundle, where the worker looks for it by default. */
+export const GUEST_SPAWN_HELPER_PATH = "/opt/hodei/hodei-spawn";
 export const GUEST_CODE_CACHE_PATH = `${GUEST_BUNDLE_PATH}.v8cache`;
 
 // Runs the CommonJS bundle `file` as node would run it as the main script, from a vm.Script that
