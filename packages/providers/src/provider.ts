@@ -108,3 +108,12 @@ export interface ProviderCommon {
 
 /** One row of the README's configuration table: variable, default, meaning. */
 export type EnvDoc = readonly [name: string, fallback: string, meaning: string];
+
+/**
+ * Node flags every provider starts the worker agent with. A job's output passes through off-heap
+ * buffers (pipe reads, gRPC frames) that are freed only when a scavenge collects their small JS
+ * handles; a young generation held at 1 MB scavenges often enough that they do not pile up. Measured
+ * with `seq 1000000` against a harness control plane: worker peak RSS 77-78 MB instead of 85-87, at
+ * the same speed. (Set at start-up: V8 sizes its heap before any code runs.)
+ */
+export const WORKER_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=1"];

@@ -107,7 +107,11 @@ test("the container request: requested memory is floored at 64 MiB, CPUs capped 
   assert.equal(small.HostConfig?.NanoCpus, 2e9);
   assert.equal(small.Image, "hodei/worker-base:local");
   assert.equal(small.name, "hodei-worker-w_1");
-  assert.deepEqual(small.Entrypoint, ["/opt/hodei/bin/node", "/opt/hodei/start.cjs"]);
+  assert.deepEqual(small.Entrypoint, [
+    "/opt/hodei/bin/node",
+    "--max-semi-space-size=1",
+    "/opt/hodei/start.cjs",
+  ]);
   const unlimited = containerPlan({
     ...base,
     defaultCpus: 0,

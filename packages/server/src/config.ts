@@ -1,6 +1,7 @@
 // Environment → a frozen, typed config. The only place below main that reads process.env.
 import { existsSync } from "node:fs";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "@hodei/core";
+import { WORKER_NODE_FLAGS } from "@hodei/providers";
 import { fileURLToPath } from "node:url";
 
 export interface ServerConfig {
@@ -107,8 +108,8 @@ const WORKER_BUNDLE = fileURLToPath(new URL("../../../worker/dist/hodei-worker.c
 const CLI = fileURLToPath(new URL("../../../cli/bin/hodei.js", import.meta.url));
 /** The bundled agent when the build made it (it starts about twice as fast), else `hodei worker`. */
 const DEFAULT_WORKER_COMMAND = existsSync(WORKER_BUNDLE)
-  ? [process.execPath, WORKER_BUNDLE]
-  : [process.execPath, CLI, "worker"];
+  ? [process.execPath, ...WORKER_NODE_FLAGS, WORKER_BUNDLE]
+  : [process.execPath, ...WORKER_NODE_FLAGS, CLI, "worker"];
 
 export function loadServerConfig(
   env: NodeJS.ProcessEnv,

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { chmod, copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { WORKER_NODE_FLAGS } from "../provider.js";
 import { bundleProgram } from "./elf-bundle.js";
 
 const run = promisify(execFile);
@@ -11,7 +12,7 @@ const run = promisify(execFile);
 export const AGENT_MOUNT = "/opt/hodei";
 
 /** Bump when the directory's layout changes, so old directories are not reused. */
-const LAYOUT_VERSION = 3;
+const LAYOUT_VERSION = 4;
 
 /**
  * The container's command. Picks the bundled bash when the image has none (busybox, distroless),
@@ -55,7 +56,8 @@ if (makeCache) setImmediate(() => fs.writeFileSync(cacheFile, script.createCache
  * check, before it changes any V8 flag (the cache records them), having compiled what start-up runs.
  */
 async function makeCodeCache(dir: string, nodePath: string): Promise<void> {
-  await run(nodePath, [join(dir, "start.cjs"), "--make-code-cache"], {
+  // With the worker's own flags: V8 rejects a cache made under other flags.
+  await run(nodePath, [...WORKER_NODE_FLAGS, join(dir, "start.cjs"), "--make-code-cache"], {
     env: { PATH: "/usr/bin:/bin" },
   }).catch(
     () => {}, // exit code 2: the configuration error it was run for

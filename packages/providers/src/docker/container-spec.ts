@@ -1,5 +1,5 @@
 import type { ContainerCreateOptions } from "dockerode";
-import type { WorkerSpec } from "../provider.js";
+import { WORKER_NODE_FLAGS, type WorkerSpec } from "../provider.js";
 import { AGENT_MOUNT } from "./agent-dir.js";
 
 /** On every container this provider creates: which control plane owns it (for orphan reaping). */
@@ -60,7 +60,7 @@ export function containerPlan(p: ContainerPlanInput): ContainerCreateOptions {
     name: containerName(spec.workerId),
     Image: spec.image || p.defaultImage,
     // The image's own entrypoint and command are not run: the container is the worker.
-    Entrypoint: [`${AGENT_MOUNT}/bin/node`, `${AGENT_MOUNT}/start.cjs`],
+    Entrypoint: [`${AGENT_MOUNT}/bin/node`, ...WORKER_NODE_FLAGS, `${AGENT_MOUNT}/start.cjs`],
     Cmd: [],
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     Labels: {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { V1EnvVar, V1Pod, V1ResourceRequirements } from "@kubernetes/client-node";
 import { AGENT_MOUNT } from "../docker/agent-dir.js";
-import type { WorkerSpec } from "../provider.js";
+import { WORKER_NODE_FLAGS, type WorkerSpec } from "../provider.js";
 import { cpuQuantity, memoryQuantity } from "./quantity.js";
 
 /** Labels on every pod this provider creates: how its watch, its reaper and `kubectl` find them. */
@@ -26,7 +26,7 @@ export const AGENT_INIT_CONTAINER = "hodei-agent";
 export const AGENT_DIR = AGENT_MOUNT;
 /** Where the init container sees the emptyDir it fills. */
 export const AGENT_VOLUME_DIR = "/hodei-agent-volume";
-export const AGENT_COMMAND = [`${AGENT_DIR}/bin/node`, `${AGENT_DIR}/start.cjs`];
+export const AGENT_COMMAND = [`${AGENT_DIR}/bin/node`, ...WORKER_NODE_FLAGS, `${AGENT_DIR}/start.cjs`];
 const AGENT_COPY = [
   `${AGENT_DIR}/bin/node`,
   "-e",

@@ -15,6 +15,7 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { WORKER_NODE_FLAGS } from "../provider.js";
 import { GUEST_MODULES, obtainKernel, type GuestKernel } from "./debian-kernel.js";
 import {
   GUEST_BUNDLE_PATH,
@@ -183,9 +184,14 @@ async function buildInto(
   if (tools.spawnHelper) await addBinaryWithLibraries(root, tools.spawnHelper, GUEST_SPAWN_HELPER_PATH, libs);
   await writeFile(join(root, GUEST_LOADER_PATH), guestLoaderScript(), { mode: 0o644 });
   // The code cache, made by the very node binary the guest gets.
-  await runChecked(tools.node!, ["-e", codeCacheScript(), join(root, GUEST_BUNDLE_PATH)], {
-    timeoutMs: 60_000,
-  });
+  // With the worker's own flags: V8 rejects a cache made under other flags.
+  await runChecked(
+    tools.node!,
+    [...WORKER_NODE_FLAGS, "-e", codeCacheScript(), join(root, GUEST_BUNDLE_PATH)],
+    {
+      timeoutMs: 60_000,
+    },
+  );
   await writeFile(join(root, "init"), workerInitScript(), { mode: 0o755 });
   await packInitramfs(root, join(staging, "initrd.lz4"));
 
@@ -251,6 +257,7 @@ export async function buildGuestImage(opts: BuildImageOptions): Promise<GuestIma
       .update(probeInitScript())
       .update(guestLoaderScript())
       .update(codeCacheScript())
+      .update(WORKER_NODE_FLAGS.join(" "))
       .digest("hex"),
     bundle: await sha256File(opts.workerBundlePath),
   };

@@ -1,4 +1,5 @@
 // What runs inside the guest: the /init of the initramfs, and the environment file the host hands it.
+import { WORKER_NODE_FLAGS } from "../provider.js";
 import { GUEST_MODULES } from "./debian-kernel.js";
 
 /** Where the guest reaches the control plane: QEMU's user network forwards this to the host's gRPC port. */
@@ -108,7 +109,7 @@ fi
 [ -n "$HODEI_WORKER_ID" ] && hostname "$HODEI_WORKER_ID"
 cd /root
 echo "${MARK_WORKER_STARTING} (uptime $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r))"
-node ${GUEST_LOADER_PATH} </dev/null
+node ${WORKER_NODE_FLAGS.join(" ")} ${GUEST_LOADER_PATH} </dev/null
 echo "hodei-guest: worker exited with code $?"
 sync
 poweroff -f
