@@ -94,9 +94,10 @@ test(
       () => (h.received.some((r) => r.message.payload.case === "hello") ? true : undefined),
       "hello",
     );
-    // A runaway that makes the agent itself the OOM killer's choice ($PPID is the agent).
+    // A runaway that makes the agent itself the OOM killer's choice: $PPID is the agent's hodei-spawn,
+    // whose parent (field 4 of its stat) is the agent.
     const command =
-      "echo 1000 > /proc/$PPID/oom_score_adj; x=$(head -c 400000000 /dev/zero | tr '\\0' a); echo survived";
+      "read -r _ _ _ agent _ < /proc/$PPID/stat; echo 1000 > /proc/$agent/oom_score_adj; x=$(head -c 400000000 /dev/zero | tr '\\0' a); echo survived";
     h.send({ payload: { case: "runJob", value: { jobId: "oom", executionId: "oom-e1", command } } });
     const exit = await exitOf("w-oom");
     assert.match(exit.reason ?? "", /^OOM killed: the worker container reached its memory limit of 128 MiB$/);

@@ -136,7 +136,11 @@ test("create posts one pod with owner labels, requests = limits, the worker's en
   ]);
   assert.deepEqual(init.volumeMounts, [{ name: "hodei-agent", mountPath: "/hodei-agent-volume" }]);
   assert.deepEqual(worker.volumeMounts, [{ name: "hodei-agent", mountPath: "/opt/hodei", readOnly: true }]);
-  assert.deepEqual(worker.command, ["/opt/hodei/bin/node", "/opt/hodei/start.cjs"]);
+  assert.deepEqual(worker.command, [
+    "/opt/hodei/bin/node",
+    "--max-semi-space-size=1",
+    "/opt/hodei/start.cjs",
+  ]);
   assert.equal(provider.status(handle), "starting");
 });
 
