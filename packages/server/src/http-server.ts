@@ -1,5 +1,6 @@
 // REST on :8080: the same JobService as gRPC, JSON in proto field names, SSE for following logs.
-import Fastify, { type FastifyInstance } from "fastify";
+import type { IncomingMessage } from "node:http";
+import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import {
   JobDefinitionSchema,
@@ -38,6 +39,28 @@ const STATES: readonly JobState[] = [
   "TIMEOUT",
 ];
 const json = (v: unknown) => v as JsonValue;
+
+const BODY_LIMIT = 2 * 1024 * 1024;
+/** A refused body is read and dropped up to this much, then the connection is cut. */
+const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Fastify answers a body over the limit before reading it, with `connection: close`; the socket then
+ * closes while the client is still sending, the client's kernel gets a reset, and a client that
+ * writes its whole body before reading (fetch, most libraries) sees "EPIPE" instead of our 413. So
+ * the rest of the body is read and dropped (up to MAX_DRAIN_BYTES) and the connection stays open
+ * for the answer, as a web server's lingering close does.
+ */
+function drainRefusedBody(raw: IncomingMessage, reply: FastifyReply): void {
+  if (raw.complete) return;
+  reply.removeHeader("connection");
+  let drained = 0;
+  raw.on("data", (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > MAX_DRAIN_BYTES) raw.socket.destroy();
+  });
+  raw.resume();
+}
 
 function intParam(raw: string | undefined, name: string, fallback: number, max: number): number {
   if (raw === undefined || raw === "") return fallback;
@@ -87,9 +110,15 @@ export function buildHttpServer(
   registry: WorkerRegistry,
   providerManager: ProviderManager,
 ): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 2 * 1024 * 1024 });
-  app.setErrorHandler((err, _req, reply) => {
-    const e = err as { statusCode?: number; message: string };
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT });
+  app.setErrorHandler((err, req, reply) => {
+    const e = err as { statusCode?: number; message: string; code?: string };
+    if (e.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      drainRefusedBody(req.raw, reply);
+      return reply.status(413).send({
+        error: { code: "INVALID_ARGUMENT", message: `request body is larger than ${BODY_LIMIT} bytes` },
+      });
+    }
     if (e.statusCode && e.statusCode < 500 && !(err instanceof HodeiError)) {
       return reply.status(e.statusCode).send({ error: { code: "INVALID_ARGUMENT", message: e.message } });
     }
