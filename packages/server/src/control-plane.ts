@@ -40,6 +40,7 @@ import { buildHttpServer } from "./http-server.js";
 import { startLogRetention } from "./log-retention.js";
 import { InstanceLink } from "./instance-link.js";
 import { JobService } from "./job-service.js";
+import { JobsStatistics } from "./jobs-statistics.js";
 import { createLogger, type Logger } from "./logger.js";
 import { WorkerRegistry } from "./worker-registry.js";
 
@@ -107,6 +108,7 @@ export async function startControlPlane(
     ? new InstanceLink({ databaseUrl: config.databaseUrl, db, bus, dispatcher, logger })
     : undefined;
   await link?.start();
+  const statistics = new JobsStatistics(db, logger);
   const jobs = new JobService({
     db,
     writer,
@@ -114,6 +116,7 @@ export async function startControlPlane(
     dispatcher,
     providers: providerSet,
     maxQueueSize: config.maxQueueSize,
+    statistics,
     ...(link ? { peers: link } : {}),
   });
   await jobs.start();
@@ -185,6 +188,7 @@ export async function startControlPlane(
     stop() {
       stopping ??= (async () => {
         dispatcher.stop();
+        statistics.stop();
         clearInterval(sweep);
         clearInterval(holders);
         stopRetention();

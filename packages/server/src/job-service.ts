@@ -14,6 +14,7 @@ import {
 import type { Dispatcher } from "./dispatcher.js";
 import type { EventBus } from "./events.js";
 import type { ParsedDefinition } from "./job-mapper.js";
+import type { JobsStatistics } from "./jobs-statistics.js";
 import type { ProviderSet } from "./provider-set.js";
 
 export interface JobServiceDeps {
@@ -23,6 +24,8 @@ export interface JobServiceDeps {
   dispatcher: Dispatcher;
   providers: ProviderSet;
   maxQueueSize: number;
+  /** Told of every job stored as waiting, to keep the planner's view of the queue current. */
+  statistics?: JobsStatistics;
   /** The other control planes on this database, when there may be some. */
   peers?: { readonly hasPeers: boolean; sendCancel(jobId: string, reason: string, actor: string): void };
 }
@@ -103,6 +106,7 @@ export class JobService {
       );
     }
     this.pendingEstimate++;
+    if (!assign) this.d.statistics?.queued(1);
     if (spec.deadlineMs !== null && !assign) dispatcher.watchDeadline(spec.deadlineMs);
     const now = new Date();
     const event = { jobId: spec.id, atMs: now.getTime(), exitCode: null, message: "" };
