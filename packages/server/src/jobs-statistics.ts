@@ -17,6 +17,7 @@ export const ANALYZE_QUIET_MS = 100;
  */
 export class JobsStatistics {
   private queuedSince = 0;
+  private lastQueuedAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   /** Refreshes done, for tests and metrics. */
@@ -32,9 +33,18 @@ export class JobsStatistics {
   /** `count` jobs were stored as waiting. */
   queued(count: number): void {
     this.queuedSince += count;
-    if (this.queuedSince < this.afterJobs || this.running) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.refresh(), this.quietMs);
+    if (count > 0) this.lastQueuedAt = performance.now();
+    if (this.queuedSince < this.afterJobs || this.running || this.timer) return;
+    this.arm(this.quietMs);
+  }
+
+  /** One timer per burst, not one per job: when it fires early it waits out the rest of the quiet. */
+  private arm(ms: number): void {
+    this.timer = setTimeout(() => {
+      const quietFor = performance.now() - this.lastQueuedAt;
+      if (quietFor < this.quietMs) return this.arm(this.quietMs - quietFor);
+      this.refresh();
+    }, ms);
     this.timer.unref();
   }
 
