@@ -15,6 +15,7 @@ import {
 import { addReflection } from "@hodei/api/reflection";
 import {
   GroupCommitWriter,
+  JobsStatistics,
   activeJobs,
   forgetControlPlanes,
   migrate,
@@ -40,7 +41,6 @@ import { buildHttpServer } from "./http-server.js";
 import { startLogRetention } from "./log-retention.js";
 import { InstanceLink } from "./instance-link.js";
 import { JobService } from "./job-service.js";
-import { JobsStatistics } from "./jobs-statistics.js";
 import { createLogger, type Logger } from "./logger.js";
 import { WorkerRegistry } from "./worker-registry.js";
 
@@ -108,7 +108,9 @@ export async function startControlPlane(
     ? new InstanceLink({ databaseUrl: config.databaseUrl, db, bus, dispatcher, logger })
     : undefined;
   await link?.start();
-  const statistics = new JobsStatistics(db, logger);
+  const statistics = new JobsStatistics(db, (err) =>
+    logger.warn({ err }, "could not refresh the statistics of the job queue"),
+  );
   const jobs = new JobService({
     db,
     writer,

@@ -10,11 +10,11 @@ import {
   type ExecutionRecord,
   type GroupCommitWriter,
   type JobRecord,
+  type JobsStatistics,
 } from "@hodei/store";
 import type { Dispatcher } from "./dispatcher.js";
 import type { EventBus } from "./events.js";
 import type { ParsedDefinition } from "./job-mapper.js";
-import type { JobsStatistics } from "./jobs-statistics.js";
 import type { ProviderSet } from "./provider-set.js";
 
 export interface JobServiceDeps {

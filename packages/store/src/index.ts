@@ -5,6 +5,7 @@ export { inlineParams } from "./sql-literal.js";
 export * from "./migrate.js";
 export * from "./records.js";
 export * from "./group-commit.js";
+export * from "./jobs-statistics.js";
 export * from "./queries.js";
 export type { ClaimResult, CreateJob, Finish } from "./write-batch.js";
 export type { FinishedJob } from "./rows.js";

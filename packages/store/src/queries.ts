@@ -107,11 +107,6 @@ export async function claimableByLane(
   return new Map(r.rows.filter((x) => x.n > 0).map((x) => [x.lane, x.n]));
 }
 
-/** Refreshes the planner's statistics of `jobs` (see JobsStatistics in the server). */
-export async function analyzeJobs(q: Queryable): Promise<void> {
-  await q.query("ANALYZE jobs");
-}
-
 export async function countJobsByStatus(q: Queryable): Promise<Record<JobState, number>> {
   const r = await q.query<{ status: JobState; n: number }>(
     `SELECT status, count(*)::int AS n FROM jobs GROUP BY status`,

@@ -1,5 +1,4 @@
-import { analyzeJobs, type Queryable } from "@hodei/store";
-import type { Logger } from "./logger.js";
+import type { Queryable } from "./database.js";
 
 /** Jobs queued since the last refresh that make the statistics worth refreshing. */
 export const ANALYZE_AFTER_JOBS = 1_000;
@@ -25,7 +24,8 @@ export class JobsStatistics {
 
   constructor(
     private readonly db: Queryable,
-    private readonly logger: Logger,
+    /** Told when a refresh fails (the queue works on; only its plans may be worse). */
+    private readonly onError: (err: unknown) => void,
     private readonly afterJobs = ANALYZE_AFTER_JOBS,
     private readonly quietMs = ANALYZE_QUIET_MS,
   ) {}
@@ -63,11 +63,12 @@ export class JobsStatistics {
   private refresh(): void {
     this.timer = null;
     this.queuedSince = 0;
-    this.running = analyzeJobs(this.db)
+    this.running = this.db
+      .query("ANALYZE jobs")
       .then(() => {
         this.refreshes++;
       })
-      .catch((err: unknown) => this.logger.warn({ err }, "could not refresh the statistics of the job queue"))
+      .catch(this.onError)
       .finally(() => {
         this.running = null;
         // Jobs queued while it ran count for the next one.
