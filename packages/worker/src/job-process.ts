@@ -47,7 +47,6 @@ export interface JobProcess {
 
 /** Starts a job's process in its own process group (session), so the whole tree can be signalled. */
 export interface JobSpawner {
-  readonly kind: "helper" | "node";
   start(spec: JobProcessSpec, events: JobProcessEvents): JobProcess;
   /** Dismisses the spawner without ending any job (the worker's own orderly stop). */
   close(): void;
@@ -71,8 +70,6 @@ export function spawnError(file: string, errno: number): NodeJS.ErrnoException {
 
 /** Node's `child_process.spawn`: a fork of the whole worker per job. */
 export class NodeSpawner implements JobSpawner {
-  readonly kind = "node";
-
   constructor(
     private readonly graceMs: number,
     private readonly logger: Logger,
@@ -99,14 +96,10 @@ export class NodeSpawner implements JobSpawner {
     } finally {
       if (typeof stdin === "number") closeSync(stdin);
     }
+    const pid = child.pid;
     const guard =
-      child.pid !== undefined
-        ? orphanGuard(this.graceMs, this.logger, this.shell).watch(child.pid)
-        : undefined;
-    if (child.pid !== undefined) {
-      const pid = child.pid;
-      queueMicrotask(() => events.started(pid));
-    }
+      pid !== undefined ? orphanGuard(this.graceMs, this.logger, this.shell).watch(pid) : undefined;
+    if (pid !== undefined) queueMicrotask(() => events.started(pid));
     let error: NodeJS.ErrnoException | undefined;
     child.on("error", (err: NodeJS.ErrnoException) => {
       if (child.pid === undefined) error ??= err;
@@ -149,6 +142,11 @@ export class NodeSpawner implements JobSpawner {
 
 const HEADER = 9; // u32 length, u8 kind, u32 job id
 
+/** Once the helper has opened a job's stdin, or given up: secrets on stdin leave the file system. */
+function removeStdin(spec: JobProcessSpec): void {
+  if (spec.removeStdin && spec.stdinPath) void unlink(spec.stdinPath).catch(() => {});
+}
+
 class HelperJob implements JobProcess {
   pid: number | undefined;
   exited = false;
@@ -184,7 +182,6 @@ class HelperJob implements JobProcess {
  * does for Node's spawn.
  */
 export class HelperSpawner implements JobSpawner {
-  readonly kind = "helper";
   private proc: ChildProcess | null = null;
   private readonly jobs = new Map<number, HelperJob>();
   private nextId = 1;
@@ -352,12 +349,12 @@ export class HelperSpawner implements JobSpawner {
     switch (String.fromCharCode(kind)) {
       case "T":
         job.pid = body.readUInt32LE(0);
-        if (job.spec.removeStdin && job.spec.stdinPath) void unlink(job.spec.stdinPath).catch(() => {});
+        removeStdin(job.spec);
         job.events.started(job.pid);
         break;
       case "F":
         this.forget(job);
-        if (job.spec.removeStdin && job.spec.stdinPath) void unlink(job.spec.stdinPath).catch(() => {});
+        removeStdin(job.spec);
         job.events.close({ error: spawnError(job.spec.file, body.readInt32LE(0)) });
         break;
       case "E": {

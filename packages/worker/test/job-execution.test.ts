@@ -146,7 +146,6 @@ test("hodei-spawn: a job cancelled before its pid is known is ended as soon as i
   let cancel = (): void => {};
   // Cancels right after the start request is written, before hodei-spawn can answer with the pid.
   const cancelling: JobSpawner = {
-    kind: helper.kind,
     start: (spec, events) => {
       const started = helper.start(spec, events);
       assert.equal(started.pid, undefined);
