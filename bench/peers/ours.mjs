@@ -5,7 +5,7 @@
 import { performance } from "node:perf_hooks";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { JobExecutionService, JobStatus, Priority, subscribeLogLines, unary } from "@hodei/api";
+import { JobExecutionService, JobStatus, Priority, subscribeLogText, unary } from "@hodei/api";
 import { createDatabase, startControlPlane, trackTerminalEvents } from "../control-plane.mjs";
 import { queueAll } from "../platform.mjs";
 
@@ -77,11 +77,12 @@ export async function startSystem({ url, concurrency, prefix, cpuProfDir }) {
     waitDone,
     doneCount: () => tracker.terminal.size,
     followLogs(key, expected) {
-      // Several lines per message (subscribeLogLines asks for up to 4096), as `hodei logs` reads.
-      const call = subscribeLogLines(cp.client, { jobId: key, includeHistory: true });
+      // Text blocks as the worker read them (as BullMQ's reader gets each batch as one string), up
+      // to 4096 entries a message; each block's text is decoded to a string and its lines counted.
+      const call = subscribeLogText(cp.client, { jobId: key, includeHistory: true });
       let lines = 0;
       return new Promise((resolve, reject) => {
-        call.on("data", (m) => (lines += m.lines.length));
+        call.on("data", (m) => (lines += m.lineCount));
         call.on("error", reject);
         call.on("end", () => {
           const at = performance.now();

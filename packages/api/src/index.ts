@@ -10,7 +10,15 @@ export * as health from "./gen/grpc/health/v1/health_pb.js";
 export * from "./grpc.js";
 export * from "./status.js";
 export { allFiles } from "./services.js";
-export { encodeLogEntry, decodeLogEntry, type LogLineView, type LogLines } from "./log-entry-codec.js";
+export {
+  encodeLogEntry,
+  decodeLogEntry,
+  decodeLogText,
+  type LogLineView,
+  type LogLines,
+  type LogText,
+  type LogTextPart,
+} from "./log-entry-codec.js";
 export { LogChunk, checkLogEntries, transcodeLogLines } from "./log-chunk.js";
 export * from "./log-subscription.js";
 export * from "./log-batch-codec.js";

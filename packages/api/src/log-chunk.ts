@@ -1,10 +1,14 @@
 // A run of one job's log lines kept as bytes in `hodei.LogEntry` wire format, from the worker's
 // batch to storage to every subscriber: the control plane never makes an object per line on the way.
 //
-// The body is each line as a LogEntry `more` field (tag 6, length, then the line's fields 2–5), so
-//   LogEntry(lines i..j) = job_id field + line i's fields + the `more` fields of lines i+1..j
-// and a message for a whole chunk is two copies (see `messages`). These are the bytes
-// `encodeLogEntry` writes for the same lines, which the codec tests check against protobuf-es.
+// The body is a sequence of LogEntry `more` fields (tag 6, length, then fields 2-5, 7, 8), each
+// either one line (field 2) or a block of lines of one stream and time (field 7, the lines each
+// ending in "\n", and field 8, their number), so
+//   LogEntry(entries i..j) = job_id field + entry i's fields + the `more` fields of entries i+1..j
+// and a message for a whole chunk is two copies (see `messages`). A subscriber that asked for text
+// blocks gets the entries as they are; any other gets every block written out as a line per entry.
+// These are the bytes `encodeLogEntry` writes for the same lines, which the codec tests check against
+// protobuf-es.
 import { isUtf8 } from "node:buffer";
 import {
   checkUint,
@@ -20,19 +24,39 @@ import { cursor, skipAt, spanEndAt, varintAt } from "./wire-reader.js";
 const TAG_MORE = 0x32; // LogEntry.more = 6
 const TAG_JOB_ID = 0x0a; // LogEntry.job_id = 1
 const TAG_ENTRY_LINE = 0x12; // LogEntry.line = 2
+const TAG_ENTRY_IS_STDERR = 0x18; // LogEntry.is_stderr = 3
+const TAG_ENTRY_TIMESTAMP = 0x22; // LogEntry.timestamp = 4
 const TAG_ENTRY_SEQUENCE = 0x28; // LogEntry.sequence = 5
+const TAG_ENTRY_TEXT = 0x3a; // LogEntry.text = 7
+const TAG_ENTRY_LINE_COUNT = 0x40; // LogEntry.line_count = 8
+const LF = 0x0a;
 
-/** Where each line's entry starts in a body, its sequence and its text's UTF-8 length. */
+/** Each entry of a body: where it starts, its first line's index and sequence, its text. */
 interface ChunkIndex {
-  /** count + 1 offsets: line i's `more` field is body[starts[i], starts[i + 1]). */
+  entries: number;
+  /** entries + 1 offsets: entry e's `more` field is body[starts[e], starts[e + 1]). */
   starts: Uint32Array;
+  /** entries + 1: the index among the chunk's lines of entry e's first line (then `count`). */
+  firstLine: Uint32Array;
+  /** The sequence of entry e's first line. */
   sequences: Float64Array;
+  /** UTF-8 bytes of entry e's lines (a block's "\n"s not counted). */
   textBytes: Uint32Array;
+  /** A block's text, body[textStart[e], textEnd[e]); -1 for an entry of one line. */
+  textStart: Int32Array;
+  textEnd: Int32Array;
+  /** Entry e's is_stderr, and its timestamp field whole (tag, length, body), or an empty span. */
+  stderr: Uint8Array;
+  stampStart: Uint32Array;
+  stampEnd: Uint32Array;
+  /** Whether any entry is a block. */
+  blocks: boolean;
 }
 
 export class LogChunk {
   private decoded: LogLineView[] | undefined;
   private indexed: ChunkIndex | undefined;
+  private lined: LogChunk | undefined;
 
   constructor(
     /** Sequence of the first line and of the last (sequences increase through a chunk). */
@@ -41,8 +65,10 @@ export class LogChunk {
     readonly count: number,
     /** UTF-8 bytes of the lines' text. */
     readonly textBytes: number,
-    /** Each line as a LogEntry `more` field. */
+    /** Each line, or block of lines, as a LogEntry `more` field. */
     readonly body: Buffer,
+    /** Whether any entry is a block, when known (else found by reading the body when asked). */
+    private blocks?: boolean,
   ) {}
 
   /** The lines (sequences non-negative integers, increasing) as a chunk. */
@@ -74,6 +100,7 @@ export class LogChunk {
       lines.length,
       text,
       body,
+      false,
     );
     chunk.decoded = lines.slice();
     return chunk;
@@ -92,7 +119,16 @@ export class LogChunk {
       text += parts[i]!.textBytes;
     }
     const body = Buffer.concat(parts.map((p) => p.body));
-    return new LogChunk(parts[0]!.firstSeq, parts[parts.length - 1]!.lastSeq, count, text, body);
+    // Known only when known of every part.
+    let blocks: boolean | undefined = false;
+    for (const p of parts) {
+      if (p.blocks === undefined) {
+        blocks = undefined;
+        break;
+      }
+      blocks ||= p.blocks;
+    }
+    return new LogChunk(parts[0]!.firstSeq, parts[parts.length - 1]!.lastSeq, count, text, body, blocks);
   }
 
   /** The lines as objects (made once, on first call: storage and gRPC never need them). */
@@ -111,46 +147,198 @@ export class LogChunk {
     return (this.decoded = out);
   }
 
-  private index(): ChunkIndex {
-    if (this.indexed) return this.indexed;
-    const starts = new Uint32Array(this.count + 1);
-    const sequences = new Float64Array(this.count);
-    const textBytes = new Uint32Array(this.count);
-    const body = this.body;
-    cursor.at = 0;
-    for (let i = 0; i < this.count; i++) {
-      starts[i] = cursor.at;
-      if (varintAt(body, body.length) !== TAG_MORE)
-        throw new RangeError("log chunk: expected a `more` field");
-      const e = spanEndAt(body, body.length);
-      while (cursor.at < e) {
-        const tag = varintAt(body, e);
-        if (tag === TAG_ENTRY_SEQUENCE) sequences[i] = varintAt(body, e);
-        else if (tag === TAG_ENTRY_LINE) {
-          const le = spanEndAt(body, e);
-          textBytes[i] = le - cursor.at;
-          cursor.at = le;
-        } else skipAt(body, e, tag & 7);
-      }
-    }
-    starts[this.count] = cursor.at;
-    if (cursor.at !== body.length) throw new RangeError("log chunk: more bytes than lines");
-    return (this.indexed = { starts, sequences, textBytes });
+  /** Whether some of the lines are held as blocks (one entry, one text, several lines). */
+  get hasBlocks(): boolean {
+    return (this.blocks ??= this.index().blocks);
   }
 
-  /** Lines i..j-1 as a chunk sharing this one's bytes. */
+  private index(): ChunkIndex {
+    if (this.indexed) return this.indexed;
+    const cap = this.count + 1;
+    const x: ChunkIndex = {
+      entries: 0,
+      starts: new Uint32Array(cap),
+      firstLine: new Uint32Array(cap),
+      sequences: new Float64Array(cap),
+      textBytes: new Uint32Array(cap),
+      textStart: new Int32Array(cap),
+      textEnd: new Int32Array(cap),
+      stderr: new Uint8Array(cap),
+      stampStart: new Uint32Array(cap),
+      stampEnd: new Uint32Array(cap),
+      blocks: false,
+    };
+    const body = this.body;
+    let e = 0;
+    let line = 0;
+    cursor.at = 0;
+    while (cursor.at < body.length) {
+      if (e >= this.count) throw new RangeError("log chunk: more entries than lines");
+      x.starts[e] = cursor.at;
+      x.firstLine[e] = line;
+      if (varintAt(body, body.length) !== TAG_MORE)
+        throw new RangeError("log chunk: expected a `more` field");
+      const end = spanEndAt(body, body.length);
+      let lines = 1;
+      let seq = 0;
+      let text = 0;
+      let ts = -1;
+      let te = -1;
+      while (cursor.at < end) {
+        const at = cursor.at;
+        const tag = varintAt(body, end);
+        if (tag === TAG_ENTRY_SEQUENCE) seq = varintAt(body, end);
+        else if (tag === TAG_ENTRY_LINE) {
+          const le = spanEndAt(body, end);
+          text = le - cursor.at;
+          cursor.at = le;
+        } else if (tag === TAG_ENTRY_TEXT) {
+          te = spanEndAt(body, end);
+          ts = cursor.at;
+          cursor.at = te;
+        } else if (tag === TAG_ENTRY_LINE_COUNT) lines = varintAt(body, end);
+        else if (tag === TAG_ENTRY_IS_STDERR) x.stderr[e] = varintAt(body, end) !== 0 ? 1 : 0;
+        else if (tag === TAG_ENTRY_TIMESTAMP) {
+          cursor.at = spanEndAt(body, end);
+          x.stampStart[e] = at;
+          x.stampEnd[e] = cursor.at;
+        } else skipAt(body, end, tag & 7);
+      }
+      if (ts >= 0 && te > ts) {
+        x.blocks = true;
+        text = te - ts - lines;
+      } else {
+        ts = te = -1;
+        lines = 1;
+      }
+      x.textStart[e] = ts;
+      x.textEnd[e] = te;
+      x.sequences[e] = seq;
+      x.textBytes[e] = text;
+      line += lines;
+      e++;
+    }
+    x.starts[e] = body.length;
+    x.firstLine[e] = line;
+    x.entries = e;
+    if (line !== this.count) throw new RangeError(`log chunk: ${line} lines, not ${this.count}`);
+    return (this.indexed = x);
+  }
+
+  /** The entry holding line `line` (an index among the chunk's lines). */
+  private entryOf(line: number): number {
+    const { firstLine, entries } = this.index();
+    let lo = 0;
+    let hi = entries - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (firstLine[mid]! <= line) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** How many of the lines have a sequence at most `seq`. */
+  private linesThrough(seq: number): number {
+    const x = this.index();
+    if (x.entries === 0 || x.sequences[0]! > seq) return 0;
+    let lo = 0;
+    let hi = x.entries - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (x.sequences[mid]! <= seq) lo = mid;
+      else hi = mid - 1;
+    }
+    const inEntry = x.firstLine[lo + 1]! - x.firstLine[lo]!;
+    return x.firstLine[lo]! + Math.min(inEntry, seq - x.sequences[lo]! + 1);
+  }
+
+  /** The sequence of line `line`. */
+  private sequenceOf(line: number): number {
+    const e = this.entryOf(line);
+    const x = this.index();
+    return x.sequences[e]! + (line - x.firstLine[e]!);
+  }
+
+  /** Lines k..l-1 of block entry e as a `more` field of their own, and their text's bytes. */
+  private cutBlock(e: number, k: number, l: number): { bytes: Buffer; text: number } {
+    const x = this.index();
+    const body = this.body;
+    let from = x.textStart[e]!;
+    for (let i = 0; i < k; i++) from = body.indexOf(LF, from) + 1;
+    let to = from;
+    for (let i = k; i < l; i++) to = body.indexOf(LF, to) + 1;
+    const textLen = to - from;
+    const count = l - k;
+    const seq = x.sequences[e]! + k;
+    const inner =
+      1 +
+      varintSize(textLen) +
+      textLen +
+      (x.stderr[e] ? 2 : 0) +
+      (x.stampEnd[e]! - x.stampStart[e]!) +
+      (seq ? 1 + varintSize(seq) : 0) +
+      1 +
+      varintSize(count);
+    const out = Buffer.allocUnsafe(1 + varintSize(inner) + inner);
+    out[0] = TAG_MORE;
+    let o = writeVarint(out, 1, inner);
+    out[o++] = TAG_ENTRY_TEXT;
+    o = writeVarint(out, o, textLen);
+    o += body.copy(out, o, from, to);
+    if (x.stderr[e]) {
+      out[o++] = TAG_ENTRY_IS_STDERR;
+      out[o++] = 1;
+    }
+    o += body.copy(out, o, x.stampStart[e]!, x.stampEnd[e]!);
+    if (seq) {
+      out[o++] = TAG_ENTRY_SEQUENCE;
+      o = writeVarint(out, o, seq);
+    }
+    out[o++] = TAG_ENTRY_LINE_COUNT;
+    o = writeVarint(out, o, count);
+    if (o !== out.length) throw new Error(`log chunk: a cut block wrote ${o} of ${out.length} bytes`);
+    return { bytes: out, text: textLen - count };
+  }
+
+  /** Lines i..j-1 as a chunk, sharing this one's bytes except where a block is cut. */
   private range(i: number, j: number): LogChunk {
     if (i === 0 && j === this.count) return this;
     const x = this.index();
-    let text = 0;
-    for (let k = i; k < j; k++) text += x.textBytes[k]!;
-    const part = new LogChunk(
-      x.sequences[i]!,
-      x.sequences[j - 1]!,
-      j - i,
-      text,
-      this.body.subarray(x.starts[i]!, x.starts[j]!),
-    );
+    const a = this.entryOf(i);
+    const b = this.entryOf(j - 1);
+    const firstSeq = this.sequenceOf(i);
+    const lastSeq = this.sequenceOf(j - 1);
+    const cutHead = i > x.firstLine[a]!;
+    const cutTail = j < x.firstLine[b + 1]!;
+    let part: LogChunk;
+    if (a === b && (cutHead || cutTail)) {
+      const cut = this.cutBlock(a, i - x.firstLine[a]!, j - x.firstLine[a]!);
+      part = new LogChunk(firstSeq, lastSeq, j - i, cut.text, cut.bytes, true);
+    } else {
+      const pieces: Buffer[] = [];
+      let text = 0;
+      let from = a;
+      let to = b + 1;
+      if (cutHead) {
+        const cut = this.cutBlock(a, i - x.firstLine[a]!, x.firstLine[a + 1]! - x.firstLine[a]!);
+        pieces.push(cut.bytes);
+        text += cut.text;
+        from = a + 1;
+      }
+      if (cutTail) to = b;
+      if (to > from) {
+        pieces.push(this.body.subarray(x.starts[from]!, x.starts[to]!));
+        for (let k = from; k < to; k++) text += x.textBytes[k]!;
+      }
+      if (cutTail) {
+        const cut = this.cutBlock(b, 0, j - x.firstLine[b]!);
+        pieces.push(cut.bytes);
+        text += cut.text;
+      }
+      const body = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+      part = new LogChunk(firstSeq, lastSeq, j - i, text, body, x.blocks ? undefined : false);
+    }
     if (this.decoded) part.decoded = this.decoded.slice(i, j);
     return part;
   }
@@ -164,20 +352,85 @@ export class LogChunk {
   select(after: number, through = Number.MAX_SAFE_INTEGER, limit = Number.MAX_SAFE_INTEGER): LogChunk | null {
     if (this.firstSeq > after && this.lastSeq <= through && this.count <= limit) return this;
     if (this.lastSeq <= after || this.firstSeq > through || limit <= 0) return null;
-    const seq = this.index().sequences;
-    let i = 0;
-    while (i < this.count && seq[i]! <= after) i++;
-    let j = i;
-    while (j < this.count && seq[j]! <= through && j - i < limit) j++;
+    const i = this.linesThrough(after);
+    const j = Math.min(this.linesThrough(through), i + limit);
     return j > i ? this.range(i, j) : null;
+  }
+
+  /** The chunk with every block written out as an entry per line (itself when it holds no block). */
+  lineEntries(): LogChunk {
+    if (this.lined) return this.lined;
+    if (!this.hasBlocks) return (this.lined = this);
+    const x = this.index();
+    const body = this.body;
+    const entrySize = (e: number, len: number, seq: number): number =>
+      (len ? 1 + varintSize(len) + len : 0) +
+      (x.stderr[e] ? 2 : 0) +
+      (x.stampEnd[e]! - x.stampStart[e]!) +
+      (seq ? 1 + varintSize(seq) : 0);
+    let size = 0;
+    for (let e = 0; e < x.entries; e++) {
+      if (x.textStart[e]! < 0) {
+        size += x.starts[e + 1]! - x.starts[e]!;
+        continue;
+      }
+      let seq = x.sequences[e]!;
+      for (let p = x.textStart[e]!; p < x.textEnd[e]!; seq++) {
+        const nl = body.indexOf(LF, p);
+        const inner = entrySize(e, nl - p, seq);
+        size += 1 + varintSize(inner) + inner;
+        p = nl + 1;
+      }
+    }
+    const out = Buffer.allocUnsafe(size);
+    let o = 0;
+    for (let e = 0; e < x.entries; e++) {
+      if (x.textStart[e]! < 0) {
+        o += body.copy(out, o, x.starts[e]!, x.starts[e + 1]!);
+        continue;
+      }
+      let seq = x.sequences[e]!;
+      for (let p = x.textStart[e]!; p < x.textEnd[e]!; seq++) {
+        const nl = body.indexOf(LF, p);
+        const len = nl - p;
+        out[o++] = TAG_MORE;
+        o = writeVarint(out, o, entrySize(e, len, seq));
+        if (len) {
+          out[o++] = TAG_ENTRY_LINE;
+          o = writeVarint(out, o, len);
+          if (len < 48) for (let k = 0; k < len; k++) out[o + k] = body[p + k]!;
+          else body.copy(out, o, p, nl);
+          o += len;
+        }
+        if (x.stderr[e]) {
+          out[o++] = TAG_ENTRY_IS_STDERR;
+          out[o++] = 1;
+        }
+        o += body.copy(out, o, x.stampStart[e]!, x.stampEnd[e]!);
+        if (seq) {
+          out[o++] = TAG_ENTRY_SEQUENCE;
+          o = writeVarint(out, o, seq);
+        }
+        p = nl + 1;
+      }
+    }
+    if (o !== size) throw new Error(`log chunk: writing out blocks wrote ${o} of ${size} bytes`);
+    const lined = new LogChunk(this.firstSeq, this.lastSeq, this.count, this.textBytes, out, false);
+    if (this.decoded) lined.decoded = this.decoded;
+    return (this.lined = lined);
   }
 
   /**
    * The chunk as LogEntry messages for `jobId`: `perMessage` lines at most in each (1: every line its
    * own message, as a subscriber that reads no `more` expects), cut before `maxTextBytes` of text
-   * (a single longer line still goes, alone).
+   * (a single longer line still goes, alone). With `blocks` (for a subscriber that asked for text
+   * blocks) the entries go as they are, `perMessage` entries at most in a message.
    */
-  messages(jobId: string, perMessage: number, maxTextBytes: number): Buffer[] {
+  messages(jobId: string, perMessage: number, maxTextBytes: number, blocks = false): Buffer[] {
+    if (!blocks) {
+      const lined = this.lineEntries();
+      if (lined !== this) return lined.messages(jobId, perMessage, maxTextBytes, true);
+    }
     const idLen = Buffer.byteLength(jobId);
     const head = idLen > 0 ? 1 + varintSize(idLen) + idLen : 0;
     const message = (fieldsAt: number, to: number): Buffer => {
@@ -189,21 +442,22 @@ export class LogChunk {
       this.body.copy(buf, head, fieldsAt, to);
       return buf;
     };
-    // Where line i's fields start: past its `more` tag and length.
+    // Where entry i's fields start: past its `more` tag and length.
     const fieldsOf = (start: number): number => {
       cursor.at = start + 1;
       varintAt(this.body, this.body.length);
       return cursor.at;
     };
+    // No more entries than lines: a chunk of no more lines than a message takes is one message.
     if (this.count <= Math.max(1, perMessage) && this.textBytes <= maxTextBytes) {
       return [message(fieldsOf(0), this.body.length)];
     }
     const x = this.index();
     const out: Buffer[] = [];
-    for (let i = 0; i < this.count;) {
+    for (let i = 0; i < x.entries;) {
       let j = i + 1;
       let text = x.textBytes[i]!;
-      while (j < this.count && j - i < perMessage && text + x.textBytes[j]! <= maxTextBytes)
+      while (j < x.entries && j - i < perMessage && text + x.textBytes[j]! <= maxTextBytes)
         text += x.textBytes[j++]!;
       out.push(message(fieldsOf(x.starts[i]!), x.starts[j]!));
       i = j;
@@ -242,8 +496,6 @@ const TAG_LOGLINE_LINE = 0x0a; // LogLine.line = 1
 const TAG_LOGLINE_IS_STDERR = 0x10; // LogLine.is_stderr = 2
 const TAG_LOGLINE_TIMESTAMP_MS = 0x18; // LogLine.timestamp_ms = 3
 const TAG_LOGLINE_SEQUENCE = 0x20; // LogLine.sequence = 4
-const TAG_TIMESTAMP = 0x22; // LogEntry.timestamp = 4
-const TAG_IS_STDERR = 0x18; // LogEntry.is_stderr = 3
 const TAG_SECONDS = 0x08;
 const TAG_NANOS = 0x10;
 
@@ -382,10 +634,10 @@ export function transcodeLogLines(
       o += len;
     }
     if (stderr[i]) {
-      body[o++] = TAG_IS_STDERR;
+      body[o++] = TAG_ENTRY_IS_STDERR;
       body[o++] = 1;
     }
-    body[o++] = TAG_TIMESTAMP;
+    body[o++] = TAG_ENTRY_TIMESTAMP;
     body[o++] = tsSize; // at most 12 bytes: one byte of length
     if (seconds) {
       body[o++] = TAG_SECONDS;
@@ -401,17 +653,16 @@ export function transcodeLogLines(
     }
   }
   if (o !== size) throw new Error(`log chunk transcoding wrote ${o} of ${size} bytes`);
-  return new LogChunk(sequence[0]!, sequence[n - 1]!, n, text, body);
+  return new LogChunk(sequence[0]!, sequence[n - 1]!, n, text, body, false);
 }
-
-const TAG_ENTRY_IS_STDERR = 0x18; // LogEntry.is_stderr = 3
-const TAG_ENTRY_TIMESTAMP = 0x22; // LogEntry.timestamp = 4
 
 /**
  * Lines a worker sent already as LogEntry `more` fields (LogBatch.entries), checked and taken as they
  * are: no copy, no object per line. Each entry may hold only the line, is_stderr, timestamp and
- * sequence fields, sequences above `base` and increasing. A line that is not UTF-8 (never from our
- * worker) has the chunk rebuilt with U+FFFD in its place. Null for no entry; RangeError when malformed.
+ * sequence fields, or instead of the line a block (text and line_count: that many lines, each
+ * ending in "\n", numbered from the sequence on); sequences above `base` and increasing. A line that
+ * is not UTF-8 (never from our worker) has the chunk rebuilt with U+FFFD in its place. Null for no
+ * entry; RangeError when malformed.
  */
 export function checkLogEntries(bytes: Buffer, start: number, end: number, base: number): LogChunk | null {
   let n = 0;
@@ -419,31 +670,56 @@ export function checkLogEntries(bytes: Buffer, start: number, end: number, base:
   let first = 0;
   let previous = base;
   let utf8 = true;
+  let blocks = false;
   cursor.at = start;
   while (cursor.at < end) {
     if (varintAt(bytes, end) !== TAG_MORE) throw new RangeError("log entries: expected a `more` field");
     const e = spanEndAt(bytes, end);
     let seq = 0;
+    let hasLine = false;
+    let ts = -1;
+    let te = -1;
+    let count = -1;
     while (cursor.at < e) {
       const tag = varintAt(bytes, e);
       if (tag === TAG_ENTRY_LINE) {
         const le = spanEndAt(bytes, e);
         text += le - cursor.at;
+        hasLine = true;
         if (utf8 && !validUtf8(bytes, cursor.at, le)) utf8 = false;
         cursor.at = le;
-      } else if (tag === TAG_ENTRY_SEQUENCE) seq = varintAt(bytes, e);
+      } else if (tag === TAG_ENTRY_TEXT) {
+        te = spanEndAt(bytes, e);
+        ts = cursor.at;
+        cursor.at = te;
+      } else if (tag === TAG_ENTRY_LINE_COUNT) count = varintAt(bytes, e);
+      else if (tag === TAG_ENTRY_SEQUENCE) seq = varintAt(bytes, e);
       else if (tag === TAG_ENTRY_IS_STDERR) varintAt(bytes, e);
       else if (tag === TAG_ENTRY_TIMESTAMP) cursor.at = spanEndAt(bytes, e);
       else throw new RangeError(`log entries: unexpected field tag ${tag}`);
     }
+    let lines = 1;
+    if (ts >= 0 || count >= 0) {
+      if (hasLine || ts < 0 || te === ts || bytes[te - 1] !== LF)
+        throw new RangeError('log entries: a block\'s text must be whole lines, each ending in "\\n"');
+      let found = 0;
+      for (let k = ts; k < te; k++) if (bytes[k] === LF) found++;
+      if (count < 0) throw new RangeError("log entries: a block without its line_count");
+      if (found !== count) throw new RangeError(`log entries: a block of ${count} lines holds ${found}`);
+      if (utf8 && !isUtf8(bytes.subarray(ts, te))) utf8 = false;
+      lines = count;
+      text += te - ts - count;
+      blocks = true;
+    }
     if (!Number.isSafeInteger(seq) || seq <= previous)
       throw new RangeError(`log entries: sequence ${seq} does not follow ${previous}`);
     if (n === 0) first = seq;
-    previous = seq;
-    n++;
+    previous = seq + lines - 1;
+    if (!Number.isSafeInteger(previous)) throw new RangeError("log entries: sequence out of range");
+    n += lines;
   }
   if (n === 0) return null;
-  const chunk = new LogChunk(first, previous, n, text, bytes.subarray(start, end));
+  const chunk = new LogChunk(first, previous, n, text, bytes.subarray(start, end), blocks);
   // lines() decodes text with U+FFFD for what is not UTF-8; encoding them again gives valid bytes.
   return utf8 ? chunk : LogChunk.fromLines(chunk.lines());
 }

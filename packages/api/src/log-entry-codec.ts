@@ -26,6 +26,9 @@ const TAG_IS_STDERR = 0x18; // 3, varint
 const TAG_TIMESTAMP = 0x22; // 4, length-delimited
 const TAG_SEQUENCE = 0x28; // 5, varint
 const TAG_MORE = 0x32; // 6, length-delimited
+const TAG_TEXT = 0x3a; // 7, length-delimited
+const TAG_LINE_COUNT = 0x40; // 8, varint
+const LF = 0x0a;
 const TAG_SECONDS = 0x08; // Timestamp.seconds, varint
 const TAG_NANOS = 0x10; // Timestamp.nanos, varint
 
@@ -158,47 +161,190 @@ function readTimestampMs(buf: Buffer, end: number): number {
   return seconds * 1000 + Math.floor(nanos / 1_000_000);
 }
 
-/** The lines of the LogEntry in [start, end) onto `out` (its own, then its `more`); its job id. */
-export function readEntry(buf: Buffer, start: number, end: number, out: LogLineView[]): string {
-  let jobId = "";
-  const own: LogLineView = { line: "", isStderr: false, timestampMs: 0, sequence: 0 };
-  out.push(own);
+/** Splits a block's text (lines each ending in "\n") onto `out`, numbered from `sequence`. */
+function pushBlockLines(
+  out: LogLineView[],
+  text: string,
+  isStderr: boolean,
+  timestampMs: number,
+  sequence: number,
+): void {
+  let from = 0;
+  for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", from)) {
+    out.push({ line: text.slice(from, nl), isStderr, timestampMs, sequence: sequence++ });
+    from = nl + 1;
+  }
+  if (from < text.length) out.push({ line: text.slice(from), isStderr, timestampMs, sequence });
+}
+
+/** The fields of one LogEntry, its `more` left out. */
+interface EntryFields {
+  jobId: string;
+  /** The span of `line` (a line entry) or of `text` (a block), -1 when absent. */
+  lineStart: number;
+  lineEnd: number;
+  textStart: number;
+  textEnd: number;
+  isStderr: boolean;
+  timestampMs: number;
+  sequence: number;
+  lineCount: number;
+  hasMore: boolean;
+}
+
+/** Reused by every read (a read allocates nothing); valid until the next. */
+const fields: EntryFields = {
+  jobId: "",
+  lineStart: -1,
+  lineEnd: -1,
+  textStart: -1,
+  textEnd: -1,
+  isStderr: false,
+  timestampMs: 0,
+  sequence: 0,
+  lineCount: 0,
+  hasMore: false,
+};
+
+function readOwnFields(buf: Buffer, start: number, end: number): EntryFields {
+  const f = fields;
+  f.jobId = "";
+  f.lineStart = f.lineEnd = f.textStart = f.textEnd = -1;
+  f.isStderr = false;
+  f.timestampMs = f.sequence = f.lineCount = 0;
+  f.hasMore = false;
   cursor.at = start;
   while (cursor.at < end) {
     const tag = varintAt(buf, end);
     switch (tag) {
       case TAG_JOB_ID: {
         const e = spanEndAt(buf, end);
-        jobId = buf.toString("utf8", cursor.at, e);
+        f.jobId = buf.toString("utf8", cursor.at, e);
         cursor.at = e;
         break;
       }
-      case TAG_LINE: {
-        const e = spanEndAt(buf, end);
-        own.line = buf.toString("utf8", cursor.at, e);
-        cursor.at = e;
+      case TAG_LINE:
+        f.lineEnd = spanEndAt(buf, end);
+        f.lineStart = cursor.at;
+        cursor.at = f.lineEnd;
         break;
-      }
+      case TAG_TEXT:
+        f.textEnd = spanEndAt(buf, end);
+        f.textStart = cursor.at;
+        cursor.at = f.textEnd;
+        break;
       case TAG_IS_STDERR:
-        own.isStderr = varintAt(buf, end) !== 0;
+        f.isStderr = varintAt(buf, end) !== 0;
         break;
       case TAG_TIMESTAMP:
-        own.timestampMs = readTimestampMs(buf, spanEndAt(buf, end));
+        f.timestampMs = readTimestampMs(buf, spanEndAt(buf, end));
         break;
       case TAG_SEQUENCE:
-        own.sequence = varintAt(buf, end);
+        f.sequence = varintAt(buf, end);
         break;
-      case TAG_MORE: {
-        const e = spanEndAt(buf, end);
-        readEntry(buf, cursor.at, e, out);
-        cursor.at = e;
+      case TAG_LINE_COUNT:
+        f.lineCount = varintAt(buf, end);
         break;
-      }
+      case TAG_MORE:
+        f.hasMore = true;
+        cursor.at = spanEndAt(buf, end);
+        break;
       default:
         skipAt(buf, end, tag & 7);
     }
   }
+  return f;
+}
+
+/** Calls `each` with the span of every `more` field of the LogEntry in [start, end), in order. */
+function forEachMore(buf: Buffer, start: number, end: number, each: (s: number, e: number) => void): void {
+  cursor.at = start;
+  while (cursor.at < end) {
+    const tag = varintAt(buf, end);
+    if (tag !== TAG_MORE) {
+      skipAt(buf, end, tag & 7);
+      continue;
+    }
+    const e = spanEndAt(buf, end);
+    each(cursor.at, e);
+    cursor.at = e;
+  }
+}
+
+/**
+ * The lines of the LogEntry in [start, end) onto `out` (its own, a block's split into lines, then
+ * its `more`); its job id.
+ */
+export function readEntry(buf: Buffer, start: number, end: number, out: LogLineView[]): string {
+  const f = readOwnFields(buf, start, end);
+  if (f.textStart >= 0 && f.textEnd > f.textStart) {
+    const text = buf.toString("utf8", f.textStart, f.textEnd);
+    pushBlockLines(out, text, f.isStderr, f.timestampMs, f.sequence);
+  } else {
+    const line = f.lineStart >= 0 ? buf.toString("utf8", f.lineStart, f.lineEnd) : "";
+    out.push({ line, isStderr: f.isStderr, timestampMs: f.timestampMs, sequence: f.sequence });
+  }
+  const jobId = f.jobId;
+  if (f.hasMore) forEachMore(buf, start, end, (s, e) => readEntry(buf, s, e, out));
   return jobId;
+}
+
+/** Lines of one stream and time, numbered from `firstSequence`, as one text (each line ends in "\n"). */
+export interface LogTextPart {
+  text: string;
+  lineCount: number;
+  firstSequence: number;
+  isStderr: boolean;
+  timestampMs: number;
+}
+
+/** What one LogEntry carries, read as text: a part per entry (a block, or a line as a block of one). */
+export interface LogText {
+  jobId: string;
+  parts: LogTextPart[];
+  /** The lines in all parts. */
+  lineCount: number;
+}
+
+function readTextParts(buf: Buffer, start: number, end: number, out: LogText): void {
+  const f = readOwnFields(buf, start, end);
+  let text: string;
+  let lineCount: number;
+  if (f.textStart >= 0 && f.textEnd > f.textStart) {
+    text = buf.toString("utf8", f.textStart, f.textEnd);
+    if (buf[f.textEnd - 1] !== LF) text += "\n"; // not from our server: its last line unterminated
+    // Our server checked line_count against the text; from any other, count.
+    lineCount = f.lineCount;
+    if (lineCount <= 0) {
+      for (let i = f.textStart; i < f.textEnd; i++) if (buf[i] === LF) lineCount++;
+      if (buf[f.textEnd - 1] !== LF) lineCount++;
+    }
+  } else {
+    text = (f.lineStart >= 0 ? buf.toString("utf8", f.lineStart, f.lineEnd) : "") + "\n";
+    lineCount = 1;
+  }
+  if (f.jobId) out.jobId = f.jobId;
+  out.parts.push({
+    text,
+    lineCount,
+    firstSequence: f.sequence,
+    isStderr: f.isStderr,
+    timestampMs: f.timestampMs,
+  });
+  out.lineCount += lineCount;
+  if (f.hasMore) forEachMore(buf, start, end, (s, e) => readTextParts(buf, s, e, out));
+}
+
+/**
+ * A LogEntry read as text: each entry (its own fields, then each `more`) one part, a block's lines
+ * left as the one string they came in. For subscribers that asked for text_blocks and print or
+ * store text: no object per line.
+ */
+export function decodeLogText(bytes: Uint8Array): LogText {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: LogText = { jobId: "", parts: [], lineCount: 0 };
+  readTextParts(buf, 0, buf.length, out);
+  return out;
 }
 
 /** A LogEntry's lines: its own, then those of its `more`, in order. */

@@ -3,7 +3,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { SubscribeLogsRequestSchema } from "./gen/hodei/log_stream_pb.js";
-import { decodeLogEntry, type LogLines } from "./log-entry-codec.js";
+import { decodeLogEntry, decodeLogText, type LogLines, type LogText } from "./log-entry-codec.js";
 import type { CallOptions } from "./grpc.js";
 
 /** Lines per message a batched subscription asks for unless told otherwise. */
@@ -18,6 +18,28 @@ export function subscribeLogLines(
   req: MessageInitShape<typeof SubscribeLogsRequestSchema>,
   opts: CallOptions = {},
 ): grpc.ClientReadableStream<LogLines> {
+  return subscribe(client, { ...req, textBlocks: false }, decodeLogEntry, opts);
+}
+
+/**
+ * SubscribeLogs asking for text blocks: each message gives parts of text, a part being the lines of
+ * one stream and time as one string (each line ending in "\n"), as the worker read them. The
+ * cheapest way to follow a job's output when it is printed or stored as text.
+ */
+export function subscribeLogText(
+  client: grpc.Client,
+  req: MessageInitShape<typeof SubscribeLogsRequestSchema>,
+  opts: CallOptions = {},
+): grpc.ClientReadableStream<LogText> {
+  return subscribe(client, { ...req, textBlocks: true }, decodeLogText, opts);
+}
+
+function subscribe<T>(
+  client: grpc.Client,
+  req: MessageInitShape<typeof SubscribeLogsRequestSchema>,
+  decode: (b: Buffer) => T,
+  opts: CallOptions,
+): grpc.ClientReadableStream<T> {
   const msg = create(SubscribeLogsRequestSchema, {
     maxLinesPerMessage: DEFAULT_LINES_PER_MESSAGE,
     ...req,
@@ -27,7 +49,7 @@ export function subscribeLogLines(
   return client.makeServerStreamRequest(
     "/hodei.LogStreamService/SubscribeLogs",
     (v: typeof msg) => Buffer.from(toBinary(SubscribeLogsRequestSchema, v)),
-    (b: Buffer) => decodeLogEntry(b),
+    decode,
     msg,
     metadata,
     opts.deadlineMs ? { deadline: Date.now() + opts.deadlineMs } : {},

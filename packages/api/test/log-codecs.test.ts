@@ -8,6 +8,7 @@ import {
   LogEntrySchema,
   WorkerMessageSchema,
   decodeLogEntry,
+  decodeLogText,
   decodeWorkerLogBatch,
   encodeLogEntry,
   LogChunk,
@@ -255,4 +256,195 @@ test("entries a worker sends as LogEntry fields are taken as they are, once chec
       .map((l) => l.line),
     ["a \ufffd\ufffd b"],
   );
+});
+
+// Blocks: a worker's lines of one stream and time as one LogEntry text (field 7) and line_count (8).
+interface BlockSpec {
+  lines: string[];
+  isStderr: boolean;
+  timestampMs: number;
+  sequence: number;
+}
+
+/** Block or line entries as `more` fields, encoded by protobuf-es (not by the code under test). */
+function entriesBody(specs: (BlockSpec | LogLineView)[]): Buffer {
+  const more = specs.map((s) =>
+    "lines" in s
+      ? {
+          text: s.lines.map((l) => l + "\n").join(""),
+          lineCount: s.lines.length,
+          isStderr: s.isStderr,
+          timestamp: timestampFromMs(s.timestampMs),
+          sequence: BigInt(s.sequence),
+        }
+      : {
+          line: s.line,
+          isStderr: s.isStderr,
+          timestamp: timestampFromMs(s.timestampMs),
+          sequence: BigInt(s.sequence),
+        },
+  );
+  // A LogEntry of only `more` fields is exactly those fields, one after the other.
+  return Buffer.from(toBinary(LogEntrySchema, create(LogEntrySchema, { more })));
+}
+
+/** The lines a list of blocks and lines stands for, one by one. */
+function linesOfSpecs(specs: (BlockSpec | LogLineView)[]): LogLineView[] {
+  return specs.flatMap((s) =>
+    "lines" in s
+      ? s.lines.map((line, i) => ({
+          line,
+          isStderr: s.isStderr,
+          timestampMs: s.timestampMs,
+          sequence: s.sequence + i,
+        }))
+      : [s],
+  );
+}
+
+const mixed: (BlockSpec | LogLineView)[] = [
+  { line: "$ seq 1 9", isStderr: false, timestampMs: 1_764_859_200_001, sequence: 11 },
+  { lines: ["1", "2", "", "4 ü"], isStderr: false, timestampMs: 1_764_859_200_002, sequence: 12 },
+  { lines: ["warn"], isStderr: true, timestampMs: 1_764_859_200_002, sequence: 16 },
+  { line: "partial joined", isStderr: false, timestampMs: 1_764_859_200_003, sequence: 17 },
+  { lines: ["6", "7", "日本語 8", "9"], isStderr: false, timestampMs: 1_764_859_201_000, sequence: 18 },
+];
+
+test("entries with blocks are checked and taken as they are; read as lines they are the lines one by one", () => {
+  const body = entriesBody(mixed);
+  const chunk = checkLogEntries(body, 0, body.length, 10)!;
+  const expected = linesOfSpecs(mixed);
+  assert.equal(chunk.body.buffer, body.buffer, "no copy");
+  assert.deepEqual([chunk.firstSeq, chunk.lastSeq, chunk.count], [11, 21, 11]);
+  assert.equal(chunk.textBytes, LogChunk.fromLines(expected).textBytes);
+  assert.equal(chunk.hasBlocks, true);
+  assert.deepEqual(chunk.lines(), expected);
+  // Written out a line per entry, the bytes are those of the same lines given one by one.
+  assert.deepEqual(chunk.lineEntries().body, LogChunk.fromLines(expected).body);
+  assert.equal(LogChunk.fromLines(expected).hasBlocks, false);
+});
+
+test("a malformed block is a RangeError: count, last newline, line and text together, overlapping sequences", () => {
+  const block = (fields: Record<string, unknown>): Buffer =>
+    Buffer.from(toBinary(LogEntrySchema, create(LogEntrySchema, { more: [fields] })));
+  const ok = { text: "a\nb\n", lineCount: 2, sequence: 1n, timestamp: timestampFromMs(5) };
+  assert.equal(checkLogEntries(block(ok), 0, block(ok).length, 0)!.count, 2);
+  for (const [bad, why] of [
+    [{ ...ok, lineCount: 3 }, /a block of 3 lines holds 2/],
+    [{ ...ok, lineCount: 0 }, /a block without its line_count/],
+    [{ ...ok, text: "a\nb", lineCount: 1 }, /whole lines/],
+    [{ ...ok, line: "c" }, /whole lines/],
+    [{ sequence: 1n, lineCount: 1 }, /whole lines/],
+  ] as const) {
+    const b = block(bad);
+    assert.throws(
+      () => checkLogEntries(b, 0, b.length, 0),
+      why,
+      JSON.stringify(bad, (_, v) => (typeof v === "bigint" ? `${v}` : v)),
+    );
+  }
+  // A block of lines 5-7, then a line numbered 7: sequences must go on increasing line by line.
+  const overlap = entriesBody([
+    { lines: ["a", "b", "c"], isStderr: false, timestampMs: 1, sequence: 5 },
+    { line: "d", isStderr: false, timestampMs: 1, sequence: 7 },
+  ]);
+  assert.throws(() => checkLogEntries(overlap, 0, overlap.length, 0), /sequence 7 does not follow 7/);
+  // A block that is not UTF-8 comes out as lines with U+FFFD.
+  const bad = block({ ...ok, text: "a XX\nb\n" });
+  bad.fill(0xfe, bad.indexOf("XX"), bad.indexOf("XX") + 2);
+  assert.deepEqual(
+    checkLogEntries(bad, 0, bad.length, 0)!
+      .lines()
+      .map((l) => l.line),
+    ["a \ufffd\ufffd", "b"],
+  );
+});
+
+test("selecting lines from a chunk with blocks cuts blocks where needed, and agrees with the lines one by one", () => {
+  const body = entriesBody(mixed);
+  const chunk = checkLogEntries(body, 0, body.length, 10)!;
+  const expected = linesOfSpecs(mixed);
+  for (let after = 9; after <= 22; after++) {
+    for (let through = after; through <= 22; through++) {
+      for (const limit of [1, 2, 3, 5, 100]) {
+        const want = expected.filter((l) => l.sequence > after && l.sequence <= through).slice(0, limit);
+        const got = chunk.select(after, through, limit);
+        const where = `after ${after}, through ${through}, limit ${limit}`;
+        if (want.length === 0) {
+          assert.equal(got, null, where);
+          continue;
+        }
+        assert.ok(got, where);
+        assert.deepEqual(
+          [got.firstSeq, got.lastSeq, got.count, got.textBytes],
+          [want[0]!.sequence, want.at(-1)!.sequence, want.length, LogChunk.fromLines(want).textBytes],
+          where,
+        );
+        assert.deepEqual(got.lines(), want, where);
+        // The part's own bytes read back the same (a cut block is rewritten, not just referred to).
+        assert.deepEqual(
+          new LogChunk(got.firstSeq, got.lastSeq, got.count, got.textBytes, got.body).lines(),
+          want,
+          where,
+        );
+        assert.deepEqual(got.lineEntries().body, LogChunk.fromLines(want).body, where);
+      }
+    }
+  }
+  for (let k = 0; k <= 11; k++)
+    assert.deepEqual(chunk.skip(k)?.lines() ?? [], expected.slice(k), `skip ${k}`);
+});
+
+test("a chunk's messages: blocks as they are for a text-block subscriber, a line per entry for any other", () => {
+  const body = entriesBody(mixed);
+  const chunk = checkLogEntries(body, 0, body.length, 10)!;
+  const expected = linesOfSpecs(mixed);
+  // Any other subscriber: protobuf-es reads exactly the lines, none of them a block.
+  for (const perMessage of [1, 3, 100]) {
+    const messages = chunk.messages("job-b", perMessage, 1 << 20).map((m) => fromBinary(LogEntrySchema, m));
+    const lines = messages.flatMap((m) => [m, ...m.more]);
+    assert.ok(
+      lines.every((l) => l.text === "" && l.lineCount === 0),
+      "no block",
+    );
+    assert.deepEqual(
+      lines.map((l) => [l.line, l.isStderr, timestampMs(l.timestamp!), Number(l.sequence)]),
+      expected.map((l) => [l.line, l.isStderr, l.timestampMs, l.sequence]),
+    );
+    assert.ok(messages.every((m) => 1 + m.more.length <= perMessage) && messages[0]!.jobId === "job-b");
+  }
+  // A text-block subscriber: five entries, two per message at most, read as text or as lines.
+  const messages = chunk.messages("job-b", 2, 1 << 20, true);
+  assert.equal(messages.length, 3);
+  const parts = messages.flatMap((m) => decodeLogText(m).parts);
+  assert.deepEqual(
+    parts.map((p) => [p.text, p.lineCount, p.firstSequence, p.isStderr, p.timestampMs]),
+    mixed.map((s) =>
+      "lines" in s
+        ? [s.lines.map((l) => l + "\n").join(""), s.lines.length, s.sequence, s.isStderr, s.timestampMs]
+        : [s.line + "\n", 1, s.sequence, s.isStderr, s.timestampMs],
+    ),
+  );
+  assert.deepEqual(
+    messages.flatMap((m) => decodeLogEntry(m).lines),
+    expected,
+  );
+  assert.equal(decodeLogText(messages[0]!).jobId, "job-b");
+  const viaEs = fromBinary(LogEntrySchema, messages[0]!);
+  assert.deepEqual([viaEs.text, viaEs.lineCount], ["", 0]);
+  assert.deepEqual([viaEs.more[0]!.text, viaEs.more[0]!.lineCount], ["1\n2\n\n4 ü\n", 4]);
+});
+
+test("chunks with blocks concatenate, and a stored chunk finds its blocks from its bytes", () => {
+  const a = entriesBody(mixed.slice(0, 2));
+  const b = entriesBody(mixed.slice(2));
+  const both = LogChunk.concat([checkLogEntries(a, 0, a.length, 10)!, checkLogEntries(b, 0, b.length, 15)!]);
+  assert.deepEqual(both.lines(), linesOfSpecs(mixed));
+  assert.equal(both.hasBlocks, true);
+  const stored = new LogChunk(both.firstSeq, both.lastSeq, both.count, both.textBytes, both.body);
+  assert.equal(stored.hasBlocks, true);
+  assert.deepEqual(stored.select(13, 19)!.lines(), linesOfSpecs(mixed).slice(3, 9));
+  // A body whose line count does not add up is refused when read.
+  const wrong = new LogChunk(both.firstSeq, both.lastSeq, both.count + 1, both.textBytes, both.body);
+  assert.throws(() => wrong.select(13, 19), /11 lines, not 12/);
 });

@@ -228,6 +228,8 @@ export class Dispatcher {
             cleanupTimeoutMs: BigInt(Math.round(s.cleanupTimeoutMs ?? 0)),
             // The worker numbers this attempt's lines from here and sends them as LogEntry fields.
             logSequenceBase: BigInt(w.job.logBase),
+            // ...and may send lines as blocks of text, which are stored and sent on as they are.
+            logTextBlocks: true,
           },
         },
       }),

@@ -162,15 +162,19 @@ const MAX_LINES_PER_MESSAGE = 65_536;
 /** Line text per SubscribeLogs message, beyond which a batched message is cut (one line may exceed it). */
 const MESSAGE_TEXT_BYTES = 1 << 20;
 
-/** Sends a chunk as LogEntry messages, `perMessage` lines at most in each, spliced from its stored bytes. */
+/**
+ * Sends a chunk as LogEntry messages spliced from its stored bytes: `perMessage` lines at most in
+ * each, or with `blocks` `perMessage` entries, a block of text as it is.
+ */
 async function writeChunk(
   call: ServerWritableStream<unknown, LogEntry>,
   jobId: string,
   chunk: LogChunk,
   perMessage: number,
+  blocks: boolean,
 ): Promise<void> {
   const stream = call as ServerWritableStream<unknown, unknown>;
-  for (const message of chunk.messages(jobId, perMessage, MESSAGE_TEXT_BYTES))
+  for (const message of chunk.messages(jobId, perMessage, MESSAGE_TEXT_BYTES, blocks))
     await writeEncoded(stream, message);
 }
 
@@ -186,6 +190,8 @@ export function logHandlers(db: Database, bus: EventBus): GrpcHandlers<typeof Lo
         if (req.sinceSequence < 0n) throw invalid("since_sequence", "must not be negative");
         if (req.maxLinesPerMessage < 0) throw invalid("max_lines_per_message", "must not be negative");
         const perMessage = Math.min(req.maxLinesPerMessage, MAX_LINES_PER_MESSAGE);
+        // Blocks only go in `more`-aware messages: a one-line-per-message subscriber reads lines.
+        const blocks = req.textBlocks && perMessage > 1;
         const opts = {
           includeHistory: req.includeHistory,
           tailLines: req.tailLines,
@@ -193,7 +199,7 @@ export function logHandlers(db: Database, bus: EventBus): GrpcHandlers<typeof Lo
           follow: true,
         };
         for await (const chunk of followLogs(db, bus, jobId, opts, ctrl.signal)) {
-          await writeChunk(call as ServerWritableStream<unknown, LogEntry>, jobId, chunk, perMessage);
+          await writeChunk(call as ServerWritableStream<unknown, LogEntry>, jobId, chunk, perMessage, blocks);
         }
         call.end();
       } catch (err) {

@@ -31,6 +31,8 @@ export interface JobRequest extends CommandSpec {
   cleanupTimeoutMs?: number;
   /** The control plane takes lines as LogEntry fields numbered from here + 1 (see LogBatcher). */
   logSequenceBase?: number;
+  /** ...and blocks of lines among them (LogEntry.text). */
+  logTextBlocks?: boolean;
 }
 
 export interface JobOutcome {
@@ -73,6 +75,7 @@ export class JobExecution {
   private child: JobProcess | undefined;
   private readonly batcher: LogBatcher;
   private readonly redact: (text: string) => string;
+  private readonly redacting: boolean;
   private readonly guardCut: CutGuard | undefined;
   private startedAtMs = 0;
   private cancelReason: string | undefined;
@@ -88,6 +91,7 @@ export class JobExecution {
     private readonly opts: JobExecutionOptions,
   ) {
     const redact = secretRedactor(request.secrets);
+    this.redacting = redact !== undefined;
     this.redact = redact ?? ((text) => text);
     this.guardCut = keepSecretsTogether(request.secrets);
     this.batcher = new LogBatcher({
@@ -262,11 +266,17 @@ export class JobExecution {
 
   private splitter(isStderr: boolean): LineSplitter {
     const batcher = this.batcher;
+    // Lines go on as blocks of text when the control plane takes them and nothing is redacted.
+    const blocks =
+      this.request.logTextBlocks === true && this.request.logSequenceBase !== undefined && !this.redacting;
     return new LineSplitter(
       (buf, start, end, ts) => batcher.addBytes(buf, start, end, isStderr, ts),
       MAX_LINE_BYTES,
       Date.now,
       this.guardCut,
+      blocks
+        ? (buf, start, end, count, ts) => batcher.addBlock(buf, start, end, count, isStderr, ts)
+        : undefined,
     );
   }
 

@@ -17,6 +17,7 @@ export function jobRequestFrom(run: RunJob): JobRequest {
     timeoutMs: Number(run.timeoutMs),
     cleanupTimeoutMs: Number(run.cleanupTimeoutMs),
     ...(run.logSequenceBase !== undefined ? { logSequenceBase: Number(run.logSequenceBase) } : {}),
+    logTextBlocks: run.logTextBlocks,
   };
 }
 

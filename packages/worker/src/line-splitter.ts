@@ -13,6 +13,16 @@ const CR = 0x0d;
  */
 export type LineSink = (buf: Buffer, start: number, end: number, timestampMs: number) => void;
 
+/**
+ * Receives `count` whole lines at once as the byte range `buf[start, end)` of valid UTF-8, each line
+ * ending in `\n` (none ends in `\r\n`), all read at `timestampMs`. The bytes are only valid during
+ * the call.
+ */
+export type BlockSink = (buf: Buffer, start: number, end: number, count: number, timestampMs: number) => void;
+
+/** A block is cut after the line that takes it to this many bytes: blocks fit in a log batch. */
+export const MAX_BLOCK_BYTES = 32 * 1024;
+
 /** A cut point at or below `at` that does not fall inside a UTF-8 sequence (unless the data is not UTF-8). */
 function utf8Boundary(buf: Buffer, from: number, at: number): number {
   for (let i = at; i > at - 4 && i > from; i--) {
@@ -37,6 +47,11 @@ export class LineSplitter {
     private readonly now: () => number = Date.now,
     /** Where a too-long line is cut into pieces, moved so that no secret is cut in two. */
     private readonly guardCut?: CutGuard,
+    /**
+     * Given: the whole lines of a chunk go here as blocks, unless one of them needs more than being
+     * split off (a `\r` to drop, a cut into pieces); then, and for a line that spans chunks, `sink`.
+     */
+    private readonly blockSink?: BlockSink,
   ) {}
 
   /** Where to cut `buf[start, end)` into a piece of at most `maxLineBytes` and the rest. */
@@ -77,6 +92,10 @@ export class LineSplitter {
       const fixed = Buffer.from(buf.toString("utf8", start, end));
       return this.emitLines(fixed, 0, fixed.length, ts);
     }
+    if (this.blockSink && buf[end] === LF && end - start < this.maxLineBytes) {
+      const cr = buf.indexOf(CR, start);
+      if (cr < 0 || cr > end) return this.emitBlocks(this.blockSink, buf, start, end + 1, ts);
+    }
     let from = start;
     for (let i = start; i < end; i++) {
       if (buf[i] === LF) {
@@ -85,6 +104,22 @@ export class LineSplitter {
       }
     }
     this.emitLine(buf, from, end, ts);
+  }
+
+  /** `buf[start, end)`: whole lines, each ending in `\n`, none longer than a line may be. */
+  private emitBlocks(sink: BlockSink, buf: Buffer, start: number, end: number, ts: number): void {
+    let from = start;
+    let count = 0;
+    for (let i = start; i < end; i++) {
+      if (buf[i] !== LF) continue;
+      count++;
+      if (i + 1 - from >= MAX_BLOCK_BYTES) {
+        sink(buf, from, i + 1, count, ts);
+        from = i + 1;
+        count = 0;
+      }
+    }
+    if (count > 0) sink(buf, from, end, count, ts);
   }
 
   private emitLine(buf: Buffer, start: number, end: number, ts: number): void {

@@ -197,18 +197,57 @@ export class LogBatcher {
     return this.body;
   }
 
-  /** A line was written up to `end`: the batch goes when full, or its flush timer starts. */
-  private added(end: number): void {
+  /** `lines` lines were written up to `end`: the batch goes when full, or its flush timer starts. */
+  private added(end: number, lines = 1): void {
     this.used = end;
-    if (++this.count >= this.opts.batchSize || end >= MAX_BATCH_BYTES) this.flush();
+    this.count += lines;
+    if (this.count >= this.opts.batchSize || end >= MAX_BATCH_BYTES) this.flush();
     else if (this.timer === undefined) this.timer = setTimeout(this.onTimer, this.opts.flushIntervalMs);
   }
 
-  /** A line as a LogEntry `more` field: tag 6, length, line (2), is_stderr (3), timestamp (4), sequence (5). */
-  private appendEntry(src: Buffer, start: number, end: number, isStderr: boolean, ts: number): void {
+  /**
+   * `count` lines given as valid UTF-8 bytes `src[start, end)`, each ending in `\n`, as one LogEntry
+   * block: tag 6, length, is_stderr (3), timestamp (4), the first line's sequence (5), text (7),
+   * line_count (8). Only for a control plane that said it takes them (RunJob.log_text_blocks).
+   */
+  addBlock(src: Buffer, start: number, end: number, count: number, isStderr: boolean, ts: number): void {
+    if (this.entriesStart < 0) throw new Error("text blocks need a sequence base");
     const len = end - start;
+    const tsSize = this.stampOf(ts);
+    const seq = this.opts.sequenceBase! + this.sequence + 1;
+    const inner =
+      1 +
+      varintSize(len) +
+      len +
+      (isStderr ? 2 : 0) +
+      2 +
+      tsSize +
+      1 +
+      varintSize(seq) +
+      1 +
+      varintSize(count);
+    this.sequence += count;
+    const b = this.room(1 + varintSize(inner) + inner);
+    let o = this.used;
+    b[o++] = 0x32; // LogEntry.more = 6
+    o = writeVarint(b, o, inner);
+    if (isStderr) {
+      b[o++] = 0x18; // LogEntry.is_stderr = 3
+      b[o++] = 1;
+    }
+    o = this.writeStamp(b, o);
+    b[o++] = 0x28; // LogEntry.sequence = 5
+    o = writeVarint(b, o, seq);
+    b[o++] = 0x3a; // LogEntry.text = 7
+    o = writeVarint(b, o, len);
+    o += src.copy(b, o, start, end);
+    b[o++] = 0x40; // LogEntry.line_count = 8
+    this.added(writeVarint(b, o, count), count);
+  }
+
+  /** The size of `ts` as a Timestamp's fields, worked out once for the lines that share it. */
+  private stampOf(ts: number): number {
     if (ts !== this.stamp.ms) {
-      // A batch's lines mostly share a millisecond: its Timestamp is worked out once.
       const seconds = Math.floor(ts / 1000);
       const nanos = (ts - seconds * 1000) * 1_000_000;
       this.stamp = {
@@ -218,7 +257,29 @@ export class LogBatcher {
         size: (seconds ? 1 + varintSize(seconds) : 0) + (nanos ? 1 + varintSize(nanos) : 0),
       };
     }
-    const { seconds, nanos, size: tsSize } = this.stamp;
+    return this.stamp.size;
+  }
+
+  /** LogEntry.timestamp = 4 with the last `stampOf`'s time, at `o`; the offset after it. */
+  private writeStamp(b: Buffer, o: number): number {
+    const { seconds, nanos, size } = this.stamp;
+    b[o++] = 0x22;
+    b[o++] = size;
+    if (seconds) {
+      b[o++] = 0x08;
+      o = writeVarint(b, o, seconds);
+    }
+    if (nanos) {
+      b[o++] = 0x10;
+      o = writeVarint(b, o, nanos);
+    }
+    return o;
+  }
+
+  /** A line as a LogEntry `more` field: tag 6, length, line (2), is_stderr (3), timestamp (4), sequence (5). */
+  private appendEntry(src: Buffer, start: number, end: number, isStderr: boolean, ts: number): void {
+    const len = end - start;
+    const tsSize = this.stampOf(ts);
     const seq = this.opts.sequenceBase! + this.sequence + 1;
     const inner =
       (len > 0 ? 1 + varintSize(len) + len : 0) + (isStderr ? 2 : 0) + 2 + tsSize + 1 + varintSize(seq);
@@ -232,16 +293,7 @@ export class LogBatcher {
       b[o++] = 0x18; // LogEntry.is_stderr = 3
       b[o++] = 1;
     }
-    b[o++] = 0x22; // LogEntry.timestamp = 4: Timestamp { seconds = 1, nanos = 2 }
-    b[o++] = tsSize;
-    if (seconds) {
-      b[o++] = 0x08;
-      o = writeVarint(b, o, seconds);
-    }
-    if (nanos) {
-      b[o++] = 0x10;
-      o = writeVarint(b, o, nanos);
-    }
+    o = this.writeStamp(b, o); // LogEntry.timestamp = 4: Timestamp { seconds = 1, nanos = 2 }
     b[o++] = 0x28; // LogEntry.sequence = 5
     this.added(writeVarint(b, o, seq));
   }

@@ -10,11 +10,18 @@ import { HelperSpawner, type JobSpawner } from "../src/job-process.js";
 import { silentLogger } from "../src/logger.js";
 import { groupGone, run as runWith, spawners, text } from "./run-job.js";
 
-for (const kind of ["helper", "node"] as const) {
-  describe(`started through ${kind === "helper" ? "hodei-spawn" : "Node's spawn"}`, () => {
+const variants = [
+  { kind: "helper", name: "started through hodei-spawn", blocks: false },
+  { kind: "node", name: "started through Node's spawn", blocks: false },
+  { kind: "helper", name: "output sent as text blocks", blocks: true },
+] as const;
+
+for (const { kind, name, blocks } of variants) {
+  describe(name, () => {
     const spawner = spawners[kind]();
+    const asBlocks: Partial<JobRequest> = blocks ? { logSequenceBase: 0, logTextBlocks: true } : {};
     const run = (req: Partial<JobRequest>, opts: { killGraceMs?: number } = {}) =>
-      runWith(req, { ...opts, spawner });
+      runWith({ ...asBlocks, ...req }, { ...opts, spawner });
 
     test("stdout and stderr lines come with the $ header and contiguous sequences", async () => {
       const r = run({ command: "echo out; echo err >&2; printf 'no newline'" });
@@ -197,4 +204,32 @@ test("hodei-spawn: output larger than its pipes, on both streams, arrives whole 
   assert.equal(out[199_999], "200000");
   assert.ok(out.every((line, i) => line === String(i + 1)));
   assert.ok(err.every((line, i) => line === String(i + 1)));
+});
+
+test("text blocks: output larger than the pipes arrives whole and in order as blocks, numbered on from the base", async () => {
+  const r = runWith({ command: "seq 200000; seq 50000 >&2", logSequenceBase: 1000, logTextBlocks: true });
+  const o = await r.outcome;
+  assert.equal(o.status, JobStatus.COMPLETED);
+  const out = r.lines.filter((l) => !l.isStderr).map((l) => l.line);
+  const err = r.lines.filter((l) => l.isStderr).map((l) => l.line);
+  assert.deepEqual(out.slice(0, 2), ["$ seq 200000; seq 50000 >&2", "1"]);
+  assert.equal(out.length, 200_001);
+  assert.ok(out.slice(1).every((line, i) => line === String(i + 1)));
+  assert.ok(err.every((line, i) => line === String(i + 1)) && err.length === 50_000);
+  assert.ok(r.lines.every((l, i) => l.sequence === BigInt(i + 1)));
+  assert.equal(o.lastSequence, 250_001);
+  assert.ok(r.batchesWithBlocks > 20, `${r.batchesWithBlocks} batches held blocks`);
+});
+
+test("text blocks are not used when secrets are redacted: every line is checked on its own", async () => {
+  const r = runWith({
+    command: 'for i in 1 2 3; do echo "line $i $TOKEN"; done',
+    environment: { HODEI_SECRETS_DELIVERY: "env" },
+    secrets: { TOKEN: "s3cr3t" },
+    logSequenceBase: 0,
+    logTextBlocks: true,
+  });
+  assert.equal((await r.outcome).status, JobStatus.COMPLETED);
+  assert.deepEqual(text(r).slice(1), ["line 1 ***", "line 2 ***", "line 3 ***"]);
+  assert.equal(r.batchesWithBlocks, 0);
 });

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { isUtf8 } from "node:buffer";
-import { LineSplitter, MAX_LINE_BYTES } from "../src/line-splitter.js";
+import { LineSplitter, MAX_BLOCK_BYTES, MAX_LINE_BYTES } from "../src/line-splitter.js";
 
 function split(chunks: (string | Buffer)[], maxLineBytes?: number): string[] {
   const lines: string[] = [];
@@ -96,3 +96,57 @@ function chunkify(buf: Buffer, size: number): Buffer[] {
   for (let i = 0; i < buf.length; i += size) out.push(buf.subarray(i, i + size));
   return out;
 }
+
+/** The lines of `chunks` through a splitter with a block sink: blocks split back into lines. */
+function splitBlocks(
+  chunks: (string | Buffer)[],
+  maxLineBytes?: number,
+): { lines: string[]; blocks: number } {
+  const lines: string[] = [];
+  let blocks = 0;
+  const splitter = new LineSplitter(
+    (buf, start, end) => lines.push(buf.toString("utf8", start, end)),
+    maxLineBytes,
+    Date.now,
+    undefined,
+    (buf, start, end, count) => {
+      blocks++;
+      assert.equal(buf[end - 1], 0x0a, "a block ends with its last line's newline");
+      assert.ok(isUtf8(buf.subarray(start, end)));
+      const text = buf.toString("utf8", start, end - 1).split("\n");
+      assert.equal(text.length, count, "the count is the block's lines");
+      assert.ok(end - start <= MAX_BLOCK_BYTES + 200, `a block of ${end - start} bytes`);
+      lines.push(...text);
+    },
+  );
+  for (const c of chunks) splitter.push(typeof c === "string" ? Buffer.from(c) : c);
+  splitter.end();
+  return { lines, blocks };
+}
+
+test("with a block sink, a chunk's whole lines go as blocks, and the lines are the same as one by one", () => {
+  const seq = Buffer.from(Array.from({ length: 30_000 }, (_, i) => `${i} año ✓`).join("\n") + "\n");
+  const cases: (string | Buffer)[][] = [
+    ["he", "llo\nwor", "ld\n", "a\nb\nc"],
+    ["one\ntwo"],
+    ["\n\na\n\n"],
+    ["a\r\nb\r", "\nc\r\n"],
+    ["progress 1\rprogress 2\r\n", "x\ny\n"],
+    [Buffer.from([0x41, 0xff, 0x0a, 0x42, 0xc3]), Buffer.from([0x28, 0x0a])],
+    chunkify(seq, 65_536),
+    chunkify(seq, 1000),
+    chunkify(seq, 7),
+  ];
+  for (const chunks of cases) {
+    const { lines, blocks } = splitBlocks(chunks);
+    assert.deepEqual(lines, split(chunks), JSON.stringify(chunks).slice(0, 60));
+    if (chunks[0]!.length >= 1000) assert.ok(blocks > 0);
+  }
+  // 64 KiB chunks of short lines: a few blocks each, never a line on its own.
+  const big = splitBlocks(chunkify(seq, 65_536));
+  assert.ok(big.blocks <= Math.ceil(seq.length / MAX_BLOCK_BYTES) + 2 * chunkify(seq, 65_536).length);
+  // Where a line must be changed (a CR dropped) or cut, lines go one by one.
+  assert.equal(splitBlocks(["a\r\nb\r\n"]).blocks, 0);
+  assert.equal(splitBlocks(["a".repeat(50) + "\n"], 10).blocks, 0);
+  assert.deepEqual(splitBlocks(["a".repeat(25) + "\nb\n"], 10).lines, split(["a".repeat(25) + "\nb\n"], 10));
+});

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { fromBinary } from "@bufbuild/protobuf";
 import {
   LogChunk,
+  LogEntrySchema,
   WorkerMessageSchema,
   decodeWorkerLogBatch,
   type LogBatch,
@@ -174,4 +175,78 @@ test("given a sequence base, lines go as LogBatch.entries: the LogEntry bytes th
   assert.equal(b.lastSequence, 5);
   // Sequences at or below the base are refused: they would belong to an earlier attempt.
   assert.throws(() => decodeWorkerLogBatch(messages[0]!)!.chunk(41), /does not follow/);
+});
+
+test("blocks of lines go among the entries as LogEntry text, numbered on with the lines around them", () => {
+  const messages: Buffer[] = [];
+  const counts: number[] = [];
+  const b = new LogBatcher({
+    jobId: "job-1",
+    executionId: "exec-1",
+    batchSize: 5,
+    flushIntervalMs: 60_000,
+    sequenceBase: 7,
+    emit: (message, count) => {
+      messages.push(Buffer.from(message.bytes));
+      counts.push(count);
+      message.release();
+    },
+  });
+  const ts = 1_763_900_000_123;
+  const expected: LogLineView[] = [];
+  const line = (text: string, isStderr: boolean, at: number): void => {
+    b.addText(text, isStderr, at);
+    expected.push({ line: text, isStderr, timestampMs: at, sequence: 7 + expected.length + 1 });
+  };
+  const block = (lines: string[], isStderr: boolean, at: number): void => {
+    const src = Buffer.from("junk" + lines.map((l) => l + "\n").join("") + "junk");
+    b.addBlock(src, 4, src.length - 4, lines.length, isStderr, at);
+    for (const l of lines)
+      expected.push({ line: l, isStderr, timestampMs: at, sequence: 7 + expected.length + 1 });
+  };
+  line("$ seq 3", false, ts);
+  block(["1", "", "3 ü"], false, ts + 1);
+  block(["oops"], true, ts + 1);
+  line("tail", false, ts + 2);
+  block(["x", "y", "z", "w", "v", "u"], false, ts + 3);
+  b.flush();
+  // A batch goes once it holds 5 lines or more: a block is never split.
+  assert.deepEqual(counts, [5, 7]);
+  const chunks = messages.map((m) => decodeWorkerLogBatch(m)!.chunk(7)!);
+  assert.deepEqual(
+    chunks.flatMap((c) => c.lines()),
+    expected,
+  );
+  assert.deepEqual(
+    chunks.map((c) => [c.firstSeq, c.lastSeq, c.count, c.hasBlocks]),
+    [
+      [8, 12, 5, true],
+      [13, 19, 7, true],
+    ],
+  );
+  assert.equal(b.lastSequence, 12);
+  // protobuf-es reads each block as one entry: its text, line count and first sequence.
+  const blocks = messages
+    .map(decode)
+    .flatMap(
+      (x) => fromBinary(LogEntrySchema, Buffer.concat([Buffer.from([0x0a, 0x01, 0x6a]), x.entries])).more,
+    )
+    .filter((e) => e.text !== "");
+  assert.deepEqual(
+    blocks.map((e) => [e.text, e.lineCount, Number(e.sequence), e.isStderr]),
+    [
+      ["1\n\n3 ü\n", 3, 9, false],
+      ["oops\n", 1, 12, true],
+      ["x\ny\nz\nw\nv\nu\n", 6, 14, false],
+    ],
+  );
+  // Without a sequence base there are no entries, so no blocks either.
+  const plain = new LogBatcher({
+    jobId: "j",
+    executionId: "e",
+    batchSize: 5,
+    flushIntervalMs: 1,
+    emit: () => {},
+  });
+  assert.throws(() => plain.addBlock(Buffer.from("a\n"), 0, 2, 1, false, ts), /sequence base/);
 });

@@ -1,7 +1,7 @@
 // Runs a JobExecution for a test, with real processes, collecting its log lines as the server would
 // receive them (decoded from the worker's hand-encoded batches).
-import { fromBinary } from "@bufbuild/protobuf";
-import { WorkerMessageSchema, type LogLine } from "@hodei/api";
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { LogLineSchema, WorkerMessageSchema, decodeWorkerLogBatch, type LogLine } from "@hodei/api";
 import { accessSync, constants } from "node:fs";
 import { JobExecution, type JobOutcome, type JobRequest } from "../src/job-execution.js";
 import { HelperSpawner, NodeSpawner, defaultSpawnHelper, type JobSpawner } from "../src/job-process.js";
@@ -9,7 +9,10 @@ import { silentLogger } from "../src/logger.js";
 import { liveGroupMembers } from "../src/process-group.js";
 
 export interface Run {
+  /** Sequences from 1 (with a log sequence base, as sent less the base). */
   lines: LogLine[];
+  /** With a log sequence base: the batches that held a block of lines. */
+  batchesWithBlocks: number;
   outcome: Promise<JobOutcome>;
   execution: JobExecution;
   waitForLine(pred: (l: LogLine) => boolean, deadlineMs?: number): Promise<LogLine>;
@@ -38,6 +41,8 @@ export function run(
 ): Run {
   const lines: LogLine[] = [];
   const waiters: (() => void)[] = [];
+  const base = req.logSequenceBase;
+  const r = { batchesWithBlocks: 0 };
   const execution = new JobExecution(
     {
       jobId: "j1",
@@ -58,6 +63,23 @@ export function run(
       logger: silentLogger,
       spawner: opts.spawner ?? (shared ??= spawners.helper()),
       emitLogs: (message) => {
+        if (base !== undefined) {
+          // As the control plane reads them: entries, checked, numbered on from the base.
+          const chunk = decodeWorkerLogBatch(Buffer.from(message.bytes))!.chunk(base)!;
+          message.release();
+          if (chunk.hasBlocks) r.batchesWithBlocks++;
+          for (const l of chunk.lines())
+            lines.push(
+              create(LogLineSchema, {
+                line: l.line,
+                isStderr: l.isStderr,
+                timestampMs: BigInt(l.timestampMs),
+                sequence: BigInt(l.sequence - base),
+              }),
+            );
+          for (const w of waiters.splice(0)) w();
+          return true;
+        }
         const m = fromBinary(WorkerMessageSchema, message.bytes);
         message.release();
         if (m.payload.case === "logBatch") lines.push(...m.payload.value.lines);
@@ -80,7 +102,15 @@ export function run(
       });
     }
   };
-  return { lines, outcome, execution, waitForLine };
+  return {
+    lines,
+    outcome,
+    execution,
+    waitForLine,
+    get batchesWithBlocks() {
+      return r.batchesWithBlocks;
+    },
+  };
 }
 
 export const text = (r: Run): string[] => r.lines.map((l) => l.line);

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hodei/log_stream.proto.
  */
 export const file_hodei_log_stream: GenFile = /*@__PURE__*/
-  fileDesc("ChZob2RlaS9sb2dfc3RyZWFtLnByb3RvEgVob2RlaSKKAQoUU3Vic2NyaWJlTG9nc1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEhcKD2luY2x1ZGVfaGlzdG9yeRgCIAEoCBISCgp0YWlsX2xpbmVzGAMgASgFEhYKDnNpbmNlX3NlcXVlbmNlGAQgASgDEh0KFW1heF9saW5lc19wZXJfbWVzc2FnZRgFIAEoBSKbAQoITG9nRW50cnkSDgoGam9iX2lkGAEgASgJEgwKBGxpbmUYAiABKAkSEQoJaXNfc3RkZXJyGAMgASgIEi0KCXRpbWVzdGFtcBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYBSABKAMSHQoEbW9yZRgGIAMoCzIPLmhvZGVpLkxvZ0VudHJ5IkcKDkdldExvZ3NSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRINCgVsaW1pdBgCIAEoBRIWCg5zaW5jZV9zZXF1ZW5jZRgDIAEoAyJcCg9HZXRMb2dzUmVzcG9uc2USIAoHZW50cmllcxgBIAMoCzIPLmhvZGVpLkxvZ0VudHJ5EhAKCGhhc19tb3JlGAIgASgIEhUKDW5leHRfc2VxdWVuY2UYAyABKAMyjQEKEExvZ1N0cmVhbVNlcnZpY2USPwoNU3Vic2NyaWJlTG9ncxIbLmhvZGVpLlN1YnNjcmliZUxvZ3NSZXF1ZXN0Gg8uaG9kZWkuTG9nRW50cnkwARI4CgdHZXRMb2dzEhUuaG9kZWkuR2V0TG9nc1JlcXVlc3QaFi5ob2RlaS5HZXRMb2dzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChZob2RlaS9sb2dfc3RyZWFtLnByb3RvEgVob2RlaSKfAQoUU3Vic2NyaWJlTG9nc1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEhcKD2luY2x1ZGVfaGlzdG9yeRgCIAEoCBISCgp0YWlsX2xpbmVzGAMgASgFEhYKDnNpbmNlX3NlcXVlbmNlGAQgASgDEh0KFW1heF9saW5lc19wZXJfbWVzc2FnZRgFIAEoBRITCgt0ZXh0X2Jsb2NrcxgGIAEoCCK9AQoITG9nRW50cnkSDgoGam9iX2lkGAEgASgJEgwKBGxpbmUYAiABKAkSEQoJaXNfc3RkZXJyGAMgASgIEi0KCXRpbWVzdGFtcBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYBSABKAMSHQoEbW9yZRgGIAMoCzIPLmhvZGVpLkxvZ0VudHJ5EgwKBHRleHQYByABKAkSEgoKbGluZV9jb3VudBgIIAEoBSJHCg5HZXRMb2dzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFbGltaXQYAiABKAUSFgoOc2luY2Vfc2VxdWVuY2UYAyABKAMiXAoPR2V0TG9nc1Jlc3BvbnNlEiAKB2VudHJpZXMYASADKAsyDy5ob2RlaS5Mb2dFbnRyeRIQCghoYXNfbW9yZRgCIAEoCBIVCg1uZXh0X3NlcXVlbmNlGAMgASgDMo0BChBMb2dTdHJlYW1TZXJ2aWNlEj8KDVN1YnNjcmliZUxvZ3MSGy5ob2RlaS5TdWJzY3JpYmVMb2dzUmVxdWVzdBoPLmhvZGVpLkxvZ0VudHJ5MAESOAoHR2V0TG9ncxIVLmhvZGVpLkdldExvZ3NSZXF1ZXN0GhYuaG9kZWkuR2V0TG9nc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message hodei.SubscribeLogsRequest
@@ -50,6 +50,16 @@ export type SubscribeLogsRequest = Message<"hodei.SubscribeLogsRequest"> & {
    * @generated from field: int32 max_lines_per_message = 5;
    */
   maxLinesPerMessage: number;
+
+  /**
+   * With max_lines_per_message > 1, entries may also carry a block of lines as one `text` (below)
+   * instead of one `line` each: the cheapest way to follow a job that prints a lot, since the control
+   * plane stores and sends such blocks as the worker read them. max_lines_per_message then bounds
+   * the entries in a message, not the lines.
+   *
+   * @generated from field: bool text_blocks = 6;
+   */
+  textBlocks: boolean;
 };
 
 /**
@@ -95,6 +105,20 @@ export type LogEntry = Message<"hodei.LogEntry"> & {
    * @generated from field: repeated hodei.LogEntry more = 6;
    */
   more: LogEntry[];
+
+  /**
+   * Only for a subscriber that asked for text_blocks: `line_count` lines (at least one), each ending
+   * in "\n", numbered from `sequence` on and sharing this entry's is_stderr and timestamp; `line` is
+   * then empty.
+   *
+   * @generated from field: string text = 7;
+   */
+  text: string;
+
+  /**
+   * @generated from field: int32 line_count = 8;
+   */
+  lineCount: number;
 };
 
 /**
