@@ -163,6 +163,9 @@ function chunkFromRow(row: LogChunkRow): LogChunk {
   return new LogChunk(Number(row.first_seq), Number(row.last_seq), row.line_count, Number(row.bytes), body);
 }
 
+/** The most log chunk rows read at once. */
+const MAX_CHUNK_ROWS = 64;
+
 /** A job's stored lines with a sequence above `sinceSequence`, `limit` at most, as stored chunks (or parts). */
 export async function getLogChunks(
   q: Queryable,
@@ -173,15 +176,23 @@ export async function getLogChunks(
   const chunks: LogChunk[] = [];
   let left = limit;
   let after = sinceSequence;
+  // Rows are read a few at a time, as many as the lines still wanted seem to need (judging by the
+  // rows read so far), plus one to tell whether more follow: a chunk's body is the costly part.
+  let rowsRead = 0;
+  let linesRead = 0;
   for (;;) {
+    const perRow = rowsRead > 0 ? Math.max(1, linesRead / rowsRead) : Number.POSITIVE_INFINITY;
+    const want = Math.min(MAX_CHUNK_ROWS, Math.max(2, Math.ceil(left / perRow) + 1));
     const r = await q.query<LogChunkRow>(
       `SELECT first_seq, last_seq, line_count, bytes, lines, body FROM job_log_chunks
-        WHERE job_id = $1 AND last_seq > $2 ORDER BY first_seq LIMIT 64`,
-      [jobId, after],
+        WHERE job_id = $1 AND last_seq > $2 ORDER BY first_seq LIMIT $3`,
+      [jobId, after, want],
     );
     for (const row of r.rows) {
       // Every row read holds a line past `sinceSequence`: one more when the page is full.
       if (left === 0) return { chunks, hasMore: true };
+      rowsRead++;
+      linesRead += row.line_count;
       const part = chunkFromRow(row).select(sinceSequence, Number.MAX_SAFE_INTEGER, left);
       if (part) {
         chunks.push(part);
@@ -190,7 +201,7 @@ export async function getLogChunks(
       }
       after = Number(row.last_seq);
     }
-    if (r.rows.length < 64) return { chunks, hasMore: false };
+    if (r.rows.length < want) return { chunks, hasMore: false };
   }
 }
 
