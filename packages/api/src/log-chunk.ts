@@ -152,9 +152,25 @@ export class LogChunk {
     return (this.blocks ??= this.index().blocks);
   }
 
+  /** How many entries the body holds (a walk over their tags and lengths only). */
+  private entryCount(): number {
+    if (this.indexed) return this.indexed.entries;
+    const body = this.body;
+    let n = 0;
+    cursor.at = 0;
+    while (cursor.at < body.length) {
+      if (varintAt(body, body.length) !== TAG_MORE)
+        throw new RangeError("log chunk: expected a `more` field");
+      cursor.at = spanEndAt(body, body.length);
+      n++;
+    }
+    return n;
+  }
+
   private index(): ChunkIndex {
     if (this.indexed) return this.indexed;
-    const cap = this.count + 1;
+    // Blocks make entries far fewer than lines: the arrays are as long as the entries are many.
+    const cap = (this.blocks === false ? this.count : this.entryCount()) + 1;
     const x: ChunkIndex = {
       entries: 0,
       starts: new Uint32Array(cap),
@@ -173,7 +189,7 @@ export class LogChunk {
     let line = 0;
     cursor.at = 0;
     while (cursor.at < body.length) {
-      if (e >= this.count) throw new RangeError("log chunk: more entries than lines");
+      if (e >= this.count || e + 1 >= cap) throw new RangeError("log chunk: more entries than lines");
       x.starts[e] = cursor.at;
       x.firstLine[e] = line;
       if (varintAt(body, body.length) !== TAG_MORE)
@@ -449,9 +465,8 @@ export class LogChunk {
       return cursor.at;
     };
     // No more entries than lines: a chunk of no more lines than a message takes is one message.
-    if (this.count <= Math.max(1, perMessage) && this.textBytes <= maxTextBytes) {
-      return [message(fieldsOf(0), this.body.length)];
-    }
+    const few = this.count <= Math.max(1, perMessage) || (blocks && this.entryCount() <= perMessage);
+    if (few && this.textBytes <= maxTextBytes) return [message(fieldsOf(0), this.body.length)];
     const x = this.index();
     const out: Buffer[] = [];
     for (let i = 0; i < x.entries;) {

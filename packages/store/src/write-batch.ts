@@ -563,9 +563,12 @@ export class WriteBatch {
   }
 }
 
+/** A chunk this big is a row of its own: copying it into a bigger one would gain nothing. */
+const ROW_ON_ITS_OWN_BYTES = 32 * 1024;
+
 /**
- * A job's chunks that follow one another (a worker's batches, one sequence after the other) as one:
- * fewer, bigger rows, read back just the same (lines are selected by sequence within a row).
+ * A job's small chunks that follow one another (a worker's batches, one sequence after the other)
+ * as one: fewer, bigger rows, read back just the same (lines are selected by sequence within a row).
  */
 function mergeChunks(logs: readonly AppendLogs[]): AppendLogs[] {
   const out: AppendLogs[] = [];
@@ -573,7 +576,14 @@ function mergeChunks(logs: readonly AppendLogs[]): AppendLogs[] {
   for (const l of logs) {
     const run = runs.get(l.jobId);
     const last = run?.parts[run.parts.length - 1];
-    if (run && last && l.chunk.firstSeq === last.lastSeq + 1) {
+    const small = l.chunk.body.length < ROW_ON_ITS_OWN_BYTES;
+    if (
+      run &&
+      last &&
+      small &&
+      last.body.length < ROW_ON_ITS_OWN_BYTES &&
+      l.chunk.firstSeq === last.lastSeq + 1
+    ) {
       run.parts.push(l.chunk);
       continue;
     }
