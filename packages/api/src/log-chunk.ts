@@ -276,6 +276,21 @@ export class LogChunk {
     return x.sequences[e]! + (line - x.firstLine[e]!);
   }
 
+  /** Entry e's is_stderr and timestamp fields, and `seq` as the sequence, at `o`; the offset after. */
+  private writeShared(out: Buffer, o: number, e: number, seq: number): number {
+    const x = this.index();
+    if (x.stderr[e]) {
+      out[o++] = TAG_ENTRY_IS_STDERR;
+      out[o++] = 1;
+    }
+    o += this.body.copy(out, o, x.stampStart[e]!, x.stampEnd[e]!);
+    if (seq) {
+      out[o++] = TAG_ENTRY_SEQUENCE;
+      o = writeVarint(out, o, seq);
+    }
+    return o;
+  }
+
   /** Lines k..l-1 of block entry e as a `more` field of their own, and their text's bytes. */
   private cutBlock(e: number, k: number, l: number): { bytes: Buffer; text: number } {
     const x = this.index();
@@ -302,15 +317,7 @@ export class LogChunk {
     out[o++] = TAG_ENTRY_TEXT;
     o = writeVarint(out, o, textLen);
     o += body.copy(out, o, from, to);
-    if (x.stderr[e]) {
-      out[o++] = TAG_ENTRY_IS_STDERR;
-      out[o++] = 1;
-    }
-    o += body.copy(out, o, x.stampStart[e]!, x.stampEnd[e]!);
-    if (seq) {
-      out[o++] = TAG_ENTRY_SEQUENCE;
-      o = writeVarint(out, o, seq);
-    }
+    o = this.writeShared(out, o, e, seq);
     out[o++] = TAG_ENTRY_LINE_COUNT;
     o = writeVarint(out, o, count);
     if (o !== out.length) throw new Error(`log chunk: a cut block wrote ${o} of ${out.length} bytes`);
@@ -418,15 +425,7 @@ export class LogChunk {
           else body.copy(out, o, p, nl);
           o += len;
         }
-        if (x.stderr[e]) {
-          out[o++] = TAG_ENTRY_IS_STDERR;
-          out[o++] = 1;
-        }
-        o += body.copy(out, o, x.stampStart[e]!, x.stampEnd[e]!);
-        if (seq) {
-          out[o++] = TAG_ENTRY_SEQUENCE;
-          o = writeVarint(out, o, seq);
-        }
+        o = this.writeShared(out, o, e, seq);
         p = nl + 1;
       }
     }

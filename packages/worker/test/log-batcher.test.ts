@@ -122,21 +122,27 @@ test("secret values are redacted, longest first, in text and byte lines", () => 
   );
 });
 
-test("given a sequence base, lines go as LogBatch.entries: the LogEntry bytes the control plane stores and sends on", () => {
+/** A batcher in entries mode (a sequence base), keeping each batch's bytes and line count. */
+function entriesBatcher(sequenceBase: number, batchSize: number) {
   const messages: Buffer[] = [];
   const counts: number[] = [];
   const b = new LogBatcher({
     jobId: "job-1",
     executionId: "exec-1",
-    batchSize: 3,
+    batchSize,
     flushIntervalMs: 60_000,
-    sequenceBase: 40,
+    sequenceBase,
     emit: (message, count) => {
       messages.push(Buffer.from(message.bytes));
       counts.push(count);
       message.release();
     },
   });
+  return { b, messages, counts };
+}
+
+test("given a sequence base, lines go as LogBatch.entries: the LogEntry bytes the control plane stores and sends on", () => {
+  const { b, messages, counts } = entriesBatcher(40, 3);
   const ts = 1_763_900_000_123;
   const expected: LogLineView[] = [];
   for (let i = 1; i <= 4; i++) {
@@ -178,20 +184,7 @@ test("given a sequence base, lines go as LogBatch.entries: the LogEntry bytes th
 });
 
 test("blocks of lines go among the entries as LogEntry text, numbered on with the lines around them", () => {
-  const messages: Buffer[] = [];
-  const counts: number[] = [];
-  const b = new LogBatcher({
-    jobId: "job-1",
-    executionId: "exec-1",
-    batchSize: 5,
-    flushIntervalMs: 60_000,
-    sequenceBase: 7,
-    emit: (message, count) => {
-      messages.push(Buffer.from(message.bytes));
-      counts.push(count);
-      message.release();
-    },
-  });
+  const { b, messages, counts } = entriesBatcher(7, 5);
   const ts = 1_763_900_000_123;
   const expected: LogLineView[] = [];
   const line = (text: string, isStderr: boolean, at: number): void => {
