@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { JobExecutionService, unary } from "@hodei/api";
 import { jobStatus, logLines, queueJob, waitForJobEnd } from "./support/jobs.js";
 import { startPlatform, stopCleanly, type Platform } from "./support/platform.js";
-import { childrenOf, environOf, isAlive, kill } from "./support/processes.js";
+import { descendantsOf, environOf, isAlive, kill } from "./support/processes.js";
 import { waitFor } from "./support/wait.js";
 
 const seconds = (s: number) => ({ seconds: BigInt(Math.floor(s)), nanos: Math.round((s % 1) * 1e9) });
@@ -40,7 +40,7 @@ describe("per-job heartbeat and cleanup timeouts", () => {
       timeout: { heartbeatTimeout: seconds(2) },
     });
     const workerId = await runningOn(id);
-    const pid = childrenOf(platform.pid).find((p) => environOf(p)?.get("HODEI_WORKER_ID") === workerId);
+    const pid = descendantsOf(platform.pid).find((p) => environOf(p)?.get("HODEI_WORKER_ID") === workerId);
     assert.ok(pid, `the process of worker ${workerId}`);
     kill(pid, "SIGSTOP");
     const frozenAt = Date.now();

@@ -6,7 +6,14 @@ import assert from "node:assert/strict";
 import { JobExecutionService, unary } from "@hodei/api";
 import { jobStatus, queueJob, waitForJobEnd } from "./support/jobs.js";
 import { startPlatform, stopCleanly, type Platform } from "./support/platform.js";
-import { childrenOf, environOf, isAlive, kill, processesWithEnv, readCmdline } from "./support/processes.js";
+import {
+  descendantsOf,
+  environOf,
+  isAlive,
+  kill,
+  processesWithEnv,
+  readCmdline,
+} from "./support/processes.js";
 import { waitFor } from "./support/wait.js";
 
 const MAX_WORKERS = 2;
@@ -43,9 +50,9 @@ describe("workers", () => {
     return ((await res.json()) as { workers: WorkerView[] }).workers;
   }
 
-  /** The worker agent process of `workerId`: a child of the server with that id in its environment. */
+  /** The worker agent process of `workerId`: a process under the server with that id in its environment. */
   function workerPid(workerId: string): number | undefined {
-    return childrenOf(platform.pid).find((pid) => environOf(pid)?.get("HODEI_WORKER_ID") === workerId);
+    return descendantsOf(platform.pid).find((pid) => environOf(pid)?.get("HODEI_WORKER_ID") === workerId);
   }
 
   async function runningOn(jobId: string): Promise<string> {

@@ -4,3 +4,4 @@ export * from "./server-identity.js";
 export * from "./kubernetes/index.js";
 export * from "./docker/index.js";
 export * from "./microvm/index.js";
+export * from "./process-launcher.js";

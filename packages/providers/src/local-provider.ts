@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { readFile, readdir } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import type {
@@ -10,6 +9,7 @@ import type {
   HandleStatus,
   ProviderCapabilities,
 } from "./provider.js";
+import { NodeLauncher, whenStarted, type LaunchedProcess, type ProcessLauncher } from "./process-launcher.js";
 import { ownServerIdentity, serverAlive } from "./server-identity.js";
 
 export interface LocalProviderOptions extends ProviderLimits {
@@ -28,6 +28,8 @@ export interface LocalProviderOptions extends ProviderLimits {
   instanceId?: string;
   /** This control plane process (default: this process); see server-identity.ts. */
   serverIdentity?: string;
+  /** How worker processes are started (default: Node's spawn); see process-launcher.ts. */
+  launcher?: ProcessLauncher;
 }
 
 const ENV_INSTANCE = "HODEI_LOCAL_INSTANCE";
@@ -49,7 +51,8 @@ export class LocalProvider implements Provider {
   readonly name: string;
   readonly kind = "local" as const;
   readonly limits: ProviderLimits;
-  private readonly children = new Map<string, ChildProcess>();
+  private readonly children = new Map<string, LaunchedProcess>();
+  private readonly launcher: ProcessLauncher;
   private readonly listeners: ((e: WorkerExit) => void)[] = [];
 
   /** The host's, read once: every QueueJob's placement check asks for them. */
@@ -61,6 +64,7 @@ export class LocalProvider implements Provider {
   constructor(private readonly opts: LocalProviderOptions) {
     this.name = opts.name ?? "local";
     this.serverIdentity = opts.serverIdentity ?? ownServerIdentity();
+    this.launcher = opts.launcher ?? new NodeLauncher();
     this.limits = { maxWorkers: opts.maxWorkers, idleTimeoutMs: opts.idleTimeoutMs };
     const arch = process.arch === "x64" ? "x86_64" : process.arch === "arm64" ? "aarch64" : process.arch;
     this.hostCapabilities = Object.freeze({
@@ -76,7 +80,9 @@ export class LocalProvider implements Provider {
   async create(spec: WorkerSpec): Promise<WorkerHandle> {
     const [cmd, ...args] = this.opts.workerCommand;
     if (!cmd) throw new Error("local provider: empty worker command");
-    const child = spawn(cmd, args, {
+    const child = this.launcher.start({
+      file: cmd,
+      args,
       env: {
         ...process.env,
         ...spec.env,
@@ -95,8 +101,10 @@ export class LocalProvider implements Provider {
           this.opts.idleTimeoutMs > 0 ? this.opts.idleTimeoutMs * 2 + 5_000 : 0,
         ),
       },
-      stdio: ["ignore", this.opts.workerOutput, this.opts.workerOutput],
+      output: this.opts.workerOutput,
     });
+    // Started, or could not be: a command that cannot run fails the provisioning, not a worker later.
+    await whenStarted(child);
     const handle: WorkerHandle = {
       workerId: spec.workerId,
       provider: this.name,
@@ -183,5 +191,6 @@ export class LocalProvider implements Provider {
     await Promise.all(
       [...this.children.keys()].map((id) => this.destroy({ workerId: id, provider: this.name, ref: "" })),
     );
+    this.launcher.close();
   }
 }

@@ -22,6 +22,8 @@ export interface ServerConfig {
   sweepIntervalMs: number;
   logLevel: string;
   workerCommand: string[];
+  /** `hodei-spawn` that local workers are started through; undefined: Node's spawn. */
+  spawnHelper: string | undefined;
   retryPolicy: RetryPolicy;
   localWorkerLabels: Record<string, string>;
   logRetentionDays: number;
@@ -111,6 +113,20 @@ const DEFAULT_WORKER_COMMAND = existsSync(WORKER_BUNDLE)
   ? [process.execPath, ...WORKER_NODE_FLAGS, WORKER_BUNDLE]
   : [process.execPath, ...WORKER_NODE_FLAGS, CLI, "worker"];
 
+const BUILT_SPAWN_HELPER = fileURLToPath(new URL("../../../worker/dist/hodei-spawn", import.meta.url));
+
+/** HODEI_SPAWN_HELPER as workers read it: an absolute path, "off", or unset for the built one. */
+function spawnHelperOf(env: NodeJS.ProcessEnv): string | undefined {
+  const v = env.HODEI_SPAWN_HELPER;
+  if (v === "off") return undefined;
+  if (v) {
+    if (!v.startsWith("/"))
+      throw new Error(`HODEI_SPAWN_HELPER must be an absolute path or "off", got ${JSON.stringify(v)}`);
+    return v;
+  }
+  return existsSync(BUILT_SPAWN_HELPER) ? BUILT_SPAWN_HELPER : undefined;
+}
+
 export function loadServerConfig(
   env: NodeJS.ProcessEnv,
   overrides: Partial<ServerConfig> = {},
@@ -134,6 +150,7 @@ export function loadServerConfig(
     sweepIntervalMs: int(env, "HODEI_SWEEP_INTERVAL", 2_000, 10),
     logLevel: env.LOG_LEVEL || (devMode ? "debug" : "info"),
     workerCommand: DEFAULT_WORKER_COMMAND,
+    spawnHelper: spawnHelperOf(env),
     localWorkerLabels: labels(env, "HODEI_LOCAL_WORKER_LABELS"),
     logRetentionDays: int(env, "HODEI_LOG_RETENTION_DAYS", 7),
     retryPolicy: {

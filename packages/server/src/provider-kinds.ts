@@ -7,6 +7,7 @@ import {
   DockerProvider,
   KUBERNETES_ENV,
   KubernetesProvider,
+  HelperLauncher,
   LocalProvider,
   MICROVM_ENV,
   MicrovmProvider,
@@ -69,6 +70,8 @@ export function providerKinds(config: ServerConfig): Partial<Record<ProviderKind
           idleTimeoutMs: common.idleTimeoutMs,
           workerCommand: config.workerCommand,
           workerOutput: config.devMode ? "inherit" : "ignore",
+          // Not a fork of this (large) process per worker: see process-launcher.ts.
+          ...(config.spawnHelper ? { launcher: new HelperLauncher(config.spawnHelper) } : {}),
           instanceId: common.instanceId,
           ...(common.serverIdentity ? { serverIdentity: common.serverIdentity } : {}),
           labels:

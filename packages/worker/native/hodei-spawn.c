@@ -19,6 +19,10 @@
  *         start a job (argc in decimal; empty cwd: ours; empty stdin-path: /dev/null)
  *     'P' id   stop reading the job's output (backpressure)      'R' id   read it again
  *     'C' id   close the job's output pipes (a leftover process holds them open)
+ *     'W' id file\0 cwd\0 output\0 argc\0 argv… NAME=value\0 …
+ *         start a process that is not a job (a control plane's worker agent): it stays in our
+ *         process group, reads /dev/null, writes to our stderr (output "inherit") or to /dev/null
+ *         (output ""), and is left running when our stdin ends; only 'T'/'F' and 'X' come back
  *   here → worker:
  *     'T' id u32 pid           started                'F' id i32 errno   could not start
  *     'O' id u8 stream bytes   output (1 stdout, 2 stderr)
@@ -26,6 +30,7 @@
  *     'X' id i32 wait-status   the job's main process ended
  * The end of our stdin means the worker is gone (killed, crashed): then every job still running is
  * ended, as the worker would have: SIGTERM to its group, SIGKILL after the grace (argv[1], ms).
+ * Processes started with 'W' are left as they are: they outlive their starter, as Node's children do.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -51,6 +56,7 @@ struct job {
   int out[2]; /* read ends of stdout, stderr; -1 once at their end */
   int paused;
   int reaped;
+  int agent; /* started with 'W': no pipes, own group not made, left running at our end */
 };
 
 static struct job *jobs;
@@ -126,7 +132,7 @@ static void fail(uint32_t id, int err) {
   send_frame('F', id, e, 4, NULL, 0);
 }
 
-static void start_job(uint32_t id, char *p, char *end) {
+static void start_job(uint32_t id, char *p, char *end, int agent) {
   char *fields[4];
   for (int i = 0; i < 4; i++) {
     char *z = memchr(p, 0, (size_t)(end - p));
@@ -155,12 +161,18 @@ static void start_job(uint32_t id, char *p, char *end) {
     p += strlen(p) + 1;
   }
 
-  int in = open(fields[2][0] ? fields[2] : "/dev/null", O_RDONLY | O_CLOEXEC);
+  int in = open(!agent && fields[2][0] ? fields[2] : "/dev/null", O_RDONLY | O_CLOEXEC);
   int po[2] = {-1, -1}, pe[2] = {-1, -1};
   int err = 0;
   if (in < 0)
     err = errno;
-  else if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0)
+  else if (agent) {
+    /* Both outputs to our stderr, or to /dev/null: a write end each, as the pipes give a job. */
+    po[1] = strcmp(fields[2], "inherit") == 0 ? fcntl(2, F_DUPFD_CLOEXEC, 3)
+                                               : open("/dev/null", O_WRONLY | O_CLOEXEC);
+    pe[1] = po[1] < 0 ? -1 : fcntl(po[1], F_DUPFD_CLOEXEC, 3);
+    if (po[1] < 0 || pe[1] < 0) err = errno;
+  } else if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0)
     err = errno;
   pid_t pid = 0;
   if (!err) {
@@ -175,7 +187,8 @@ static void start_job(uint32_t id, char *p, char *end) {
     posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
     if (fields[1][0]) posix_spawn_file_actions_addchdir_np(&fa, fields[1]);
     posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(&at, (agent ? 0 : POSIX_SPAWN_SETSID) | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
     /* A bare name is looked up in the job's PATH, as Node's spawn does (posix_spawnp reads ours). */
@@ -212,7 +225,7 @@ static void start_job(uint32_t id, char *p, char *end) {
     jobs = grown;
     capjobs = cap;
   }
-  jobs[njobs++] = (struct job){.id = id, .pid = pid, .out = {po[0], pe[0]}};
+  jobs[njobs++] = (struct job){.id = id, .pid = pid, .out = {po[0], pe[0]}, .agent = agent};
   unsigned char pidb[4];
   put32(pidb, (uint32_t)pid);
   send_frame('T', id, pidb, 4, NULL, 0);
@@ -224,7 +237,8 @@ static void handle(unsigned char *msg, size_t len) {
   struct job *j;
   switch (msg[0]) {
     case 'S':
-      start_job(id, (char *)msg + 5, (char *)msg + len);
+    case 'W':
+      start_job(id, (char *)msg + 5, (char *)msg + len, msg[0] == 'W');
       break;
     case 'P':
       if ((j = find(id))) j->paused = 1;
@@ -264,16 +278,17 @@ static void end_all_and_exit(void) {
   signal(SIGPIPE, SIG_IGN);
   int any = 0;
   for (size_t i = 0; i < njobs; i++)
-    if (kill(-jobs[i].pid, SIGTERM) == 0) any = 1;
+    if (!jobs[i].agent && kill(-jobs[i].pid, SIGTERM) == 0) any = 1;
   for (long waited = 0; any && waited < grace_ms; waited += 50) {
     struct timespec ts = {0, 50 * 1000000L};
     nanosleep(&ts, NULL);
     while (waitpid(-1, NULL, WNOHANG) > 0) {
     }
     any = 0;
-    for (size_t i = 0; i < njobs; i++) any |= live_group(jobs[i].pid);
+    for (size_t i = 0; i < njobs; i++) any |= !jobs[i].agent && live_group(jobs[i].pid);
   }
-  for (size_t i = 0; i < njobs; i++) kill(-jobs[i].pid, SIGKILL);
+  for (size_t i = 0; i < njobs; i++)
+    if (!jobs[i].agent) kill(-jobs[i].pid, SIGKILL);
   _exit(0);
 }
 

@@ -55,9 +55,17 @@ export function processesWithEnv(name: string, value: string): number[] {
   return pids().filter((pid) => pid !== process.pid && environOf(pid)?.get(name) === value && isAlive(pid));
 }
 
-/** Live direct children of `ppid`. */
-export function childrenOf(ppid: number): number[] {
-  return pids().filter((pid) => parentPid(pid) === ppid && isAlive(pid));
+/** Live descendants of `pid` (a server's workers are children of its hodei-spawn, or its own). */
+export function descendantsOf(pid: number): number[] {
+  const all = pids();
+  const out: number[] = [];
+  let level = [pid];
+  while (level.length > 0) {
+    const next = all.filter((p) => level.includes(parentPid(p) ?? -1));
+    out.push(...next);
+    level = next;
+  }
+  return out.filter(isAlive);
 }
 
 export function kill(pid: number, signal: NodeJS.Signals): void {
