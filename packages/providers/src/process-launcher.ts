@@ -91,13 +91,19 @@ class HelperProcess extends EventEmitter implements LaunchedProcess {
     }
   }
 
-  /** The process ended with wait status `status`, or (status undefined) was lost from sight. */
+  /**
+   * The process ended (with neither code nor signal: lost from sight). Told in a later turn of the
+   * event loop, as a child's exit is: its start and end may come in one read, and whoever awaited
+   * the start must have had the time to listen for the end.
+   */
   end(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.ended) return;
     this.ended = true;
-    this.exitCode = code;
-    this.signalCode = signal;
-    this.emit("exit", code, signal);
+    setImmediate(() => {
+      this.exitCode = code;
+      this.signalCode = signal;
+      this.emit("exit", code, signal);
+    });
   }
 }
 

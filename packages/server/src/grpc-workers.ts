@@ -87,6 +87,7 @@ export function workerHandlers(d: WorkerChannelDeps): GrpcHandlers<typeof Worker
           throw new HodeiError("SESSION_INVALID", "unknown or expired session; register with a new token");
       }
       if (!req.authToken) throw invalid("auth_token", "is required");
+      await existing?.tokenStored;
       const check = await consumeToken(d.db, req.authToken, workerId);
       if (check !== "ok")
         throw new HodeiError(check === "expired" ? "OTP_EXPIRED" : "OTP_INVALID", tokenErrors[check]);

@@ -178,16 +178,31 @@ export class Provisioner {
     const token = randomBytes(24).toString("base64url");
     const entry = registry.add(id, provider.name, null, lane);
     try {
-      await createWorker(db, { id, provider: provider.name, token, ttlMs: config.otpTtlMs, lane });
-      const handle = await provider.create({
-        workerId: id,
-        otpToken: token,
-        serverAddress: this.d.serverAddress,
-        env: {},
-        ...(image ? { image } : {}),
-        resources: { cpuCores, memoryBytes, gpuCount: 0 },
-      });
+      // The token is stored while the worker starts (a worker takes far longer to start than a write
+      // to commit); its registration waits for the write all the same.
+      const stored = createWorker(db, { id, provider: provider.name, token, ttlMs: config.otpTtlMs, lane });
+      entry.tokenStored = stored.then(
+        () => undefined,
+        () => undefined,
+      );
+      const [created, written] = await Promise.allSettled([
+        provider.create({
+          workerId: id,
+          otpToken: token,
+          serverAddress: this.d.serverAddress,
+          env: {},
+          ...(image ? { image } : {}),
+          resources: { cpuCores, memoryBytes, gpuCount: 0 },
+        }),
+        stored,
+      ]);
+      if (created.status === "rejected") throw created.reason;
+      const handle = created.value;
       entry.handle = handle;
+      if (written.status === "rejected") {
+        await provider.destroy(handle);
+        throw written.reason;
+      }
       if (entry.state === "TERMINATED") {
         // Torn down while create() was in flight (its job cancelled, say): nothing may be left behind.
         await provider.destroy(handle);

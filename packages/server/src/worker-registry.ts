@@ -37,6 +37,8 @@ export interface WorkerEntry {
   idleSinceMs: number;
   hostname: string;
   labels: Record<string, string>;
+  /** Settles once its one-time token is stored (written while the worker starts). */
+  tokenStored?: Promise<void>;
 }
 
 /** The workers this control-plane instance knows, in memory. */
