@@ -4,11 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 import { JobStatus } from "@hodei/api";
-import { liveGroupMembers } from "../src/process-group.js";
 import type { JobRequest } from "../src/job-execution.js";
 import { HelperSpawner, type JobSpawner } from "../src/job-process.js";
 import { silentLogger } from "../src/logger.js";
-import { groupGone, run as runWith, spawners, text } from "./run-job.js";
+import { groupGone, groupHas, run as runWith, spawners, text } from "./run-job.js";
 
 const variants = [
   { kind: "helper", name: "started through hodei-spawn", blocks: false },
@@ -130,7 +129,7 @@ for (const { kind, name, blocks } of variants) {
         { killGraceMs: 200 },
       );
       const pgid = Number((await r.waitForLine((l) => /^\d+$/.test(l.line))).line);
-      assert.ok((await liveGroupMembers(pgid)).length >= 2);
+      assert.ok(await groupHas(pgid, 2), "the job's processes are running");
       r.execution.cancel("user asked");
       const o = await r.outcome;
       assert.equal(o.status, JobStatus.CANCELLED);

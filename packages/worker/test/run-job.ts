@@ -116,6 +116,19 @@ export function run(
 export const text = (r: Run): string[] => r.lines.map((l) => l.line);
 
 /**
+ * Waits (with a deadline) until the group has at least `n` live processes: a job's first line can
+ * arrive before the processes it starts next exist.
+ */
+export async function groupHas(pgid: number, n: number, deadlineMs = 2000): Promise<boolean> {
+  const end = Date.now() + deadlineMs;
+  while ((await liveGroupMembers(pgid)).length < n) {
+    if (Date.now() > end) return false;
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  return true;
+}
+
+/**
  * Waits (with a deadline) until no process of the group is running. Zombies do not count: in this
  * sandbox PID 1 does not reap orphans, so `process.kill(-pgid, 0)` keeps succeeding for them.
  */

@@ -4,6 +4,7 @@ import { JobStatus, type LogLine } from "@hodei/api";
 import { WorkerAgent, type WorkerConfig } from "../src/index.js";
 import { silentLogger } from "../src/logger.js";
 import { liveGroupMembers } from "../src/process-group.js";
+import { groupHas } from "./run-job.js";
 import { HarnessControlPlane } from "./harness-control-plane.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -118,7 +119,7 @@ test("against a harness control plane: cancel kills every process of the job and
     "pid line",
   );
   const pgid = Number(pidLine.line.line);
-  assert.ok((await liveGroupMembers(pgid)).length >= 2);
+  assert.ok(await groupHas(pgid, 2), "the job's processes are running");
   cp.send({ payload: { case: "cancel", value: { jobId: "cancel-me", reason: "user pressed cancel" } } });
   const result = await cp.resultFor("cancel-me");
   assert.equal(result.status, JobStatus.CANCELLED);

@@ -7,6 +7,7 @@ import { JobStatus } from "@hodei/api";
 import { runWorkerMain } from "../src/index.js";
 import { silentLogger } from "../src/logger.js";
 import { liveGroupMembers } from "../src/process-group.js";
+import { groupHas } from "./run-job.js";
 import { HarnessControlPlane } from "./harness-control-plane.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -105,7 +106,7 @@ for (const [how, helper] of [
       "the job's pid",
     );
     const pgid = Number(pidLine.line);
-    assert.ok((await liveGroupMembers(pgid)).length >= 2);
+    assert.ok(await groupHas(pgid, 2), "the job's processes are running");
     worker.child.kill("SIGKILL");
     await worker.exited;
     // SIGTERM is ignored by this job: it takes the SIGKILL after the 2 s grace.
