@@ -54,7 +54,23 @@ export async function createDatabase(url, name) {
   return u.toString();
 }
 
-/** Child pids of `pid` (the local provider's workers are children of the server). */
+/**
+ * The local provider's workers: children of the server, or of the `hodei-spawn` it starts them
+ * through (the helper itself is not a worker).
+ */
+export function workerPidsOf(serverPid) {
+  return childPids(serverPid).flatMap((pid) => (commOf(pid) === "hodei-spawn" ? childPids(pid) : [pid]));
+}
+
+function commOf(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
+
+/** Child pids of `pid`. */
 export function childPids(pid) {
   const out = [];
   for (const entry of readdirSync("/proc")) {
@@ -201,7 +217,7 @@ export async function startControlPlane({
     address,
     pid: child.pid,
     startMs: performance.now() - started,
-    workerPids: () => childPids(child.pid),
+    workerPids: () => workerPidsOf(child.pid),
     output: () => log,
     stop,
   };
