@@ -9,3 +9,4 @@ export * from "./retry-policy.js";
 export * from "./placement.js";
 export * from "./lane.js";
 export * from "./start-backoff.js";
+export * from "./spawn-protocol.js";

@@ -6,7 +6,7 @@
 // group, writes to the starter's stderr or to /dev/null, and outlives the starter.
 import { spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
-import { constants } from "node:os";
+import { SPAWN_FRAME_HEADER, spawnFrame, waitStatus } from "@hodei/core";
 import type { Socket } from "node:net";
 
 /** What the local provider uses of a started process (a ChildProcess is one). */
@@ -60,15 +60,10 @@ export class NodeLauncher implements ProcessLauncher {
   close(): void {}
 }
 
-const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
-  Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
-);
-
 /** A process started through the helper: events as a ChildProcess gives them. */
 class HelperProcess extends EventEmitter implements LaunchedProcess {
   pid: number | undefined;
   exitCode: number | null = null;
-  signalCode: NodeJS.Signals | null = null;
   ended = false;
   /** Set when the process went through Node's spawn after all (the helper could not run). */
   standIn: ChildProcess | undefined;
@@ -101,13 +96,10 @@ class HelperProcess extends EventEmitter implements LaunchedProcess {
     this.ended = true;
     setImmediate(() => {
       this.exitCode = code;
-      this.signalCode = signal;
       this.emit("exit", code, signal);
     });
   }
 }
-
-const HEADER = 9; // u32 length, kind, u32 id
 
 /**
  * Starts processes through one `hodei-spawn` (`path`), started on first use in our process group.
@@ -163,14 +155,7 @@ export class HelperLauncher implements ProcessLauncher {
   }
 
   private send(kind: string, id: number, body: string): void {
-    const proc = this.running();
-    const bodyLen = Buffer.byteLength(body);
-    const frame = Buffer.allocUnsafe(HEADER + bodyLen);
-    frame.writeUInt32LE(5 + bodyLen, 0);
-    frame[4] = kind.charCodeAt(0);
-    frame.writeUInt32LE(id, 5);
-    frame.write(body, HEADER);
-    proc.stdin!.write(frame);
+    this.running().stdin!.write(spawnFrame(kind, id, body));
   }
 
   private running(): ChildProcess {
@@ -205,7 +190,7 @@ export class HelperLauncher implements ProcessLauncher {
       const len = buf.readUInt32LE(off);
       const kind = buf[off + 4];
       const p = this.live.get(buf.readUInt32LE(off + 5));
-      const value = len >= 9 ? buf.readInt32LE(off + HEADER) : 0;
+      const value = len >= 9 ? buf.readInt32LE(off + SPAWN_FRAME_HEADER) : 0;
       off += 4 + len;
       if (!p) continue;
       if (kind === 0x54 /* T */) {
@@ -218,9 +203,8 @@ export class HelperLauncher implements ProcessLauncher {
         p.emit("error", err);
       } else if (kind === 0x58 /* X */) {
         this.live.delete(p.id);
-        const signal = value & 0x7f;
-        if (signal === 0) p.end((value >> 8) & 0xff, null);
-        else p.end(null, SIGNAL_NAMES.get(signal) ?? null);
+        const { code, signal } = waitStatus(value);
+        p.end(code, signal);
       }
     }
     buf = buf.subarray(off);

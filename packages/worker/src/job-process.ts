@@ -5,6 +5,7 @@ import { constants } from "node:os";
 import { dirname, join } from "node:path";
 import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
+import { SPAWN_FRAME_HEADER, spawnFrame, waitStatus } from "@hodei/core";
 import type { Logger } from "./logger.js";
 import { orphanGuard } from "./orphan-guard.js";
 import { killGroup } from "./process-group.js";
@@ -52,9 +53,6 @@ export interface JobSpawner {
   close(): void;
 }
 
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
-);
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
 /** An error like the one Node's own `spawn` gives (`code` "ENOENT", "EACCES"…). */
@@ -140,7 +138,7 @@ export class NodeSpawner implements JobSpawner {
   }
 }
 
-const HEADER = 9; // u32 length, u8 kind, u32 job id
+const HEADER = SPAWN_FRAME_HEADER; // u32 length, u8 kind, u32 job id
 
 /** Once the helper has opened a job's stdin, or given up: secrets on stdin leave the file system. */
 function removeStdin(spec: JobProcessSpec): void {
@@ -227,14 +225,7 @@ export class HelperSpawner implements JobSpawner {
 
   /** Writes one frame to the helper, starting it first if need be. */
   private send(kind: string, id: number, body = ""): void {
-    const proc = this.running();
-    const bodyLen = Buffer.byteLength(body);
-    const frame = Buffer.allocUnsafe(HEADER + bodyLen);
-    frame.writeUInt32LE(5 + bodyLen, 0);
-    frame[4] = kind.charCodeAt(0);
-    frame.writeUInt32LE(id, 5);
-    if (bodyLen > 0) frame.write(body, HEADER);
-    proc.stdin!.write(frame);
+    this.running().stdin!.write(spawnFrame(kind, id, body));
   }
 
   close(): void {
@@ -365,12 +356,7 @@ export class HelperSpawner implements JobSpawner {
         break;
       }
       case "X": {
-        const status = body.readInt32LE(0);
-        const sig = status & 0x7f;
-        job.status =
-          sig === 0
-            ? { code: (status >> 8) & 0xff, signal: null }
-            : { code: null, signal: signalNames.get(sig) ?? null };
+        job.status = waitStatus(body.readInt32LE(0));
         job.exited = true;
         job.events.exit();
         this.closeIfDone(job);
