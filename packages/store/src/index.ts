@@ -1,7 +1,7 @@
 export * from "./database.js";
 export * from "./pglite-database.js";
 export * from "./pg-database.js";
-export { inlineParams } from "./sql-literal.js";
+export { PreparedTexts, executeStatement, inlineParams } from "./sql-literal.js";
 export * from "./migrate.js";
 export * from "./records.js";
 export * from "./group-commit.js";

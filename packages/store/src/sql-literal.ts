@@ -1,5 +1,5 @@
 // Parameters written into SQL text as literals, for the drivers' one-message (simple) protocol.
-import type { Database, Statement } from "./database.js";
+import type { Database, QueryResult, Statement } from "./database.js";
 
 /**
  * A parameter as a SQL literal, or undefined when it has no safe literal form. Every value becomes
@@ -41,18 +41,104 @@ export function inlineParams(sql: string, params: readonly unknown[]): string | 
   return ok ? text : undefined;
 }
 
-/**
- * The statements as one text, each with its parameters written in; undefined when a value cannot be.
- * Sent as one simple-protocol message, they run in order as one implicit transaction.
- */
-export function inlineStatements(statements: readonly Statement[]): string | undefined {
-  const texts: string[] = [];
-  for (const s of statements) {
-    const text = s.params.length > 0 ? inlineParams(s.sql, s.params) : s.sql;
-    if (text === undefined) return undefined;
-    texts.push(text);
+/** `EXECUTE name('a', 'b')`: a prepared statement run with its arguments written in; undefined when one cannot be. */
+export function executeStatement(name: string, params: readonly unknown[]): string | undefined {
+  if (params.length === 0) return `EXECUTE ${name}`;
+  const args: string[] = [];
+  for (const p of params) {
+    const l = literal(p);
+    if (l === undefined) return undefined;
+    args.push(l);
   }
-  return texts.join(";\n");
+  return `EXECUTE ${name}(${args.join(", ")})`;
+}
+
+/** Statement texts seen once, remembered to spot the second run (forgotten wholesale past this many). */
+const SEEN_ONCE_MAX = 1024;
+/** PREPARE failures after which a text is never prepared again (it cannot be: `NOTIFY`, DDL). */
+const PREPARE_TRIES = 2;
+
+/**
+ * Which statement texts a database keeps prepared in each session (SQL `PREPARE`), to be run as
+ * `EXECUTE` with literal arguments inside one simple-protocol message: the server then neither
+ * parses nor plans them again. A text earns a name on its second run (a multi-row statement of a
+ * one-off size never does), up to `max` names: each holds a plan for the session's life.
+ */
+export class PreparedTexts {
+  private readonly names = new Map<string, string>();
+  private readonly once = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private next = 0;
+
+  constructor(
+    private readonly prefix: string,
+    private readonly max = 128,
+  ) {}
+
+  /** The name `sql` runs under prepared, or undefined when it runs as text. */
+  nameFor(sql: string): string | undefined {
+    const name = this.names.get(sql);
+    if (name !== undefined || this.next >= this.max) return name;
+    if (!this.once.has(sql)) {
+      if (this.once.size >= SEEN_ONCE_MAX) this.once.clear();
+      this.once.add(sql);
+      return undefined;
+    }
+    this.once.delete(sql);
+    const named = `${this.prefix}${this.next++}`;
+    this.names.set(sql, named);
+    return named;
+  }
+
+  /** A PREPARE of `sql` failed; after a few, it runs as text for good. */
+  failed(sql: string): void {
+    const n = (this.failures.get(sql) ?? 0) + 1;
+    this.failures.set(sql, n);
+    if (n >= PREPARE_TRIES) this.names.delete(sql);
+  }
+}
+
+/** One server session (a connection): what it has prepared, and a way to send it one message. */
+export interface SqlSession {
+  /** Names `PREPARE`d in this session. PREPARE is not undone by a rollback: the set only grows. */
+  readonly prepared: Set<string>;
+  /** Sends one simple-protocol message; resolves to each statement's result, in order. */
+  send(text: string): Promise<QueryResult<unknown>[]>;
+}
+
+/**
+ * Sends `statements` to `session` as one message (one implicit transaction), those that `texts`
+ * names as `EXECUTE` of a statement prepared first in that session if need be (in a message of its
+ * own, so a failed batch never leaves the set wrong), the others with their parameters written in.
+ * Undefined, having sent nothing but PREPAREs, when a value cannot be written in.
+ */
+export async function sendStatements(
+  session: SqlSession,
+  texts: PreparedTexts,
+  statements: readonly Statement[],
+): Promise<QueryResult<unknown>[] | undefined> {
+  const parts: string[] = [];
+  for (const s of statements) {
+    let name = texts.nameFor(s.sql);
+    if (name !== undefined && !session.prepared.has(name)) {
+      try {
+        await session.send(`PREPARE ${name} AS ${s.sql}`);
+        session.prepared.add(name);
+      } catch {
+        texts.failed(s.sql);
+        name = undefined;
+      }
+    }
+    const text =
+      name !== undefined
+        ? executeStatement(name, s.params)
+        : s.params.length > 0
+          ? inlineParams(s.sql, s.params)
+          : s.sql;
+    if (text === undefined) return undefined;
+    parts.push(text);
+  }
+  return session.send(parts.join(";\n"));
 }
 
 /**
@@ -68,18 +154,21 @@ function bulky(s: Statement): boolean {
 }
 
 /**
- * `Database.batch` for a driver: `send` takes the statements as one text when every value can be
- * written in (`inline`: the server's strings take backslashes literally) and none is bulky bytes,
- * else they run one by one in `transaction`.
+ * `Database.batch` for a driver: the statements go to a session as one message (`sendStatements`)
+ * when every value can be written in (`inline`: the server's strings take backslashes literally)
+ * and none is bulky bytes, else they run one by one in `transaction`.
  */
 export function batchThrough(
   inline: boolean,
-  send: (text: string) => Promise<unknown[][]>,
+  texts: PreparedTexts,
+  withSession: <T>(fn: (session: SqlSession) => Promise<T>) => Promise<T>,
   transaction: Database["transaction"],
 ): Database["batch"] {
   return async (statements) => {
-    const text = inline && !statements.some(bulky) ? inlineStatements(statements) : undefined;
-    if (text !== undefined) return send(text);
+    if (inline && !statements.some(bulky)) {
+      const results = await withSession((session) => sendStatements(session, texts, statements));
+      if (results !== undefined) return results.map((r) => r.rows);
+    }
     return transaction(async (tx) => {
       const out: unknown[][] = [];
       for (const s of statements) out.push((await tx.query(s.sql, s.params)).rows);

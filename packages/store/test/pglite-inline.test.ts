@@ -3,7 +3,7 @@
 // value with no literal form must take the parameterized path.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { inlineParams, openPglite } from "../src/index.js";
+import { PreparedTexts, executeStatement, inlineParams, openPglite } from "../src/index.js";
 
 test("inlineParams quotes every value, doubles quotes, keeps $10 apart from $1, refuses NUL", () => {
   const params = ["it's", 2, null, true, 10n, new Date(0), "a", "b", "c", "ten"];
@@ -49,4 +49,22 @@ test("hostile text round-trips exactly through an inlined insert; NUL is refused
   } finally {
     await db.close();
   }
+});
+
+test("PreparedTexts names a text on its second run, up to its bound, and gives up on one that fails to prepare", () => {
+  const texts = new PreparedTexts("p_", 2);
+  assert.equal(texts.nameFor("A"), undefined, "a first run runs as text");
+  assert.equal(texts.nameFor("A"), "p_0");
+  assert.equal(texts.nameFor("A"), "p_0");
+  texts.nameFor("B");
+  assert.equal(texts.nameFor("B"), "p_1");
+  texts.nameFor("C");
+  assert.equal(texts.nameFor("C"), undefined, "past the bound every new text runs as text");
+  texts.failed("B");
+  assert.equal(texts.nameFor("B"), "p_1", "one failure may be the session's, not the text's");
+  texts.failed("B");
+  assert.equal(texts.nameFor("B"), undefined);
+  assert.equal(executeStatement("p_0", ["it's", 1, null]), "EXECUTE p_0('it''s', '1', NULL)");
+  assert.equal(executeStatement("p_0", []), "EXECUTE p_0");
+  assert.equal(executeStatement("p_0", ["nul\0"]), undefined);
 });

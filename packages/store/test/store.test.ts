@@ -88,6 +88,49 @@ for (const backend of backends()) {
       await db.close();
     });
 
+    test("a batch run again runs prepared in its session: the same rows, through a failed batch, and texts that cannot be prepared still run", async () => {
+      const db = await backend.open();
+      await db.exec("CREATE TABLE again_probe (id text PRIMARY KEY, n int4 NOT NULL)");
+      const insert = "INSERT INTO again_probe VALUES ($1::text, $2::int4) RETURNING id, n";
+      // Listed by the same message, so from the very session (connection) that ran the batch.
+      const preparedHere = "SELECT statement FROM pg_prepared_statements WHERE statement LIKE $1::text";
+      const run = (id: string, n: number) =>
+        db.batch([
+          { sql: insert, params: [id, n] },
+          { sql: "SELECT count(*)::int4 AS n FROM again_probe WHERE id LIKE $1::text", params: ["a%"] },
+          { sql: preparedHere, params: ["%INSERT INTO again_probe%"] },
+        ]);
+      const first = await run("a1", 1);
+      assert.deepEqual(first.slice(0, 2), [[{ id: "a1", n: 1 }], [{ n: 1 }]]);
+      assert.equal(first[2]?.length, 0, "a text run once is not prepared");
+      await run("a2", 2);
+      // A batch that fails after its first statement: rolled back, and what it prepared stays usable.
+      await assert.rejects(
+        db.batch([
+          { sql: insert, params: ["a3", 3] },
+          { sql: insert, params: ["a1", 9] },
+        ]),
+        /duplicate key|unique/,
+      );
+      const again = await run("a4", 4);
+      assert.deepEqual(again.slice(0, 2), [[{ id: "a4", n: 4 }], [{ n: 3 }]]);
+      assert.equal(again[2]?.length, 1, "the insert is prepared in the session that ran it");
+      // SHOW cannot be prepared: it keeps running as text, every time.
+      for (let i = 0; i < 4; i++) {
+        const [scs, one] = await db.batch([
+          { sql: "SHOW standard_conforming_strings", params: [] },
+          { sql: "SELECT $1::int4 AS x", params: [i] },
+        ]);
+        assert.deepEqual([scs, one], [[{ standard_conforming_strings: "on" }], [{ x: i }]]);
+      }
+      const { rows } = await db.query<{ id: string }>("SELECT id FROM again_probe ORDER BY id");
+      assert.deepEqual(
+        rows.map((r) => r.id),
+        ["a1", "a2", "a4"],
+      );
+      await db.close();
+    });
+
     test("a one-statement batch gives the same rows however often its text runs, past the prepared-statement bound, and fails alone", async () => {
       const db = await backend.open();
       await db.exec("CREATE TABLE prep_probe (id text PRIMARY KEY, n int4 NOT NULL)");
