@@ -1,5 +1,5 @@
 import type * as grpc from "@grpc/grpc-js";
-import type { RunJob, ServerMessage } from "@hodei/api";
+import type { RunJob, ServerMessage, WorkerMessage } from "@hodei/api";
 import type { WorkerConfig } from "./config.js";
 import { createControlClient, type WorkerStream } from "./control-link.js";
 import { ControlSession } from "./control-session.js";
@@ -19,6 +19,8 @@ export interface WorkerAgentOptions {
 }
 
 const STOP_FLUSH_MS = 2_000;
+/** The longest a job's acceptance is held back (see holdAck). */
+const ACK_HOLD_MS = 5;
 
 /**
  * The worker agent: registers with its one-time token, holds the WorkerStream open (reconnecting
@@ -43,6 +45,8 @@ export class WorkerAgent {
   private jobFinished: Promise<void> = Promise.resolve();
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly outbox = new Outbox(() => this.execution?.resumeOutput());
+  /** A job's acceptance, held back to go in one write with the job's first lines or its result. */
+  private pendingAck: { message: WorkerMessage; timer: NodeJS.Timeout } | undefined;
   private readonly jobEnv: NodeJS.ProcessEnv;
   private readonly spawner: JobSpawner;
 
@@ -176,14 +180,17 @@ export class WorkerAgent {
       this.outbox.send(msg.ackMessage(run.jobId, run.executionId, false, why));
       return;
     }
-    this.outbox.send(msg.ackMessage(run.jobId, run.executionId, true));
+    this.holdAck(msg.ackMessage(run.jobId, run.executionId, true));
     this.clearIdleTimer();
     const { jobId, executionId } = run;
     this.logger.info({ jobId, executionId }, "running job");
     const exec = new JobExecution(msg.jobRequestFrom(run), {
       batchSize: this.config.logBatchSize,
       flushIntervalMs: this.config.logFlushIntervalMs,
-      emitLogs: (message) => this.outbox.send(message),
+      emitLogs: (message) => {
+        this.sendHeldAck();
+        return this.outbox.send(message);
+      },
       baseEnv: this.jobEnv,
       logger: this.logger,
       shell: this.config.shell,
@@ -192,6 +199,7 @@ export class WorkerAgent {
     });
     this.execution = exec;
     this.jobFinished = exec.start().then((outcome) => {
+      this.sendHeldAck();
       this.outbox.send(msg.resultMessage(outcome));
       this.logger.info(
         { jobId, executionId, exitCode: outcome.exitCode, status: outcome.status },
@@ -200,6 +208,25 @@ export class WorkerAgent {
       this.execution = undefined;
       this.armIdleTimer();
     });
+  }
+
+  /**
+   * The control plane only needs a job's acceptance to record it RUNNING, which it does not rush
+   * either: sent with the first lines (the `$ …` header, at the first flush) or the result, whichever
+   * comes first, it saves a write here and a read there for every job.
+   */
+  private holdAck(message: WorkerMessage): void {
+    this.sendHeldAck();
+    const timer = setTimeout(() => this.sendHeldAck(), Math.min(ACK_HOLD_MS, this.config.logFlushIntervalMs));
+    this.pendingAck = { message, timer };
+  }
+
+  private sendHeldAck(): void {
+    const held = this.pendingAck;
+    if (!held) return;
+    this.pendingAck = undefined;
+    clearTimeout(held.timer);
+    this.outbox.send(held.message);
   }
 
   private armIdleTimer(): void {

@@ -96,6 +96,28 @@ test("against a harness control plane: output streams live, line by line, before
   assert.equal(Number(result.lastSequence), 3);
 });
 
+test("against a harness control plane: a job's acceptance comes first, with its first lines, while it runs", async () => {
+  const { cp } = await setup();
+  runJob(cp, "held", "sleep 1");
+  await cp.resultFor("held");
+  const kinds = cp.received
+    .filter((r) => {
+      const p = r.message.payload;
+      return (p.case === "ack" || p.case === "logBatch" || p.case === "result") && p.value.jobId === "held";
+    })
+    .map((r) => ({ kind: r.message.payload.case, at: r.at }));
+  assert.deepEqual(
+    kinds.map((k) => k.kind),
+    ["ack", "logBatch", "result"],
+  );
+  const [ack, header, result] = kinds;
+  assert.ok(header!.at - ack!.at < 500, "the acceptance is held back only until the first lines go");
+  assert.ok(
+    result!.at - ack!.at >= 800,
+    `acknowledged ${result!.at - ack!.at} ms before the end of a 1 s job`,
+  );
+});
+
 test("against a harness control plane: a failing command reports FAILED with its exit code", async () => {
   const { cp } = await setup();
   runJob(cp, "fails", "echo bad >&2; exit 42");
