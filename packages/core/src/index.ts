@@ -10,3 +10,4 @@ export * from "./placement.js";
 export * from "./lane.js";
 export * from "./start-backoff.js";
 export * from "./spawn-protocol.js";
+export * from "./log-level.js";

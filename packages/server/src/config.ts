@@ -1,6 +1,12 @@
 // Environment → a frozen, typed config. The only place below main that reads process.env.
 import { existsSync } from "node:fs";
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "@hodei/core";
+import {
+  DEFAULT_RETRY_POLICY,
+  LOG_LEVELS,
+  parseLogLevel,
+  type LogLevel,
+  type RetryPolicy,
+} from "@hodei/core";
 import { WORKER_NODE_FLAGS } from "@hodei/providers";
 import { fileURLToPath } from "node:url";
 
@@ -20,7 +26,7 @@ export interface ServerConfig {
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
   sweepIntervalMs: number;
-  logLevel: string;
+  logLevel: LogLevel;
   workerCommand: string[];
   /** `hodei-spawn` that local workers are started through; undefined: Node's spawn. */
   spawnHelper: string | undefined;
@@ -76,7 +82,11 @@ export const SERVER_ENV: readonly [name: string, fallback: string, meaning: stri
   ],
   ["HODEI_RETRY_BACKOFF_BASE", "1000", "ms: a retry waits a random time below base·2^(attempt-1)"],
   ["HODEI_RETRY_BACKOFF_MAX", "60000", "ms: the longest wait before a retry"],
-  ["LOG_LEVEL", "info", "server log level (trace, debug, info, warn, error)"],
+  [
+    "LOG_LEVEL",
+    "info",
+    "log level (trace, debug, info, warn, error, fatal, silent) of the server and of the local workers it starts",
+  ],
 ];
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -127,6 +137,15 @@ function spawnHelperOf(env: NodeJS.ProcessEnv): string | undefined {
   return existsSync(BUILT_SPAWN_HELPER) ? BUILT_SPAWN_HELPER : undefined;
 }
 
+function logLevelOf(env: NodeJS.ProcessEnv, devMode: boolean): LogLevel {
+  const raw = env.LOG_LEVEL ?? "";
+  if (raw.trim() === "") return devMode ? "debug" : "info";
+  const level = parseLogLevel(raw);
+  if (!level)
+    throw new Error(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(raw)}`);
+  return level;
+}
+
 export function loadServerConfig(
   env: NodeJS.ProcessEnv,
   overrides: Partial<ServerConfig> = {},
@@ -148,7 +167,7 @@ export function loadServerConfig(
     heartbeatIntervalMs: int(env, "HODEI_HEARTBEAT_INTERVAL", 5_000, 10),
     heartbeatTimeoutMs: int(env, "HODEI_HEARTBEAT_TIMEOUT", 20_000, 20),
     sweepIntervalMs: int(env, "HODEI_SWEEP_INTERVAL", 2_000, 10),
-    logLevel: env.LOG_LEVEL || (devMode ? "debug" : "info"),
+    logLevel: logLevelOf(env, devMode),
     workerCommand: DEFAULT_WORKER_COMMAND,
     spawnHelper: spawnHelperOf(env),
     localWorkerLabels: labels(env, "HODEI_LOCAL_WORKER_LABELS"),

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { HodeiError } from "@hodei/core";
+import { HodeiError, LOG_LEVELS, parseLogLevel, type LogLevel } from "@hodei/core";
 import { defaultSpawnHelper } from "./job-process.js";
 
 /** Paths of PEM files for TLS / mTLS to the control plane; all absent means plaintext. */
@@ -41,6 +41,18 @@ export const workerConfigDefaults = {
   idleTimeoutMs: 0,
   shell: "/bin/bash",
 } as const;
+
+/**
+ * LOG_LEVEL, default info. Local workers inherit the control plane's environment, so they log at
+ * the level it does.
+ */
+export function logLevelFromEnv(env: NodeJS.ProcessEnv): LogLevel {
+  const raw = env.LOG_LEVEL ?? "";
+  if (raw.trim() === "") return "info";
+  const level = parseLogLevel(raw);
+  if (!level) throw configError("LOG_LEVEL", `expected one of ${LOG_LEVELS.join(", ")}, got "${raw}"`);
+  return level;
+}
 
 function configError(variable: string, problem: string): HodeiError {
   return new HodeiError("INVALID_ARGUMENT", `${variable}: ${problem}`, { details: { variable } });

@@ -1,14 +1,23 @@
+import type { LogLevel } from "@hodei/core";
 import type { Logger } from "./logger.js";
 
 type Level = "debug" | "info" | "warn" | "error";
-const RANK: Record<Level, number> = { debug: 20, info: 30, warn: 40, error: 50 };
+const RANK: Record<LogLevel, number> = {
+  trace: 10,
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  fatal: 60,
+  silent: Infinity,
+};
 
 function errorFields(value: unknown): unknown {
   return value instanceof Error ? { message: value.message, stack: value.stack } : value;
 }
 
 /** One JSON line per entry on stderr, pino's shape, for the standalone worker (no dependency to load). */
-export function stderrLogger(name: string, minLevel: Level = "info"): Logger {
+export function stderrLogger(name: string, minLevel: LogLevel = "info"): Logger {
   const write = (level: Level) => (objOrMsg: object | string, msg?: string) => {
     if (RANK[level] < RANK[minLevel]) return;
     const fields = typeof objOrMsg === "string" ? { msg: objOrMsg } : { ...objOrMsg, msg };

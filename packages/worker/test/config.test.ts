@@ -1,7 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { hostname } from "node:os";
-import { workerConfigFromEnv } from "../src/config.js";
+import { fileURLToPath } from "node:url";
+import { logLevelFromEnv, workerConfigFromEnv } from "../src/config.js";
 
 test("defaults: only the OTP is required", () => {
   const c = workerConfigFromEnv({ HODEI_OTP_TOKEN: "tok" });
@@ -85,4 +87,42 @@ test("errors name the variable", () => {
     () => workerConfigFromEnv({ HODEI_OTP_TOKEN: "t", HODEI_WORKER_LABELS: "novalue" }),
     /HODEI_WORKER_LABELS: expected key=value/,
   );
+});
+
+test("LOG_LEVEL: pino's levels in any case, info when unset, an error naming it otherwise", () => {
+  assert.equal(logLevelFromEnv({}), "info");
+  assert.equal(logLevelFromEnv({ LOG_LEVEL: " " }), "info");
+  assert.equal(logLevelFromEnv({ LOG_LEVEL: "WARN" }), "warn");
+  assert.equal(logLevelFromEnv({ LOG_LEVEL: "silent" }), "silent");
+  assert.throws(
+    () => logLevelFromEnv({ LOG_LEVEL: "loud" }),
+    /LOG_LEVEL: expected one of trace, .*silent, got "loud"/,
+  );
+});
+
+test("the bundled worker logs at LOG_LEVEL, and refuses an unknown one with exit code 2 before connecting", () => {
+  const bundle = fileURLToPath(new URL("../../dist/hodei-worker.cjs", import.meta.url));
+  // No server listens on port 1: the agent says it is starting (info), then keeps retrying (warn)
+  // until the test stops it.
+  const run = (level: string) =>
+    spawnSync(process.execPath, [bundle], {
+      env: {
+        PATH: process.env.PATH,
+        HODEI_OTP_TOKEN: "t",
+        HODEI_SERVER_ADDRESS: "127.0.0.1:1",
+        LOG_LEVEL: level,
+      },
+      encoding: "utf8",
+      timeout: 1_500,
+    });
+  const bad = run("loud");
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /LOG_LEVEL: expected one of/);
+  const info = run("info");
+  assert.match(info.stderr, /"level":30,.*"msg":"worker starting"/);
+  assert.match(info.stderr, /"level":40,.*"msg":"cannot reach the control plane"/);
+  const warn = run("WARN");
+  assert.doesNotMatch(warn.stderr, /"level":30/, "nothing at info");
+  assert.match(warn.stderr, /"level":40,.*"msg":"cannot reach the control plane"/);
+  assert.equal(run("error").stderr, "", "nothing below error");
 });

@@ -13,9 +13,16 @@ async function runServer(ctx: CommandContext): Promise<number> {
 }
 
 async function runWorker(ctx: CommandContext, explicitServer: boolean): Promise<number> {
-  const { runWorkerMain } = await import("@hodei/worker");
+  const { WORKER_EXIT, logLevelFromEnv, runWorkerMain } = await import("@hodei/worker");
   const env = explicitServer ? { ...ctx.deps.env, HODEI_SERVER_ADDRESS: ctx.globals.server } : ctx.deps.env;
-  const logger = pino({ name: "hodei-worker", level: "info" }, pino.destination(2));
+  let level;
+  try {
+    level = logLevelFromEnv(env);
+  } catch (err) {
+    ctx.deps.stderr.write(`${(err as Error).message}\n`);
+    return WORKER_EXIT.CONFIG;
+  }
+  const logger = pino({ name: "hodei-worker", level }, pino.destination(2));
   return runWorkerMain(env, logger);
 }
 
