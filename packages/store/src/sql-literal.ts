@@ -62,7 +62,8 @@ const PREPARE_TRIES = 2;
  * Which statement texts a database keeps prepared in each session (SQL `PREPARE`), to be run as
  * `EXECUTE` with literal arguments inside one simple-protocol message: the server then neither
  * parses nor plans them again. A text earns a name on its second run (a multi-row statement of a
- * one-off size never does), up to `max` names: each holds a plan for the session's life.
+ * one-off size never does), up to `max` names, as many as `pg-database` keeps protocol-level ones:
+ * each holds a plan in the server for the session's life.
  */
 export class PreparedTexts {
   private readonly names = new Map<string, string>();
@@ -72,7 +73,7 @@ export class PreparedTexts {
 
   constructor(
     private readonly prefix: string,
-    private readonly max = 128,
+    private readonly max = 64,
   ) {}
 
   /** The name `sql` runs under prepared, or undefined when it runs as text. */
