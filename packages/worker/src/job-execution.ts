@@ -67,6 +67,13 @@ export interface JobExecutionOptions {
 const MAX_TIMER_MS = 2_147_483_647;
 
 /**
+ * The `$ …` header lines wait this long at most (or the flush interval, when longer) for the job's
+ * first lines or its end, to go in one message with them: a short job's header, output and result
+ * then reach the control plane together and are stored in one transaction.
+ */
+export const HEADER_HOLD_MS = 20;
+
+/**
  * Runs one job under `/bin/bash -c` (or a script with its interpreter) in its own process group,
  * streaming its output line by line, and settles `finished` with the outcome once the process has
  * exited and its output has been read to the end.
@@ -151,8 +158,8 @@ export class JobExecution {
     this.child.resumeOutput();
   }
 
-  private logLine(text: string, isStderr: boolean): void {
-    this.batcher.addText(text, isStderr);
+  private logLine(text: string, isStderr: boolean, holdMs?: number): void {
+    this.batcher.addText(text, isStderr, Date.now(), holdMs);
   }
 
   /** Ends the job's group; one not started yet is ended as soon as its pid is known. */
@@ -166,7 +173,8 @@ export class JobExecution {
     this.startedAtMs = Date.now();
     const req = this.request;
     const plan = planCommand(req, this.opts.shell);
-    for (const h of plan.header) this.logLine(h, false);
+    const hold = Math.max(HEADER_HOLD_MS, this.opts.flushIntervalMs);
+    for (const h of plan.header) this.logLine(h, false, hold);
     if (req.workingDir !== "") {
       const problem = await stat(req.workingDir).then(
         (s) => (s.isDirectory() ? undefined : "is not a directory"),

@@ -93,6 +93,9 @@ export class LogBatcher {
   private count = 0;
   private sequence = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** The timer is a hold (see addText's `holdMs`): the next ordinary line replaces it. */
+  private holding = false;
+  private holdNext: number | undefined;
   /** LogBatch fields 1 and 2, the same in every batch. */
   private readonly header: Buffer;
   /** The Timestamp fields of the last line's time (entries mode). */
@@ -102,6 +105,7 @@ export class LogBatcher {
   private readonly entriesStart: number = -1;
   private readonly onTimer = (): void => {
     this.timer = undefined;
+    this.holding = false;
     this.flush();
   };
 
@@ -130,9 +134,15 @@ export class LogBatcher {
     this.append(src, start, end, isStderr, timestampMs);
   }
 
-  addText(line: string, isStderr: boolean, timestampMs = Date.now()): void {
+  /**
+   * A line given as text. With `holdMs`, a batch holding only such lines waits that long instead of
+   * the flush interval: the line can go with whatever comes next (the job's own first lines, or its
+   * end), and goes at the latest then.
+   */
+  addText(line: string, isStderr: boolean, timestampMs = Date.now(), holdMs?: number): void {
     const clean = this.opts.redact ? this.opts.redact(line) : line;
     const bytes = Buffer.from(clean);
+    this.holdNext = holdMs;
     this.append(bytes, 0, bytes.length, isStderr, timestampMs);
   }
 
@@ -142,6 +152,7 @@ export class LogBatcher {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    this.holding = false;
     if (this.count === 0) return;
     const body = this.body;
     const pool = this.pool;
@@ -199,10 +210,21 @@ export class LogBatcher {
 
   /** `lines` lines were written up to `end`: the batch goes when full, or its flush timer starts. */
   private added(end: number, lines = 1): void {
+    const hold = this.holdNext;
+    this.holdNext = undefined;
     this.used = end;
     this.count += lines;
     if (this.count >= this.opts.batchSize || end >= MAX_BATCH_BYTES) this.flush();
-    else if (this.timer === undefined) this.timer = setTimeout(this.onTimer, this.opts.flushIntervalMs);
+    else if (hold !== undefined) {
+      if (this.timer === undefined) {
+        this.timer = setTimeout(this.onTimer, hold);
+        this.holding = true;
+      }
+    } else if (this.timer === undefined || this.holding) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(this.onTimer, this.opts.flushIntervalMs);
+      this.holding = false;
+    }
   }
 
   /**

@@ -3,7 +3,7 @@ import type { RunJob, ServerMessage, WorkerMessage } from "@hodei/api";
 import type { WorkerConfig } from "./config.js";
 import { createControlClient, type WorkerStream } from "./control-link.js";
 import { ControlSession } from "./control-session.js";
-import { JobExecution } from "./job-execution.js";
+import { HEADER_HOLD_MS, JobExecution } from "./job-execution.js";
 import { jobSpawner, type JobSpawner } from "./job-process.js";
 import * as msg from "./job-messages.js";
 import type { Logger } from "./logger.js";
@@ -19,8 +19,6 @@ export interface WorkerAgentOptions {
 }
 
 const STOP_FLUSH_MS = 2_000;
-/** The longest a job's acceptance is held back (see holdAck). */
-const ACK_HOLD_MS = 5;
 
 /**
  * The worker agent: registers with its one-time token, holds the WorkerStream open (reconnecting
@@ -217,7 +215,9 @@ export class WorkerAgent {
    */
   private holdAck(message: WorkerMessage): void {
     this.sendHeldAck();
-    const timer = setTimeout(() => this.sendHeldAck(), Math.min(ACK_HOLD_MS, this.config.logFlushIntervalMs));
+    // As long as the job's `$ …` header waits at most, so that they go together.
+    const holdMs = Math.max(HEADER_HOLD_MS, this.config.logFlushIntervalMs);
+    const timer = setTimeout(() => this.sendHeldAck(), holdMs);
     this.pendingAck = { message, timer };
   }
 

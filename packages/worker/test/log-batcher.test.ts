@@ -107,6 +107,40 @@ test("a partial batch is emitted the flush interval after its first line", async
   assert.ok(emitted[0]!.at - start >= 15, `flushed after ${emitted[0]!.at - start}ms`);
 });
 
+test("a held line waits its hold for company; the first ordinary line after it brings the batch back to the flush interval", async () => {
+  const emitted: { at: number; n: number }[] = [];
+  const b = new LogBatcher({
+    jobId: "j",
+    executionId: "e",
+    batchSize: 100,
+    flushIntervalMs: 20,
+    emit: (_m, n) => emitted.push({ at: Date.now(), n }),
+  });
+  const waitFor = (n: number) =>
+    new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (emitted.length >= n) resolve(clearInterval(check));
+      }, 1);
+    });
+  // Held alone: it goes when its hold ends, not at the flush interval.
+  let start = Date.now();
+  b.addText("$ sleep 1", false, start, 300);
+  await waitFor(1);
+  assert.equal(emitted[0]!.n, 1);
+  assert.ok(emitted[0]!.at - start >= 280, `a held line went after ${emitted[0]!.at - start} ms`);
+  // Held, then an ordinary line: both go together, a flush interval after the ordinary one.
+  start = Date.now();
+  b.addText("$ echo hi", false, start, 5_000);
+  b.addText("hi", false, start);
+  await waitFor(2);
+  assert.equal(emitted[1]!.n, 2);
+  assert.ok(emitted[1]!.at - start < 2_000, `the batch went after ${emitted[1]!.at - start} ms`);
+  // An explicit flush (the job's end) sends a held line at once.
+  b.addText("$ true", false, Date.now(), 5_000);
+  b.flush();
+  assert.equal(emitted.length, 3);
+});
+
 test("secret values are redacted, longest first, in text and byte lines", () => {
   const redact = secretRedactor({ A: "hunter2", B: "hunter2-extended", C: "" })!;
   assert.equal(redact("pw=hunter2-extended and hunter2"), "pw=*** and ***");
