@@ -85,15 +85,20 @@ test("lines given as byte ranges, empty lines, non-ASCII and a 1 MiB line surviv
   );
 });
 
-test("a partial batch is emitted the flush interval after its first line", async () => {
-  const emitted: { at: number; n: number }[] = [];
-  const b = new LogBatcher({
+/** A batcher with a 20 ms flush interval that records when each batch went and its line count. */
+function timedBatcher(emitted: { at: number; n: number }[]): LogBatcher {
+  return new LogBatcher({
     jobId: "j",
     executionId: "e",
     batchSize: 100,
     flushIntervalMs: 20,
     emit: (_m, n) => emitted.push({ at: Date.now(), n }),
   });
+}
+
+test("a partial batch is emitted the flush interval after its first line", async () => {
+  const emitted: { at: number; n: number }[] = [];
+  const b = timedBatcher(emitted);
   const start = Date.now();
   b.addText("a", false, start);
   b.addText("b", false, start);
@@ -109,13 +114,7 @@ test("a partial batch is emitted the flush interval after its first line", async
 
 test("a held line waits its hold for company; the first ordinary line after it brings the batch back to the flush interval", async () => {
   const emitted: { at: number; n: number }[] = [];
-  const b = new LogBatcher({
-    jobId: "j",
-    executionId: "e",
-    batchSize: 100,
-    flushIntervalMs: 20,
-    emit: (_m, n) => emitted.push({ at: Date.now(), n }),
-  });
+  const b = timedBatcher(emitted);
   const waitFor = (n: number) =>
     new Promise<void>((resolve) => {
       const check = setInterval(() => {
