@@ -79,7 +79,7 @@ export class PreparedTexts {
   /** The name `sql` runs under prepared, or undefined when it runs as text. */
   nameFor(sql: string): string | undefined {
     const name = this.names.get(sql);
-    if (name !== undefined || this.next >= this.max) return name;
+    if (name !== undefined || this.next >= this.max || this.refused(sql)) return name;
     if (!this.once.has(sql)) {
       if (this.once.size >= SEEN_ONCE_MAX) this.once.clear();
       this.once.add(sql);
@@ -93,9 +93,12 @@ export class PreparedTexts {
 
   /** A PREPARE of `sql` failed; after a few, it runs as text for good. */
   failed(sql: string): void {
-    const n = (this.failures.get(sql) ?? 0) + 1;
-    this.failures.set(sql, n);
-    if (n >= PREPARE_TRIES) this.names.delete(sql);
+    this.failures.set(sql, (this.failures.get(sql) ?? 0) + 1);
+    if (this.refused(sql)) this.names.delete(sql);
+  }
+
+  private refused(sql: string): boolean {
+    return (this.failures.get(sql) ?? 0) >= PREPARE_TRIES;
   }
 }
 

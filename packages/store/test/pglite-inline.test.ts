@@ -64,6 +64,15 @@ test("PreparedTexts names a text on its second run, up to its bound, and gives u
   assert.equal(texts.nameFor("B"), "p_1", "one failure may be the session's, not the text's");
   texts.failed("B");
   assert.equal(texts.nameFor("B"), undefined);
+  // With room for more names, a text given up on never earns one again, nor uses up another.
+  const roomy = new PreparedTexts("r_", 8);
+  roomy.nameFor("SHOW x");
+  assert.equal(roomy.nameFor("SHOW x"), "r_0");
+  roomy.failed("SHOW x");
+  roomy.failed("SHOW x");
+  for (let i = 0; i < 4; i++) assert.equal(roomy.nameFor("SHOW x"), undefined);
+  roomy.nameFor("D");
+  assert.equal(roomy.nameFor("D"), "r_1");
   assert.equal(executeStatement("p_0", ["it's", 1, null]), "EXECUTE p_0('it''s', '1', NULL)");
   assert.equal(executeStatement("p_0", []), "EXECUTE p_0");
   assert.equal(executeStatement("p_0", ["nul\0"]), undefined);
