@@ -66,12 +66,16 @@ export interface JobExecutionOptions {
 
 const MAX_TIMER_MS = 2_147_483_647;
 
+const HEADER_HOLD_MS = 20;
+
 /**
- * The `$ …` header lines wait this long at most (or the flush interval, when longer) for the job's
- * first lines or its end, to go in one message with them: a short job's header, output and result
- * then reach the control plane together and are stored in one transaction.
+ * How long the `$ …` header lines wait at most for the job's first lines or its end, to go in one
+ * message with them: 20 ms, or the flush interval when longer. A short job's header, output and
+ * result then reach the control plane together and are stored in one transaction.
  */
-export const HEADER_HOLD_MS = 20;
+export function headerHoldMs(flushIntervalMs: number): number {
+  return Math.max(HEADER_HOLD_MS, flushIntervalMs);
+}
 
 /**
  * Runs one job under `/bin/bash -c` (or a script with its interpreter) in its own process group,
@@ -173,7 +177,7 @@ export class JobExecution {
     this.startedAtMs = Date.now();
     const req = this.request;
     const plan = planCommand(req, this.opts.shell);
-    const hold = Math.max(HEADER_HOLD_MS, this.opts.flushIntervalMs);
+    const hold = headerHoldMs(this.opts.flushIntervalMs);
     for (const h of plan.header) this.logLine(h, false, hold);
     if (req.workingDir !== "") {
       const problem = await stat(req.workingDir).then(

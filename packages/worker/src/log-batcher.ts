@@ -95,7 +95,6 @@ export class LogBatcher {
   private timer: NodeJS.Timeout | undefined;
   /** The timer is a hold (see addText's `holdMs`): the next ordinary line replaces it. */
   private holding = false;
-  private holdNext: number | undefined;
   /** LogBatch fields 1 and 2, the same in every batch. */
   private readonly header: Buffer;
   /** The Timestamp fields of the last line's time (entries mode). */
@@ -142,8 +141,7 @@ export class LogBatcher {
   addText(line: string, isStderr: boolean, timestampMs = Date.now(), holdMs?: number): void {
     const clean = this.opts.redact ? this.opts.redact(line) : line;
     const bytes = Buffer.from(clean);
-    this.holdNext = holdMs;
-    this.append(bytes, 0, bytes.length, isStderr, timestampMs);
+    this.append(bytes, 0, bytes.length, isStderr, timestampMs, holdMs);
   }
 
   /** Emits whatever is buffered now. */
@@ -176,8 +174,15 @@ export class LogBatcher {
     return body;
   }
 
-  private append(src: Buffer, start: number, end: number, isStderr: boolean, ts: number): void {
-    if (this.entriesStart > 0) return this.appendEntry(src, start, end, isStderr, ts);
+  private append(
+    src: Buffer,
+    start: number,
+    end: number,
+    isStderr: boolean,
+    ts: number,
+    holdMs?: number,
+  ): void {
+    if (this.entriesStart > 0) return this.appendEntry(src, start, end, isStderr, ts, holdMs);
     const len = end - start;
     const inner =
       (len > 0 ? 1 + varintSize(len) + len : 0) +
@@ -198,7 +203,7 @@ export class LogBatcher {
     b[o++] = 0x18; // LogLine.timestamp_ms = 3
     o = writeVarint(b, o, ts);
     b[o++] = 0x20; // LogLine.sequence = 4
-    this.added(writeVarint(b, o, seq));
+    this.added(writeVarint(b, o, seq), 1, holdMs);
   }
 
   /** The body with room for a line of `size` bytes at `used` (the batch sent first if it would overflow). */
@@ -208,16 +213,17 @@ export class LogBatcher {
     return this.body;
   }
 
-  /** `lines` lines were written up to `end`: the batch goes when full, or its flush timer starts. */
-  private added(end: number, lines = 1): void {
-    const hold = this.holdNext;
-    this.holdNext = undefined;
+  /**
+   * `lines` lines were written up to `end`: the batch goes when full, or its flush timer starts (a
+   * hold of `holdMs` for a held line, see addText).
+   */
+  private added(end: number, lines = 1, holdMs?: number): void {
     this.used = end;
     this.count += lines;
     if (this.count >= this.opts.batchSize || end >= MAX_BATCH_BYTES) this.flush();
-    else if (hold !== undefined) {
+    else if (holdMs !== undefined) {
       if (this.timer === undefined) {
-        this.timer = setTimeout(this.onTimer, hold);
+        this.timer = setTimeout(this.onTimer, holdMs);
         this.holding = true;
       }
     } else if (this.timer === undefined || this.holding) {
@@ -299,7 +305,14 @@ export class LogBatcher {
   }
 
   /** A line as a LogEntry `more` field: tag 6, length, line (2), is_stderr (3), timestamp (4), sequence (5). */
-  private appendEntry(src: Buffer, start: number, end: number, isStderr: boolean, ts: number): void {
+  private appendEntry(
+    src: Buffer,
+    start: number,
+    end: number,
+    isStderr: boolean,
+    ts: number,
+    holdMs?: number,
+  ): void {
     const len = end - start;
     const tsSize = this.stampOf(ts);
     const seq = this.opts.sequenceBase! + this.sequence + 1;
@@ -317,7 +330,7 @@ export class LogBatcher {
     }
     o = this.writeStamp(b, o); // LogEntry.timestamp = 4: Timestamp { seconds = 1, nanos = 2 }
     b[o++] = 0x28; // LogEntry.sequence = 5
-    this.added(writeVarint(b, o, seq));
+    this.added(writeVarint(b, o, seq), 1, holdMs);
   }
 
   private reserve(bytes: number): void {

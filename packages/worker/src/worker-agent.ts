@@ -3,7 +3,7 @@ import type { RunJob, ServerMessage, WorkerMessage } from "@hodei/api";
 import type { WorkerConfig } from "./config.js";
 import { createControlClient, type WorkerStream } from "./control-link.js";
 import { ControlSession } from "./control-session.js";
-import { HEADER_HOLD_MS, JobExecution } from "./job-execution.js";
+import { JobExecution, headerHoldMs } from "./job-execution.js";
 import { jobSpawner, type JobSpawner } from "./job-process.js";
 import * as msg from "./job-messages.js";
 import type { Logger } from "./logger.js";
@@ -216,8 +216,7 @@ export class WorkerAgent {
   private holdAck(message: WorkerMessage): void {
     this.sendHeldAck();
     // As long as the job's `$ …` header waits at most, so that they go together.
-    const holdMs = Math.max(HEADER_HOLD_MS, this.config.logFlushIntervalMs);
-    const timer = setTimeout(() => this.sendHeldAck(), holdMs);
+    const timer = setTimeout(() => this.sendHeldAck(), headerHoldMs(this.config.logFlushIntervalMs));
     this.pendingAck = { message, timer };
   }
 
