@@ -54,6 +54,14 @@ export function logLevelFromEnv(env: NodeJS.ProcessEnv): LogLevel {
   return level;
 }
 
+/**
+ * The level an entry point makes its logger at before the configuration is read: LOG_LEVEL when it
+ * names one, else info (so that the configuration's refusal of a bad one is seen).
+ */
+export function loggerLevel(env: NodeJS.ProcessEnv): LogLevel {
+  return parseLogLevel(env.LOG_LEVEL ?? "") ?? "info";
+}
+
 function configError(variable: string, problem: string): HodeiError {
   return new HodeiError("INVALID_ARGUMENT", `${variable}: ${problem}`, { details: { variable } });
 }
@@ -94,9 +102,11 @@ function optional(env: NodeJS.ProcessEnv, name: string): string | undefined {
  * HODEI_LOG_FLUSH_INTERVAL (ms), HODEI_WORKER_PROVIDER, HODEI_WORKER_LABELS,
  * HODEI_WORKER_IDLE_TIMEOUT (ms, 0 = never), HODEI_SHELL (absolute path), HODEI_SPAWN_HELPER (absolute
  * path, or `off` for Node's spawn; default: the built one next to the worker, if any),
- * HODEI_CA_CERT_PATH, HODEI_CLIENT_CERT_PATH, HODEI_CLIENT_KEY_PATH.
+ * HODEI_CA_CERT_PATH, HODEI_CLIENT_CERT_PATH, HODEI_CLIENT_KEY_PATH, and checks LOG_LEVEL.
  */
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv): WorkerConfig {
+  // LOG_LEVEL is checked with the rest; the entry point made its logger from it (loggerLevel).
+  logLevelFromEnv(env);
   const otpToken = env.HODEI_OTP_TOKEN?.trim() ?? "";
   if (otpToken === "") {
     throw configError(

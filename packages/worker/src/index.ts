@@ -1,4 +1,10 @@
-export { workerConfigFromEnv, parseLabels, workerConfigDefaults, logLevelFromEnv } from "./config.js";
+export {
+  workerConfigFromEnv,
+  parseLabels,
+  workerConfigDefaults,
+  logLevelFromEnv,
+  loggerLevel,
+} from "./config.js";
 export type { WorkerConfig, WorkerTlsConfig } from "./config.js";
 export { WorkerAgent, type WorkerAgentOptions } from "./worker-agent.js";
 export { runWorkerMain, WORKER_EXIT } from "./worker-main.js";

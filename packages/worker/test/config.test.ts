@@ -98,6 +98,11 @@ test("LOG_LEVEL: pino's levels in any case, info when unset, an error naming it 
     () => logLevelFromEnv({ LOG_LEVEL: "loud" }),
     /LOG_LEVEL: expected one of trace, .*silent, got "loud"/,
   );
+  assert.throws(
+    () => workerConfigFromEnv({ HODEI_OTP_TOKEN: "t", LOG_LEVEL: "loud" }),
+    /LOG_LEVEL: expected one of/,
+    "refused with the rest of the configuration",
+  );
 });
 
 test("the bundled worker logs at LOG_LEVEL, and refuses an unknown one with exit code 2 before connecting", () => {

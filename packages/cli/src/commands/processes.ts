@@ -13,16 +13,10 @@ async function runServer(ctx: CommandContext): Promise<number> {
 }
 
 async function runWorker(ctx: CommandContext, explicitServer: boolean): Promise<number> {
-  const { WORKER_EXIT, logLevelFromEnv, runWorkerMain } = await import("@hodei/worker");
+  const { loggerLevel, runWorkerMain } = await import("@hodei/worker");
   const env = explicitServer ? { ...ctx.deps.env, HODEI_SERVER_ADDRESS: ctx.globals.server } : ctx.deps.env;
-  let level;
-  try {
-    level = logLevelFromEnv(env);
-  } catch (err) {
-    ctx.deps.stderr.write(`${(err as Error).message}\n`);
-    return WORKER_EXIT.CONFIG;
-  }
-  const logger = pino({ name: "hodei-worker", level }, pino.destination(2));
+  // A bad LOG_LEVEL is refused by runWorkerMain, as every other configuration error is.
+  const logger = pino({ name: "hodei-worker", level: loggerLevel(env) }, pino.destination(2));
   return runWorkerMain(env, logger);
 }
 
