@@ -1,5 +1,6 @@
 import pg from "pg";
 import type { Database, Queryable, QueryResult } from "./database.js";
+import { DirectBindClient } from "./pg-bind.js";
 import { PreparedTexts, batchThrough, type SqlSession } from "./sql-literal.js";
 
 // bigint (int8) columns as numbers: our sequences and counts stay far below 2^53.
@@ -33,7 +34,7 @@ function preparedName(sql: string): string | undefined {
 
 /** A real PostgreSQL server through a `pg` pool. */
 export async function openPostgres(url: string, maxConnections = 10): Promise<Database> {
-  const pool = new pg.Pool({ connectionString: url, max: maxConnections });
+  const pool = new pg.Pool({ connectionString: url, max: maxConnections, Client: DirectBindClient });
   // A failed idle client must not crash the process; the pool replaces it.
   pool.on("error", () => undefined);
   const client = await pool.connect();

@@ -475,6 +475,16 @@ for (const backend of backends()) {
       });
       assert.equal(big.lines.length, 10);
       assert.equal((await getJob(db, "beside-big"))?.status, "PENDING");
+      // And alone: one statement, its chunk a parameter sent from the chunk's own buffer.
+      await w.appendLogs({ jobId: "big", chunk: LogChunk.fromLines(mk(20_001, 30_000)) });
+      const alone = await getLogs(db, "big", 49_998, 100);
+      assert.deepEqual(
+        alone.lines.map((l) => [l.sequence, l.line]),
+        [
+          [49_999, `line 49999 ✓ 'quoted' "x"`],
+          [50_000, `line 50000 ✓ 'quoted' "x"`],
+        ],
+      );
       const p1 = await getLogs(db, "L", 0, 8);
       assert.deepEqual(
         p1.lines.map((l) => l.sequence),
