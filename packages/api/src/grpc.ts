@@ -1,6 +1,7 @@
 // Bridges protobuf-es descriptors to @grpc/grpc-js: one schema (protoc-gen-es output) serves
 // the grpc-js server and clients here and Connect clients in the browser.
 import * as grpc from "@grpc/grpc-js";
+import { SelfEncoded } from "./self-encoded.js";
 import {
   fromBinary,
   toBinary,
@@ -29,9 +30,13 @@ function methodDefinition(
     responseStream: streamOut,
     requestSerialize: (v) => Buffer.from(toBinary(m.input, v as MessageShape<DescMessage>)),
     requestDeserialize: decode ?? ((b: Buffer) => fromBinary(m.input, b)),
-    // A handler may write a message it encoded itself (a Buffer, see writeEncoded): sent as is.
+    // A handler may write a message it encoded itself (see writeEncoded): sent as is.
     responseSerialize: (v) =>
-      Buffer.isBuffer(v) ? v : Buffer.from(toBinary(m.output, v as MessageShape<DescMessage>)),
+      Buffer.isBuffer(v)
+        ? v
+        : v instanceof SelfEncoded
+          ? v.encodeTransient()
+          : Buffer.from(toBinary(m.output, v as MessageShape<DescMessage>)),
     responseDeserialize: (b: Buffer) => fromBinary(m.output, b),
     originalName: m.localName,
   };
@@ -67,12 +72,12 @@ export type GrpcHandlers<S extends GenService<GenServiceMethods>> = {
 };
 
 /**
- * Writes a response message already in wire format (a hand-encoded hot-path message) to a server
- * stream; resolves once the stream can take more (backpressure).
+ * Writes a response message already in wire format (a hand-encoded hot-path message, or one that
+ * encodes itself) to a server stream; resolves once the stream can take more (backpressure).
  */
 export function writeEncoded(
   call: grpc.ServerWritableStream<unknown, unknown>,
-  bytes: Buffer,
+  bytes: Buffer | SelfEncoded,
 ): Promise<void> {
   if (call.write(bytes)) return Promise.resolve();
   return new Promise((resolve) => call.once("drain", () => resolve()));

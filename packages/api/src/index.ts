@@ -8,6 +8,7 @@ export * from "./gen/hodei/audit_pb.js";
 export * as providers from "./gen/hodei/providers/provider_management_pb.js";
 export * as health from "./gen/grpc/health/v1/health_pb.js";
 export * from "./grpc.js";
+export * from "./self-encoded.js";
 export * from "./status.js";
 export { allFiles } from "./services.js";
 export {
@@ -19,7 +20,7 @@ export {
   type LogText,
   type LogTextPart,
 } from "./log-entry-codec.js";
-export { LogChunk, checkLogEntries, transcodeLogLines } from "./log-chunk.js";
+export { LogChunk, LogEntrySplice, checkLogEntries, transcodeLogLines } from "./log-chunk.js";
 export * from "./log-subscription.js";
 export * from "./log-batch-codec.js";
 export { QueueJobsJsonError, queueJobsFromJson } from "./queue-jobs-json.js";

@@ -5,7 +5,8 @@
 // either one line (field 2) or a block of lines of one stream and time (field 7, the lines each
 // ending in "\n", and field 8, their number), so
 //   LogEntry(entries i..j) = job_id field + entry i's fields + the `more` fields of entries i+1..j
-// and a message for a whole chunk is two copies (see `messages`). A subscriber that asked for text
+// and a message for a whole chunk is one copy, into scratch space, as grpc-js serializes it (see
+// LogEntrySplice), before grpc-js's own copy into its frame. A subscriber that asked for text
 // blocks gets the entries as they are; any other gets every block written out as a line per entry.
 // These are the bytes `encodeLogEntry` writes for the same lines, which the codec tests check against
 // protobuf-es.
@@ -19,6 +20,7 @@ import {
   writeVarint,
   type LogLineView,
 } from "./log-entry-codec.js";
+import { SelfEncoded } from "./self-encoded.js";
 import { cursor, skipAt, spanEndAt, varintAt } from "./wire-reader.js";
 
 const TAG_MORE = 0x32; // LogEntry.more = 6
@@ -442,21 +444,15 @@ export class LogChunk {
    * blocks) the entries go as they are, `perMessage` entries at most in a message.
    */
   messages(jobId: string, perMessage: number, maxTextBytes: number, blocks = false): Buffer[] {
+    return this.splices(jobId, perMessage, maxTextBytes, blocks).map((m) => m.toBuffer());
+  }
+
+  /** `messages`, each left as the span of the body it is made of until it is sent (see LogEntrySplice). */
+  splices(jobId: string, perMessage: number, maxTextBytes: number, blocks = false): LogEntrySplice[] {
     if (!blocks) {
       const lined = this.lineEntries();
-      if (lined !== this) return lined.messages(jobId, perMessage, maxTextBytes, true);
+      if (lined !== this) return lined.splices(jobId, perMessage, maxTextBytes, true);
     }
-    const idLen = Buffer.byteLength(jobId);
-    const head = idLen > 0 ? 1 + varintSize(idLen) + idLen : 0;
-    const message = (fieldsAt: number, to: number): Buffer => {
-      const buf = Buffer.allocUnsafe(head + to - fieldsAt);
-      if (idLen > 0) {
-        buf[0] = TAG_JOB_ID;
-        buf.write(jobId, writeVarint(buf, 1, idLen), idLen, "utf8");
-      }
-      this.body.copy(buf, head, fieldsAt, to);
-      return buf;
-    };
     // Where entry i's fields start: past its `more` tag and length.
     const fieldsOf = (start: number): number => {
       cursor.at = start + 1;
@@ -465,18 +461,72 @@ export class LogChunk {
     };
     // No more entries than lines: a chunk of no more lines than a message takes is one message.
     const few = this.count <= Math.max(1, perMessage) || (blocks && this.entryCount() <= perMessage);
-    if (few && this.textBytes <= maxTextBytes) return [message(fieldsOf(0), this.body.length)];
+    if (few && this.textBytes <= maxTextBytes)
+      return [new LogEntrySplice(jobId, this.body, fieldsOf(0), this.body.length)];
     const x = this.index();
-    const out: Buffer[] = [];
+    const out: LogEntrySplice[] = [];
     for (let i = 0; i < x.entries;) {
       let j = i + 1;
       let text = x.textBytes[i]!;
       while (j < x.entries && j - i < perMessage && text + x.textBytes[j]! <= maxTextBytes)
         text += x.textBytes[j++]!;
-      out.push(message(fieldsOf(x.starts[i]!), x.starts[j]!));
+      out.push(new LogEntrySplice(jobId, this.body, fieldsOf(x.starts[i]!), x.starts[j]!));
       i = j;
     }
     return out;
+  }
+}
+
+/** Scratch space LogEntrySplice messages are written into as they are sent (one thread). */
+let spliceScratch = Buffer.allocUnsafe(64 * 1024);
+/** Scratch is not grown past this: a larger message (a single huge line) gets a buffer of its own. */
+const SPLICE_SCRATCH_MAX = 4 << 20;
+
+/**
+ * A LogEntry message: the job id's field, then the fields of entries body[from, to) of a chunk
+ * (the entries' `more` fields, or one entry's fields, as stored). Written out only when sent.
+ */
+export class LogEntrySplice extends SelfEncoded {
+  constructor(
+    readonly jobId: string,
+    private readonly body: Buffer,
+    private readonly from: number,
+    private readonly to: number,
+  ) {
+    super();
+  }
+
+  private into(buf: Buffer): Buffer {
+    let at = 0;
+    const idLen = Buffer.byteLength(this.jobId);
+    if (idLen > 0) {
+      buf[0] = TAG_JOB_ID;
+      at = writeVarint(buf, 1, idLen);
+      at += buf.write(this.jobId, at, idLen, "utf8");
+    }
+    at += this.body.copy(buf, at, this.from, this.to);
+    return buf.subarray(0, at);
+  }
+
+  /** Bytes of the message. */
+  get byteLength(): number {
+    const idLen = Buffer.byteLength(this.jobId);
+    return (idLen > 0 ? 1 + varintSize(idLen) + idLen : 0) + this.to - this.from;
+  }
+
+  /** The message in a buffer of its own. */
+  toBuffer(): Buffer {
+    return this.into(Buffer.allocUnsafe(this.byteLength));
+  }
+
+  /** The message in scratch space that the next one overwrites. */
+  encodeTransient(): Buffer {
+    const n = this.byteLength;
+    if (n > spliceScratch.length) {
+      if (n > SPLICE_SCRATCH_MAX) return this.toBuffer();
+      spliceScratch = Buffer.allocUnsafe(Math.min(SPLICE_SCRATCH_MAX, Math.max(n, spliceScratch.length * 2)));
+    }
+    return this.into(spliceScratch);
   }
 }
 

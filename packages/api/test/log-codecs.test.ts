@@ -155,6 +155,26 @@ test("a chunk's messages are cut by line count and by text bytes; a longer line 
   for (const m of chunk.messages("j", 100, 200)) assert.equal(decodeLogEntry(m).jobId, "j");
 });
 
+test("a chunk's splices encode as its messages do, in scratch space the next one reuses", () => {
+  const chunk = LogChunk.fromLines(numbered);
+  const wanted = chunk.messages("job-é", 2, 1 << 20);
+  const splices = chunk.splices("job-é", 2, 1 << 20);
+  assert.equal(splices.length, wanted.length);
+  const first = splices[0]!.encodeTransient();
+  assert.deepEqual(first, wanted[0]);
+  assert.equal(splices[0]!.byteLength, wanted[0]!.length);
+  const second = splices[1]!.encodeTransient();
+  assert.deepEqual(second, wanted[1]);
+  assert.equal(first.buffer, second.buffer, "one scratch buffer, written over");
+  // A message longer than scratch grows it; one past its cap is a buffer of its own.
+  const long = LogChunk.fromLines([
+    { sequence: 1, timestampMs: 1, isStderr: false, line: "x".repeat(5 << 20) },
+  ]);
+  const [huge] = long.splices("j", 10, 8 << 20);
+  assert.deepEqual(huge!.encodeTransient(), long.messages("j", 10, 8 << 20)[0]);
+  assert.notEqual(huge!.encodeTransient().buffer, second.buffer);
+});
+
 test("a chunk selects lines by sequence and count, sharing its bytes", () => {
   const chunk = LogChunk.fromLines(numbered.map((l) => ({ ...l, sequence: l.sequence * 10 })));
   assert.equal(chunk.select(0), chunk);

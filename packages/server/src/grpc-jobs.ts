@@ -174,7 +174,7 @@ async function writeChunk(
   blocks: boolean,
 ): Promise<void> {
   const stream = call as ServerWritableStream<unknown, unknown>;
-  for (const message of chunk.messages(jobId, perMessage, MESSAGE_TEXT_BYTES, blocks))
+  for (const message of chunk.splices(jobId, perMessage, MESSAGE_TEXT_BYTES, blocks))
     await writeEncoded(stream, message);
 }
 
