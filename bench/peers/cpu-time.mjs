@@ -12,11 +12,14 @@ function stat(pid) {
     const close = text.lastIndexOf(")");
     const comm = text.slice(text.indexOf("(") + 1, close);
     const f = text.slice(close + 2).split(" ");
-    // fields 14-17 of stat(5): utime, stime, cutime, cstime (f[0] is field 3)
+    // fields 14-17 of stat(5): utime, stime, cutime, cstime (f[0] is field 3); 10 and 11: minflt,
+    // cminflt (minor page faults: on a nested hypervisor each first touch of fresh memory costs
+    // microseconds, which made allocation churn, not copying, the cost of moving log bytes)
     return {
       comm,
       ppid: Number(f[1]),
       ms: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_MS,
+      faults: Number(f[7]) + Number(f[8]),
     };
   } catch {
     return null;
@@ -35,11 +38,12 @@ export function cpuSnapshot() {
 }
 
 /**
- * CPU ms between two snapshots, by part: the control plane, the workers (with their jobs' commands),
- * the database (`postgres` processes), Redis, and the benchmark's own process (the submitting client
- * and live subscriber). A process that exited before `after` is not counted.
+ * CPU ms between two snapshots (or with `measure` "faults", minor page faults), by part: the control
+ * plane, the workers (with their jobs' commands), the database (`postgres` processes), Redis, and the
+ * benchmark's own process (the submitting client and live subscriber). A process that exited before
+ * `after` is not counted.
  */
-export function cpuByPart(before, after, { controlPlanePid, workerPids = [] }) {
+export function cpuByPart(before, after, { controlPlanePid, workerPids = [] }, measure = "ms") {
   const parts = { controlPlane: 0, workers: 0, postgres: 0, redis: 0, client: 0 };
   const workers = new Set(workerPids);
   const underWorker = (pid) => {
@@ -50,7 +54,7 @@ export function cpuByPart(before, after, { controlPlanePid, workerPids = [] }) {
     return false;
   };
   for (const [pid, s] of after) {
-    const delta = s.ms - (before.get(pid)?.ms ?? 0);
+    const delta = s[measure] - (before.get(pid)?.[measure] ?? 0);
     if (pid === controlPlanePid) parts.controlPlane += delta;
     else if (workers.has(pid) || underWorker(pid)) parts.workers += delta;
     else if (s.comm === "postgres") parts.postgres += delta;

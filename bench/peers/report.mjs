@@ -6,7 +6,7 @@ const kilo = (x) =>
   Number.isFinite(x) ? (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFixed(0)} k`) : "n/a";
 const sizeName = (n) => (n >= 1000 ? `${n / 1000}k` : String(n));
 
-/** CPU time by part (cpu-time.mjs), divided by `per`: "control plane 12, workers and job 40 …". */
+/** CPU time (or page faults) by part (cpu-time.mjs), divided by `per`: "control plane 12, workers and job 40 …". */
 function cpuParts(c, per, digits = 0) {
   const parts = [
     ["control plane", c.controlPlane],
@@ -80,6 +80,7 @@ function rowsOf(r, floors) {
       `${(floors.seq.ms / log.ms).toPrecision(2)} × seq > /dev/null`,
     );
     if (log.cpuMs) push("  CPU time", cpuParts(log.cpuMs, 1) + " ms", "");
+    if (log.pageFaults) push("  page faults", cpuParts(log.pageFaults, 1000, 1) + " k", "");
   }
   const base = (r.backlog ?? []).find((b) => !b.error);
   for (const b of r.backlog ?? []) {

@@ -71,10 +71,10 @@ export async function logVolume(sys, lines) {
   const expected = lines + 1; // and the `$ seq N` header line every system stores first
   const [seen, done] = await Promise.all([sys.followLogs(key, expected), sys.waitDone(key, JOB_TIMEOUT_MS)]);
   const ms = Math.max(seen.at, done.at) - t0;
-  const cpuMs = cpuByPart(cpuBefore, cpuSnapshot(), {
-    controlPlanePid: sys.controlPlanePid,
-    workerPids: sys.workerPids(),
-  });
+  const cpuAfter = cpuSnapshot();
+  const parts = { controlPlanePid: sys.controlPlanePid, workerPids: sys.workerPids() };
+  const cpuMs = cpuByPart(cpuBefore, cpuAfter, parts);
+  const pageFaults = cpuByPart(cpuBefore, cpuAfter, parts, "faults");
   const workerPeaks = sys.workerPids().map(peakRssMb).filter(Number.isFinite);
   return {
     lines: seen.lines,
@@ -84,6 +84,7 @@ export async function logVolume(sys, lines) {
     workerPeakRssMb: workerPeaks.length ? Math.max(...workerPeaks) : NaN,
     peakSince: peakReset ? "workload start" : "process start",
     cpuMs,
+    pageFaults,
   };
 }
 
