@@ -23,7 +23,9 @@ import {
 } from "../src/index.js";
 import {
   GUEST_BUNDLE_PATH,
-  GUEST_CODE_CACHE_PATH,
+  GUEST_NODE_FLAGS,
+  guestCodeCachePath,
+  workerInitScript,
   codeCacheScript,
   guestEnvFile,
   guestLoaderScript,
@@ -94,35 +96,56 @@ test("QEMU's command line: microvm machine, restricted user network whose one wa
   assert.throws(() => splitHostPort("localhost"), /not host:port/);
 });
 
-test("the worker's code cache, made as the image build makes it, is accepted by the guest's loader, which then runs the worker", () => {
-  const dir = mkdtempSync(join(tmpdir(), "hodei-code-cache-"));
-  try {
-    const bundle = join(dir, "hodei-worker.cjs");
-    copyFileSync(common.workerBundlePath, bundle);
-    const made = spawnSync(process.execPath, ["-e", codeCacheScript(), bundle], { encoding: "utf8" });
-    assert.equal(made.status, 0, made.stderr);
-    assert.ok(statSync(`${bundle}.v8cache`).size > 100_000, "a cache of the start-up code");
-    // The loader as the guest runs it, at this directory instead of /opt/hodei; it says whether V8
-    // took the cache, then the worker runs and stops for want of a token.
-    const loader = join(dir, "load.cjs");
-    writeFileSync(
-      loader,
-      guestLoaderScript()
-        .replaceAll(JSON.stringify(GUEST_CODE_CACHE_PATH), JSON.stringify(`${bundle}.v8cache`))
-        .replaceAll(JSON.stringify(GUEST_BUNDLE_PATH), JSON.stringify(bundle))
-        .replace(
-          "  return script;",
-          "  process.stderr.write(`cache rejected: ${script.cachedDataRejected}\\n`);\n  return script;",
-        ),
-    );
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("HODEI_")));
-    const ran = spawnSync(process.execPath, [loader], { encoding: "utf8", env });
-    assert.match(ran.stderr, /cache rejected: false/);
-    assert.match(ran.stderr, /HODEI_OTP_TOKEN: required/, "the worker itself ran");
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+for (const accel of ["kvm", "tcg"] as const) {
+  test(`the worker's ${accel} code cache, made as the image build makes it, is accepted by the guest's loader under the ${accel} flags, which then runs the worker`, () => {
+    const dir = mkdtempSync(join(tmpdir(), "hodei-code-cache-"));
+    try {
+      const bundle = join(dir, "hodei-worker.cjs");
+      const cache = join(dir, "worker.v8cache");
+      copyFileSync(common.workerBundlePath, bundle);
+      const flags = GUEST_NODE_FLAGS[accel];
+      const made = spawnSync(process.execPath, [...flags, "-e", codeCacheScript(), bundle, cache], {
+        encoding: "utf8",
+      });
+      assert.equal(made.status, 0, made.stderr);
+      assert.doesNotMatch(made.stderr, /warning/i, "no warning about the flags");
+      assert.ok(statSync(cache).size > 100_000, "a cache of the start-up code");
+      // The loader as the guest runs it, at this directory instead of /opt/hodei; it says whether V8
+      // took the cache and whether its variable was gone, then the worker runs and stops for want
+      // of a token.
+      const loader = join(dir, "load.cjs");
+      writeFileSync(
+        loader,
+        guestLoaderScript()
+          .replaceAll(JSON.stringify(GUEST_BUNDLE_PATH), JSON.stringify(bundle))
+          .replace(
+            "  return script;",
+            "  process.stderr.write(`cache rejected: ${script.cachedDataRejected}, variable left: ${'HODEI_GUEST_CODE_CACHE' in process.env}\\n`);\n  return script;",
+          ),
+      );
+      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("HODEI_")));
+      const ran = spawnSync(process.execPath, [...flags, loader], {
+        encoding: "utf8",
+        env: { ...env, HODEI_GUEST_CODE_CACHE: cache },
+      });
+      assert.match(ran.stderr, /cache rejected: false, variable left: false/);
+      assert.match(ran.stderr, /HODEI_OTP_TOKEN: required/, "the worker itself ran");
+      // The other accel's flags reject this cache: each guest must read its own.
+      const other = accel === "kvm" ? "tcg" : "kvm";
+      const crossed = spawnSync(process.execPath, [...GUEST_NODE_FLAGS[other], loader], {
+        encoding: "utf8",
+        env: { ...env, HODEI_GUEST_CODE_CACHE: cache },
+      });
+      assert.match(crossed.stderr, /cache rejected: true/);
+      // /init picks the flags and the cache from the kernel command line.
+      assert.match(kernelCommandLine({ accel }), new RegExp(`(^| )hodei\\.accel=${accel}( |$)`));
+      assert.ok(workerInitScript().includes(`${GUEST_NODE_FLAGS.tcg.join(" ")}`));
+      assert.equal(guestCodeCachePath(accel), `${GUEST_BUNDLE_PATH}.${accel}.v8cache`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
 
 test("the guest's env file gives back every value unchanged in a real shell, and refuses bad names", () => {
   const values = { A: "plain", B: 'it\'s "quoted" $HOME `x` \\ ;|&', C: "line1\nline2", D: "" };

@@ -15,13 +15,14 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { WORKER_NODE_FLAGS } from "../provider.js";
 import { GUEST_MODULES, obtainKernel, type GuestKernel } from "./debian-kernel.js";
 import {
   GUEST_BUNDLE_PATH,
   GUEST_SPAWN_HELPER_PATH,
   GUEST_LOADER_PATH,
+  GUEST_NODE_FLAGS,
   codeCacheScript,
+  guestCodeCachePath,
   guestLoaderScript,
   probeInitScript,
   workerInitScript,
@@ -30,7 +31,7 @@ import { extractPvhKernel } from "./pvh-kernel.js";
 import { runChecked, runCommand, which } from "./run-command.js";
 
 /** Bump when the image's layout changes in a way the inputs' hashes do not show. */
-const IMAGE_FORMAT = 3;
+const IMAGE_FORMAT = 4;
 
 export interface GuestImage {
   dir: string;
@@ -183,15 +184,21 @@ async function buildInto(
   await copyInto(root, bundle, GUEST_BUNDLE_PATH);
   if (tools.spawnHelper) await addBinaryWithLibraries(root, tools.spawnHelper, GUEST_SPAWN_HELPER_PATH, libs);
   await writeFile(join(root, GUEST_LOADER_PATH), guestLoaderScript(), { mode: 0o644 });
-  // The code cache, made by the very node binary the guest gets.
-  // With the worker's own flags: V8 rejects a cache made under other flags.
-  await runChecked(
-    tools.node!,
-    [...WORKER_NODE_FLAGS, "-e", codeCacheScript(), join(root, GUEST_BUNDLE_PATH)],
-    {
-      timeoutMs: 60_000,
-    },
-  );
+  // The code caches, made by the very node binary the guest gets, one per set of flags the agent
+  // may run under: V8 rejects a cache made under other flags.
+  for (const accel of ["kvm", "tcg"] as const) {
+    await runChecked(
+      tools.node!,
+      [
+        ...GUEST_NODE_FLAGS[accel],
+        "-e",
+        codeCacheScript(),
+        join(root, GUEST_BUNDLE_PATH),
+        join(root, guestCodeCachePath(accel)),
+      ],
+      { timeoutMs: 60_000 },
+    );
+  }
   await writeFile(join(root, "init"), workerInitScript(), { mode: 0o755 });
   await packInitramfs(root, join(staging, "initrd.lz4"));
 
@@ -257,7 +264,7 @@ export async function buildGuestImage(opts: BuildImageOptions): Promise<GuestIma
       .update(probeInitScript())
       .update(guestLoaderScript())
       .update(codeCacheScript())
-      .update(WORKER_NODE_FLAGS.join(" "))
+      .update(JSON.stringify(GUEST_NODE_FLAGS))
       .digest("hex"),
     bundle: await sha256File(opts.workerBundlePath),
   };

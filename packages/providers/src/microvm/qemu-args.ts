@@ -1,5 +1,5 @@
 // QEMU's command line for one microVM: pure, so the choices are visible and testable.
-import { FW_CFG_ENV_NAME, GUEST_SERVER_HOST, GUEST_SERVER_PORT } from "./guest-init.js";
+import { FW_CFG_ENV_NAME, GUEST_SERVER_HOST, GUEST_SERVER_PORT, accelKernelParameter } from "./guest-init.js";
 
 export type Accel = "kvm" | "tcg";
 
@@ -32,6 +32,7 @@ export function kernelCommandLine(vm: Pick<VmLaunch, "accel" | "tscKhz">): strin
     "8250.nr_uarts=1",
     "no_timer_check",
     "audit=0",
+    accelKernelParameter(vm.accel),
   ];
   if (vm.accel === "tcg" && vm.tscKhz) parts.push(`tsc_early_khz=${vm.tscKhz}`, "tsc=reliable");
   return parts.join(" ");
