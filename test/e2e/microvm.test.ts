@@ -5,7 +5,7 @@
 // booting, crash reaping) are the provider contract's: contract-microvm.test.ts.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildGuestImage } from "@hodei/providers";
@@ -33,6 +33,10 @@ describe("microVM image and probe through the CLI (real QEMU)", { skip: microvmS
     assert.equal(facts.built, "earlier (cached)");
     assert.match(facts.kernelRelease ?? "", /^\d+\.\d+\.\d+-\d+-cloud-amd64$/);
     assert.ok(facts.accel === "tcg" || facts.accel === "kvm", JSON.stringify(facts));
+    // node rides on a read-only disk of its own beside the initramfs, which no longer holds it.
+    assert.equal(facts.nodeDisk, join(facts.image!, "node.img"));
+    assert.ok(statSync(facts.nodeDisk).size > statSync(process.execPath).size);
+    assert.ok(statSync(facts.initramfs!).size < 20 * 2 ** 20, "an initramfs without node");
 
     const bad = await runCli([
       "microvm",

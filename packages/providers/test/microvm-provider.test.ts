@@ -72,6 +72,7 @@ test("QEMU's command line: microvm machine, restricted user network whose one wa
     accel: "tcg",
     kernelPath: "/img/vmlinuz",
     initrdPath: "/img/initrd.lz4",
+    nodeDiskPath: "/img,x/node.img",
     vcpus: 2,
     memoryMb: 768,
     name: "hodei-vm:x:w1",
@@ -88,6 +89,10 @@ test("QEMU's command line: microvm machine, restricted user network whose one wa
     "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:50051-cmd:/bin/busybox nc 127.0.0.1 41234",
   );
   assert.equal(after("-fw_cfg"), "name=opt/hodei/env,file=/run/w1/env");
+  // The node disk, read-only (one image file for every VM), its comma doubled as QEMU wants.
+  assert.equal(after("-drive"), "file=/img,,x/node.img,if=none,id=node,format=raw,readonly=on");
+  assert.equal(after("-device"), "virtio-rng-device");
+  assert.ok(args.includes("virtio-blk-device,drive=node"));
   assert.match(after("-append")!, /tsc_early_khz=2600000/);
   assert.equal(GUEST_SERVER_ADDRESS, "10.0.2.100:50051");
   // KVM reads the TSC rate from the hardware; the hint is for TCG only.

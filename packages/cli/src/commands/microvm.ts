@@ -33,6 +33,7 @@ async function buildImage(ctx: CommandContext, flags: BuildFlags): Promise<numbe
     image: image.dir,
     kernel: image.kernelPath,
     initramfs: image.initrdPath,
+    nodeDisk: image.nodeDiskPath,
     kernelRelease: image.kernelRelease,
     built: image.built ? "now" : "earlier (cached)",
   };
@@ -58,7 +59,8 @@ export function addMicrovmCommands(program: Command, deps: CliDeps, result: Acti
   microvm
     .command("build-image")
     .description(
-      "build the guest image (Debian cloud kernel + initramfs with busybox, bash, node and the worker agent), " +
+      "build the guest image (Debian cloud kernel, initramfs with busybox, bash and the worker agent, and a " +
+        "read-only disk holding node), " +
         "cached under HODEI_FC_IMAGE_DIR (default <data dir>/microvm/images)",
     )
     .option("--dir <dir>", "image cache directory (default: HODEI_FC_IMAGE_DIR or <data dir>/microvm/images)")

@@ -1,15 +1,18 @@
 // The guest kernel: Debian's cloud kernel (small, virtio drivers as modules), taken from its .deb
 // with apt-get download + dpkg-deb -x, so nothing under /boot changes and no root filesystem is needed.
+import { createHash } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runChecked } from "./run-command.js";
 
-/** Modules the guest loads with insmod, in dependency order: virtio-mmio transport and networking,
- * fw_cfg (the channel the worker's environment arrives on) and the entropy device. */
+/** Modules the guest loads with insmod, in dependency order: virtio-mmio transport, the block device
+ * node is read from, networking, fw_cfg (the channel the worker's environment arrives on) and the
+ * entropy device. */
 export const GUEST_MODULES = [
   { name: "virtio_ring", path: "drivers/virtio/virtio_ring.ko" },
   { name: "virtio", path: "drivers/virtio/virtio.ko" },
   { name: "virtio_mmio", path: "drivers/virtio/virtio_mmio.ko" },
+  { name: "virtio_blk", path: "drivers/block/virtio_blk.ko" },
   { name: "failover", path: "net/core/failover.ko" },
   { name: "net_failover", path: "drivers/net/net_failover.ko" },
   { name: "virtio_net", path: "drivers/net/virtio_net.ko" },
@@ -82,6 +85,20 @@ export async function extractKernelDeb(debPath: string, destDir: string): Promis
   }
 }
 
+async function hasModules(modulesDir: string): Promise<boolean> {
+  for (const m of GUEST_MODULES) if (!(await exists(join(modulesDir, `${m.name}.ko`)))) return false;
+  return true;
+}
+
+/** The modules a kernel directory holds, in its name: one unpacked for other modules is not reused. */
+export function kernelDirName(base: string): string {
+  const modules = createHash("sha256")
+    .update(GUEST_MODULES.map((m) => m.path).join("\n"))
+    .digest("hex")
+    .slice(0, 8);
+  return `${base}-m${modules}`;
+}
+
 function kernelAt(dir: string, release: string): GuestKernel {
   return { release, vmlinuzPath: join(dir, "vmlinuz"), modulesDir: join(dir, "modules") };
 }
@@ -95,7 +112,8 @@ export async function cachedKernel(kernelsDir: string): Promise<GuestKernel | un
   for (const name of names) {
     const dir = join(kernelsDir, name);
     const release = (await readFile(join(dir, "release"), "utf8").catch(() => "")).trim();
-    if (release) return kernelAt(dir, release);
+    // Unpacked when the guest needed fewer modules: not this guest's kernel.
+    if (release && (await hasModules(join(dir, "modules")))) return kernelAt(dir, release);
   }
   return undefined;
 }
@@ -112,7 +130,7 @@ export async function obtainKernel(kernelsDir: string, debPath?: string): Promis
         .split("/")
         .pop()
         ?.replace(/\.deb$/, "") ?? "kernel";
-    return extractKernelDeb(debPath, join(kernelsDir, name));
+    return extractKernelDeb(debPath, join(kernelsDir, kernelDirName(name)));
   }
   const cached = await cachedKernel(kernelsDir);
   if (cached) return cached;
@@ -122,7 +140,7 @@ export async function obtainKernel(kernelsDir: string, debPath?: string): Promis
     await runChecked("apt-get", ["download", "-q", pkg], { cwd: download, timeoutMs: 300_000 });
     const deb = (await readdir(download)).find((f) => f.endsWith(".deb"));
     if (!deb) throw new Error(`apt-get download ${pkg} left no .deb`);
-    return await extractKernelDeb(join(download, deb), join(kernelsDir, pkg));
+    return await extractKernelDeb(join(download, deb), join(kernelsDir, kernelDirName(pkg)));
   } finally {
     await rm(download, { recursive: true, force: true });
   }

@@ -1,5 +1,6 @@
-// Builds the guest image: Debian's cloud kernel plus an lz4 initramfs holding busybox, bash, node with
-// the libraries they link, the worker bundle, the guest modules and /init. Cached per build key.
+// Builds the guest image: Debian's cloud kernel, an lz4 initramfs holding busybox, bash, the libraries
+// they and node link, the worker bundle, the guest modules and /init, and a read-only disk holding
+// node itself. Cached per build key.
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import {
@@ -21,6 +22,7 @@ import {
   GUEST_SPAWN_HELPER_PATH,
   GUEST_LOADER_PATH,
   GUEST_NODE_FLAGS,
+  GUEST_NODE_MOUNT,
   codeCacheScript,
   guestCodeCachePath,
   guestLoaderScript,
@@ -31,13 +33,15 @@ import { extractPvhKernel } from "./pvh-kernel.js";
 import { runChecked, runCommand, which } from "./run-command.js";
 
 /** Bump when the image's layout changes in a way the inputs' hashes do not show. */
-const IMAGE_FORMAT = 4;
+const IMAGE_FORMAT = 5;
 
 export interface GuestImage {
   dir: string;
   key: string;
   kernelPath: string;
   initrdPath: string;
+  /** The read-only disk holding node (see GUEST_NODE_MOUNT). */
+  nodeDiskPath: string;
   /** A tiny initramfs (busybox and a probe /init) for the acceleration probe. */
   probeInitrdPath: string;
   kernelRelease: string;
@@ -115,7 +119,11 @@ async function copyInto(root: string, from: string, to: string, mode?: number): 
 
 async function addBinaryWithLibraries(root: string, from: string, to: string, done: Set<string>) {
   await copyInto(root, from, to, 0o755);
-  for (const lib of await sharedLibraries(from)) {
+  await addLibraries(root, from, done);
+}
+
+async function addLibraries(root: string, binary: string, done: Set<string>) {
+  for (const lib of await sharedLibraries(binary)) {
     if (done.has(lib)) continue;
     done.add(lib);
     await copyInto(root, lib, lib, 0o755);
@@ -136,6 +144,27 @@ async function addBusybox(root: string, busybox: string): Promise<void> {
       continue;
     await mkdir(dirname(dest), { recursive: true });
     await symlink("/bin/busybox", dest);
+  }
+}
+
+const NODE_DISK_FILE = "node.img";
+
+/** A read-only ext4 image holding `node` alone, with room for the filesystem's own blocks. */
+async function makeNodeDisk(node: string, out: string): Promise<void> {
+  const dir = await mkdtemp(`${out}.root-`);
+  try {
+    await copyInto(dir, node, "/node", 0o755);
+    const mb = Math.ceil(((await stat(node)).size * 1.05) / 2 ** 20) + 8;
+    // No journal: nothing ever writes to it. -d fills it from a directory, as an unprivileged user can.
+    await runChecked(
+      "mke2fs",
+      ["-q", "-t", "ext4", "-O", "^has_journal", "-L", "hodei-node", "-d", dir, "-F", out, `${mb}M`],
+      {
+        timeoutMs: 120_000,
+      },
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -176,7 +205,11 @@ async function buildInto(
   const libs = new Set<string>();
   await baseLayout(root);
   await addBinaryWithLibraries(root, tools.bash!, "/bin/bash", libs);
-  await addBinaryWithLibraries(root, tools.node!, "/usr/bin/node", libs);
+  // node on a disk of its own, its libraries in the initramfs (see GUEST_NODE_MOUNT).
+  await addLibraries(root, tools.node!, libs);
+  await mkdir(join(root, GUEST_NODE_MOUNT), { recursive: true });
+  await symlink(`${GUEST_NODE_MOUNT}/node`, join(root, "usr/bin/node"));
+  await makeNodeDisk(tools.node!, join(staging, NODE_DISK_FILE));
   await addBusybox(root, tools.busybox!);
   for (const m of GUEST_MODULES) {
     await copyInto(root, join(kernel.modulesDir, `${m.name}.ko`), `/lib/modules/hodei/${m.name}.ko`);
@@ -229,6 +262,7 @@ function imageAt(
     key,
     kernelPath: join(dir, kernelFile),
     initrdPath: join(dir, "initrd.lz4"),
+    nodeDiskPath: join(dir, NODE_DISK_FILE),
     probeInitrdPath: join(dir, "probe.lz4"),
     kernelRelease,
     built,
@@ -237,7 +271,8 @@ function imageAt(
 
 /**
  * The guest image for this worker bundle, built when no cached build has the same inputs.
- * Needs: busybox (busybox-static), bash, cpio, lz4, ldd, and for the kernel dpkg-deb and apt-get.
+ * Needs: busybox (busybox-static), bash, cpio, lz4, mke2fs (e2fsprogs), ldd, and for the kernel
+ * dpkg-deb and apt-get.
  */
 export async function buildGuestImage(opts: BuildImageOptions): Promise<GuestImage> {
   const log = opts.log ?? (() => {});
@@ -252,6 +287,7 @@ export async function buildGuestImage(opts: BuildImageOptions): Promise<GuestIma
   if (await fileExists(spawnHelper)) tools.spawnHelper = spawnHelper;
   await requireTool("cpio", "cpio");
   await requireTool("lz4", "lz4");
+  await requireTool("mke2fs", "e2fsprogs");
   await stat(opts.workerBundlePath).catch(() => {
     throw new Error(`microvm image: worker bundle ${opts.workerBundlePath} not found (run npm run build)`);
   });

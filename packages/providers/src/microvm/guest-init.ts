@@ -19,6 +19,15 @@ export const MARK_PROBE_OK = "hodei-probe: ok";
 export const GUEST_BUNDLE_PATH = "/opt/hodei/hodei-worker.cjs";
 /** Loads the bundle with the V8 code cache made when the image was built (see codeCacheScript). */
 export const GUEST_LOADER_PATH = "/opt/hodei/load.cjs";
+/**
+ * Where the guest mounts the read-only disk that holds node (the guest's /usr/bin/node links here).
+ * Node is 95 % of what the guest needs: in the initramfs, the kernel unpacked all 100 MB of it into
+ * memory before /init, under emulation about 0.7 s; from a disk only the pages node touches are read.
+ */
+export const GUEST_NODE_MOUNT = "/opt/hodei/node";
+/** Read-ahead on that disk: node's start reads its binary in a few large requests, not 128 KB ones. */
+const NODE_DISK_READ_AHEAD_KB = 8192;
+
 /** Next to the bundle, where the worker looks for it by default. */
 export const GUEST_SPAWN_HELPER_PATH = "/opt/hodei/hodei-spawn";
 
@@ -122,6 +131,9 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 for m in ${modules}; do
   insmod /lib/modules/hodei/$m.ko || echo "hodei-guest: insmod $m failed"
 done
+mount -t ext4 -o ro,noatime /dev/vda ${GUEST_NODE_MOUNT} &&
+  echo ${NODE_DISK_READ_AHEAD_KB} > /sys/block/vda/queue/read_ahead_kb ||
+  echo "hodei-guest: cannot mount the node disk (/dev/vda) at ${GUEST_NODE_MOUNT}"
 ip link set lo up
 ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 ||
   echo "hodei-guest: network setup failed"

@@ -49,7 +49,7 @@ export const MICROVM_ENV: readonly EnvDoc[] = [
   [
     "HODEI_FC_ROOTFS_PATH",
     "(built)",
-    "guest initramfs (lz4 cpio) as `hodei microvm build-image` makes it; needs HODEI_FC_KERNEL_PATH",
+    "guest initramfs (lz4 cpio) as `hodei microvm build-image` makes it, with its node.img beside it; needs HODEI_FC_KERNEL_PATH",
   ],
   ["HODEI_FC_MAX_WORKERS", "2", "most microVMs at once"],
   ["HODEI_FC_MAX_CONCURRENT_BOOTS", "1", "most microVMs booting at once (a TCG boot keeps a core busy)"],

@@ -1,6 +1,6 @@
 import { cpus, totalmem } from "node:os";
-import { mkdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type {
   HandleStatus,
   Provider,
@@ -28,6 +28,7 @@ interface Ready {
   accel: AccelDecision;
   kernelPath: string;
   initrdPath: string;
+  nodeDiskPath?: string;
   kernelRelease: string;
   busyboxPath: string;
   tscKhz: number | undefined;
@@ -99,13 +100,22 @@ export class MicrovmProvider implements Provider {
     const busyboxPath = await which("busybox");
     if (!busyboxPath)
       throw new Error("microvm: busybox not found on the host (Debian package busybox-static)");
-    let image: { kernelPath: string; initrdPath: string; probeInitrdPath: string; kernelRelease: string };
+    let image: {
+      kernelPath: string;
+      initrdPath: string;
+      nodeDiskPath?: string;
+      probeInitrdPath: string;
+      kernelRelease: string;
+    };
     if (o.kernelPath && o.initrdPath) {
       // A given image has no probe initramfs of its own: the probe boots the worker image, whose
-      // /init prints the worker-starting marker without its environment.
+      // /init prints the worker-starting marker without its environment. Its node disk, as
+      // `hodei microvm build-image` makes one, is the node.img beside the initramfs.
+      const disk = join(dirname(o.initrdPath), "node.img");
       image = {
         kernelPath: o.kernelPath,
         initrdPath: o.initrdPath,
+        nodeDiskPath: (await stat(disk).catch(() => undefined))?.isFile() ? disk : undefined,
         probeInitrdPath: o.initrdPath,
         kernelRelease: "given",
       };
@@ -150,6 +160,7 @@ export class MicrovmProvider implements Provider {
       accel: ready.accel.accel,
       kernelPath: ready.kernelPath,
       initrdPath: ready.initrdPath,
+      nodeDiskPath: ready.nodeDiskPath,
       vcpus,
       memoryMb,
       name: vmName(this.owner, spec.workerId),

@@ -13,6 +13,8 @@ export interface VmLaunch {
   name: string;
   /** The guest's only way out: guest 10.0.2.100:50051 → this host:port. Absent: no network device. */
   forwardTo?: { host: string; port: number; busyboxPath: string };
+  /** The guest's read-only node disk (an ext4 image), its /dev/vda. */
+  nodeDiskPath?: string;
   /** A file whose content the guest reads as fw_cfg FW_CFG_ENV_NAME. */
   envFilePath?: string;
   /** TCG only: the host's TSC rate, so the guest kernel need not calibrate it (see host-tsc.ts). */
@@ -77,6 +79,15 @@ export function qemuArgs(vm: VmLaunch): string[] {
     "-device",
     "virtio-rng-device",
   ];
+  if (vm.nodeDiskPath) {
+    // Read-only: every VM shares the one image file.
+    args.push(
+      "-drive",
+      `file=${optionValue(vm.nodeDiskPath)},if=none,id=node,format=raw,readonly=on`,
+      "-device",
+      "virtio-blk-device,drive=node",
+    );
+  }
   if (vm.forwardTo) {
     const { host, port, busyboxPath } = vm.forwardTo;
     // restrict=on: the guest reaches nothing on the host or beyond except this one forward.
