@@ -3,7 +3,10 @@
 //             a TCP listener on the host through guestfwd (no server: this isolates the VM's own cost)
 //   platform  a real `hodei server` with HODEI_FC_ENABLED=1 and no local provider: QueueJob `uname -r`
 //             → first log line through SubscribeLogs (needs the server to know the microvm provider)
-// Run: `node bench/microvm-cold.mjs [provider|platform|both]` after `npm run build`; BENCH_SAMPLES=3.
+//   warm      the same server with a long idle timeout: the first job boots the one VM, then
+//             BENCH_SAMPLES jobs one after another reuse it (queue → first log line)
+// Run: `node bench/microvm-cold.mjs [provider|platform|warm|both|all]` after `npm run build`;
+// BENCH_SAMPLES=3. Times in ms; p50/p99 over the samples.
 // The guest image is built (once, cached) in .hodei/microvm-test-images, the tests' cache.
 import { createServer } from "node:net";
 import { performance } from "node:perf_hooks";
@@ -13,7 +16,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { JobExecutionService, LogStreamService, serverStream, unary } from "@hodei/api";
 import { MicrovmProvider, microvmOptionsFromEnv } from "@hodei/providers";
-import { median, startControlPlane } from "./control-plane.mjs";
+import { median, percentile, startControlPlane } from "./control-plane.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const imageDir = process.env.HODEI_TEST_MICROVM_IMAGES ?? join(root, ".hodei", "microvm-test-images");
@@ -114,6 +117,8 @@ async function firstLine(client, id) {
   });
 }
 
+const stats = (xs) => ({ p50: round(median(xs)), p99: round(percentile(xs, 99)), max: Math.max(...xs) });
+
 async function platformSamples() {
   const cp = await startControlPlane({
     idleTimeoutMs: 1_000,
@@ -135,12 +140,32 @@ async function platformSamples() {
   return {
     serverStartMs: round(cp.startMs),
     firstLineMedianMs: median(runs.map((r) => r.firstLineMs)),
+    firstLineMs: stats(runs.map((r) => r.firstLineMs)),
     samples: runs,
   };
 }
 
+async function warmSamples() {
+  const cp = await startControlPlane({
+    idleTimeoutMs: 600_000,
+    env: { HODEI_FC_ENABLED: "1", HODEI_LOCAL_ENABLED: "0", HODEI_FC_IMAGE_DIR: imageDir, LOG_LEVEL: "warn" },
+  });
+  const runs = [];
+  try {
+    const boot = await firstLine(cp.client, `mvm-warm-${Date.now().toString(36)}-boot`);
+    for (let i = 0; i < samples; i++)
+      runs.push(await firstLine(cp.client, `mvm-warm-${Date.now().toString(36)}-${i}`));
+    const vms = cp.workerPids().length;
+    if (vms !== 1) throw new Error(`expected the one warm VM to be reused, found ${vms}`);
+    return { bootMs: boot.firstLineMs, firstLineMs: stats(runs.map((r) => r.firstLineMs)), vms };
+  } finally {
+    await cp.stop();
+  }
+}
+
 const mode = process.argv[2] ?? "provider";
 const out = { loadavg: loadavg().map((x) => Math.round(x * 100) / 100) };
-if (mode === "provider" || mode === "both") out.provider = await providerSamples();
-if (mode === "platform" || mode === "both") out.platform = await platformSamples();
+if (mode === "provider" || mode === "both" || mode === "all") out.provider = await providerSamples();
+if (mode === "platform" || mode === "both" || mode === "all") out.platform = await platformSamples();
+if (mode === "warm" || mode === "all") out.warm = await warmSamples();
 console.log(JSON.stringify(out));
