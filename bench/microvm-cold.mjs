@@ -8,6 +8,7 @@
 // Run: `node bench/microvm-cold.mjs [provider|platform|warm|both|all]` after `npm run build`;
 // BENCH_SAMPLES=3. Times in ms; p50/p99 over the samples.
 // The guest image is built (once, cached) in .hodei/microvm-test-images, the tests' cache.
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { performance } from "node:perf_hooks";
 import { setTimeout as delay } from "node:timers/promises";
@@ -109,7 +110,7 @@ async function firstLine(client, id) {
       else resolve(value);
     };
     call.on("data", (entry) =>
-      finish(undefined, { firstLineMs: round(performance.now() - t0), line: entry.line }),
+      finish(undefined, { id, firstLineMs: round(performance.now() - t0), line: entry.line }),
     );
     call.on("error", (err) => {
       if (err.code !== 1 /* CANCELLED */) finish(err);
@@ -145,6 +146,24 @@ async function platformSamples() {
   };
 }
 
+async function ended(client, id) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const s = await unary(client, JobExecutionService.method.getJobStatus, { jobId: { value: id } });
+    if (/SUCCEEDED|COMPLETED|FAILED|CANCELLED|TIMEOUT/.test(s.statusName)) return;
+    await delay(20);
+  }
+  throw new Error(`${id} did not end within 60 s`);
+}
+
+const commOf = (pid) => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
+};
+
 async function warmSamples() {
   const cp = await startControlPlane({
     idleTimeoutMs: 600_000,
@@ -153,9 +172,13 @@ async function warmSamples() {
   const runs = [];
   try {
     const boot = await firstLine(cp.client, `mvm-warm-${Date.now().toString(36)}-boot`);
-    for (let i = 0; i < samples; i++)
-      runs.push(await firstLine(cp.client, `mvm-warm-${Date.now().toString(36)}-${i}`));
-    const vms = cp.workerPids().length;
+    await ended(cp.client, boot.id);
+    for (let i = 0; i < samples; i++) {
+      const run = await firstLine(cp.client, `mvm-warm-${Date.now().toString(36)}-${i}`);
+      runs.push(run);
+      await ended(cp.client, run.id); // the VM is free again before the next job
+    }
+    const vms = cp.workerPids().filter((pid) => commOf(pid).startsWith("qemu")).length;
     if (vms !== 1) throw new Error(`expected the one warm VM to be reused, found ${vms}`);
     return { bootMs: boot.firstLineMs, firstLineMs: stats(runs.map((r) => r.firstLineMs)), vms };
   } finally {
