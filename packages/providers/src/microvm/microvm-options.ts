@@ -29,7 +29,11 @@ export interface MicrovmProviderOptions extends ProviderLimits {
   kvmProbeTimeoutMs: number;
 }
 
-/** 256 MiB cannot hold the ~105 MB unpacked initramfs plus the guest's page cache and node. */
+/**
+ * Set when the initramfs held node (256 MiB could not hold its ~105 MB unpacked plus the guest's page
+ * cache and node's heap). Node now comes from a disk, read into the page cache as it is used; a
+ * smaller guest has not been measured since, so the floor stays.
+ */
 export const MIN_GUEST_MEMORY_MB = 512;
 
 export const MICROVM_ENV: readonly EnvDoc[] = [
