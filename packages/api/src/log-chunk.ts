@@ -487,6 +487,11 @@ const SPLICE_SCRATCH_MAX = 4 << 20;
  * (the entries' `more` fields, or one entry's fields, as stored). Written out only when sent.
  */
 export class LogEntrySplice extends SelfEncoded {
+  /** UTF-8 bytes of the job id. */
+  private readonly idLen: number;
+  /** Bytes of the message. */
+  readonly byteLength: number;
+
   constructor(
     readonly jobId: string,
     private readonly body: Buffer,
@@ -494,24 +499,19 @@ export class LogEntrySplice extends SelfEncoded {
     private readonly to: number,
   ) {
     super();
+    this.idLen = Buffer.byteLength(jobId);
+    this.byteLength = (this.idLen > 0 ? 1 + varintSize(this.idLen) + this.idLen : 0) + to - from;
   }
 
   private into(buf: Buffer): Buffer {
     let at = 0;
-    const idLen = Buffer.byteLength(this.jobId);
-    if (idLen > 0) {
+    if (this.idLen > 0) {
       buf[0] = TAG_JOB_ID;
-      at = writeVarint(buf, 1, idLen);
-      at += buf.write(this.jobId, at, idLen, "utf8");
+      at = writeVarint(buf, 1, this.idLen);
+      at += buf.write(this.jobId, at, this.idLen, "utf8");
     }
     at += this.body.copy(buf, at, this.from, this.to);
     return buf.subarray(0, at);
-  }
-
-  /** Bytes of the message. */
-  get byteLength(): number {
-    const idLen = Buffer.byteLength(this.jobId);
-    return (idLen > 0 ? 1 + varintSize(idLen) + idLen : 0) + this.to - this.from;
   }
 
   /** The message in a buffer of its own. */

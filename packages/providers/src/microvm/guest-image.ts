@@ -147,7 +147,8 @@ async function addBusybox(root: string, busybox: string): Promise<void> {
   }
 }
 
-const NODE_DISK_FILE = "node.img";
+/** The node disk's file name in an image directory, beside the initramfs. */
+export const NODE_DISK_FILE = "node.img";
 
 /** A read-only ext4 image holding `node` alone, with room for the filesystem's own blocks. */
 async function makeNodeDisk(node: string, out: string): Promise<void> {

@@ -149,11 +149,11 @@ fi
 [ -n "$HODEI_WORKER_ID" ] && hostname "$HODEI_WORKER_ID"
 cd /root
 case " $(cat /proc/cmdline) " in
-*" ${accelKernelParameter("tcg")} "*) accel=tcg flags="${GUEST_NODE_FLAGS.tcg.join(" ")}" ;;
-*) accel=kvm flags="${GUEST_NODE_FLAGS.kvm.join(" ")}" ;;
+*" ${accelKernelParameter("tcg")} "*) accel=tcg flags="${GUEST_NODE_FLAGS.tcg.join(" ")}" cache=${guestCodeCachePath("tcg")} ;;
+*) accel=kvm flags="${GUEST_NODE_FLAGS.kvm.join(" ")}" cache=${guestCodeCachePath("kvm")} ;;
 esac
 echo "${MARK_WORKER_STARTING} (uptime $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r), $accel)"
-${CODE_CACHE_VARIABLE}=${GUEST_BUNDLE_PATH}.$accel.v8cache node $flags ${GUEST_LOADER_PATH} </dev/null
+${CODE_CACHE_VARIABLE}=$cache node $flags ${GUEST_LOADER_PATH} </dev/null
 echo "hodei-guest: worker exited with code $?"
 sync
 poweroff -f

@@ -14,7 +14,7 @@ import type {
 import { chooseAccel, type AccelDecision } from "./accel-probe.js";
 import { GUEST_SERVER_ADDRESS, guestEnvFile } from "./guest-init.js";
 import { hostTscKhz } from "./host-tsc.js";
-import { buildGuestImage } from "./guest-image.js";
+import { NODE_DISK_FILE, buildGuestImage } from "./guest-image.js";
 import { MIN_GUEST_MEMORY_MB, type MicrovmProviderOptions } from "./microvm-options.js";
 import { ownServerIdentity } from "../server-identity.js";
 import { reapOrphans, vmName } from "./orphans.js";
@@ -110,8 +110,8 @@ export class MicrovmProvider implements Provider {
     if (o.kernelPath && o.initrdPath) {
       // A given image has no probe initramfs of its own: the probe boots the worker image, whose
       // /init prints the worker-starting marker without its environment. Its node disk, as
-      // `hodei microvm build-image` makes one, is the node.img beside the initramfs.
-      const disk = join(dirname(o.initrdPath), "node.img");
+      // `hodei microvm build-image` makes one, is the one beside the initramfs.
+      const disk = join(dirname(o.initrdPath), NODE_DISK_FILE);
       image = {
         kernelPath: o.kernelPath,
         initrdPath: o.initrdPath,
