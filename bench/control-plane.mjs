@@ -62,7 +62,8 @@ export function workerPidsOf(serverPid) {
   return childPids(serverPid).flatMap((pid) => (commOf(pid) === "hodei-spawn" ? childPids(pid) : [pid]));
 }
 
-function commOf(pid) {
+/** A process's command name, "" once it is gone. */
+export function commOf(pid) {
   try {
     return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
   } catch {

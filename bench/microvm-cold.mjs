@@ -8,7 +8,6 @@
 // Run: `node bench/microvm-cold.mjs [provider|platform|warm|both|all]` after `npm run build`;
 // BENCH_SAMPLES=3. Times in ms; p50/p99 over the samples.
 // The guest image is built (once, cached) in .hodei/microvm-test-images, the tests' cache.
-import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { performance } from "node:perf_hooks";
 import { setTimeout as delay } from "node:timers/promises";
@@ -17,7 +16,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { JobExecutionService, LogStreamService, serverStream, unary } from "@hodei/api";
 import { MicrovmProvider, microvmOptionsFromEnv } from "@hodei/providers";
-import { median, percentile, startControlPlane } from "./control-plane.mjs";
+import { commOf, median, percentile, startControlPlane, trackTerminalEvents } from "./control-plane.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const imageDir = process.env.HODEI_TEST_MICROVM_IMAGES ?? join(root, ".hodei", "microvm-test-images");
@@ -120,11 +119,15 @@ async function firstLine(client, id) {
 
 const stats = (xs) => ({ p50: round(median(xs)), p99: round(percentile(xs, 99)), max: Math.max(...xs) });
 
-async function platformSamples() {
-  const cp = await startControlPlane({
-    idleTimeoutMs: 1_000,
+/** A real server whose only provider is the microVM one. */
+const microvmServer = (idleTimeoutMs) =>
+  startControlPlane({
+    idleTimeoutMs,
     env: { HODEI_FC_ENABLED: "1", HODEI_LOCAL_ENABLED: "0", HODEI_FC_IMAGE_DIR: imageDir, LOG_LEVEL: "warn" },
   });
+
+async function platformSamples() {
+  const cp = await microvmServer(1_000);
   const runs = [];
   try {
     for (let i = 0; i < samples; i++) {
@@ -146,42 +149,23 @@ async function platformSamples() {
   };
 }
 
-async function ended(client, id) {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const s = await unary(client, JobExecutionService.method.getJobStatus, { jobId: { value: id } });
-    if (/SUCCEEDED|COMPLETED|FAILED|CANCELLED|TIMEOUT/.test(s.statusName)) return;
-    await delay(20);
-  }
-  throw new Error(`${id} did not end within 60 s`);
-}
-
-const commOf = (pid) => {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-  } catch {
-    return "";
-  }
-};
-
 async function warmSamples() {
-  const cp = await startControlPlane({
-    idleTimeoutMs: 600_000,
-    env: { HODEI_FC_ENABLED: "1", HODEI_LOCAL_ENABLED: "0", HODEI_FC_IMAGE_DIR: imageDir, LOG_LEVEL: "warn" },
-  });
+  const cp = await microvmServer(600_000);
+  const ends = trackTerminalEvents(cp.client);
   const runs = [];
   try {
     const boot = await firstLine(cp.client, `mvm-warm-${Date.now().toString(36)}-boot`);
-    await ended(cp.client, boot.id);
+    await ends.waitTerminal(boot.id);
     for (let i = 0; i < samples; i++) {
       const run = await firstLine(cp.client, `mvm-warm-${Date.now().toString(36)}-${i}`);
       runs.push(run);
-      await ended(cp.client, run.id); // the VM is free again before the next job
+      await ends.waitTerminal(run.id); // the VM is free again before the next job
     }
     const vms = cp.workerPids().filter((pid) => commOf(pid).startsWith("qemu")).length;
     if (vms !== 1) throw new Error(`expected the one warm VM to be reused, found ${vms}`);
     return { bootMs: boot.firstLineMs, firstLineMs: stats(runs.map((r) => r.firstLineMs)), vms };
   } finally {
+    ends.close();
     await cp.stop();
   }
 }
