@@ -134,7 +134,10 @@ export class WorkerAgent {
 
   private async run(): Promise<void> {
     this.client = await createControlClient(this.config);
-    await this.session.run(this.client, this.abort.signal);
+    const session = this.session.run(this.client, this.abort.signal);
+    // The job spawner starts while the registration is in flight, not when the first job comes.
+    if (!this.stopping) this.spawner.prepare();
+    await session;
   }
 
   private onStream(stream: WorkerStream | undefined): void {

@@ -158,6 +158,7 @@ test("hodei-spawn: a job cancelled before its pid is known is ended as soon as i
       cancel();
       return started;
     },
+    prepare: () => helper.prepare(),
     close: () => helper.close(),
   };
   const dir = await mkdtemp(join(tmpdir(), "hodei-cancel-"));

@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { JobStatus, type LogLine } from "@hodei/api";
 import { WorkerAgent, type WorkerConfig } from "../src/index.js";
 import { silentLogger } from "../src/logger.js";
+import { readdir, readFile } from "node:fs/promises";
+import { defaultSpawnHelper } from "../src/job-process.js";
 import { liveGroupMembers } from "../src/process-group.js";
 import { groupHas } from "./run-job.js";
 import { HarnessControlPlane } from "./harness-control-plane.js";
@@ -72,6 +74,33 @@ test("against a harness control plane: registers with the OTP and worker info, t
   assert.equal(reg.workerInfo?.pid, process.pid);
   const hello = cp.messages("hello")[0]!;
   assert.deepEqual([hello.workerId, hello.sessionId, hello.runningJobIds], ["worker-test", "session-1", []]);
+});
+
+/** Names (comm) of this process's children. */
+async function childNames(): Promise<string[]> {
+  const names: string[] = [];
+  for (const pid of await readdir("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+    const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
+    if (m && Number(m[2]) === process.pid) names.push(m[1]!);
+  }
+  return names;
+}
+
+test("against a harness control plane: hodei-spawn is running once registered, before any job comes", async () => {
+  const spawnHelper = defaultSpawnHelper();
+  assert.ok(spawnHelper, "hodei-spawn is built (npm run build)");
+  assert.ok(!(await childNames()).includes("hodei-spawn"), "no helper before the agent starts");
+  const { cp } = await setup({ spawnHelper });
+  assert.ok((await childNames()).includes("hodei-spawn"), "the helper started while registering");
+  runJob(cp, "job-first", "echo first");
+  const result = await cp.resultFor("job-first");
+  assert.equal(result.status, JobStatus.COMPLETED);
+  assert.deepEqual(
+    linesOf(cp, "job-first").map((l) => l.line.line),
+    ["$ echo first", "first"],
+  );
 });
 
 test("against a harness control plane: output streams live, line by line, before the job ends", async () => {
