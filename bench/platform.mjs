@@ -79,8 +79,8 @@ async function coldSample(client, id) {
 }
 
 /** Cold latency: the first job of a fresh server, then again each time its workers idled out (20 jobs). */
-export async function coldLatency({ databaseUrl, samples = 20, idleTimeoutMs = 300 } = {}) {
-  const cp = await startControlPlane({ databaseUrl, idleTimeoutMs });
+export async function coldLatency({ databaseUrl, samples = 20, idleTimeoutMs = 300, env = {} } = {}) {
+  const cp = await startControlPlane({ databaseUrl, idleTimeoutMs, env });
   try {
     const runs = [];
     for (let i = 0; i < samples; i++) {

@@ -3,8 +3,10 @@
 // rest of what every provider does are the contract's: contract-local.test.ts.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { JobExecutionService, unary } from "@hodei/api";
-import { jobStatus, queueJob, waitForJobEnd } from "./support/jobs.js";
+import { jobStatus, logLines, queueJob, waitForJobEnd } from "./support/jobs.js";
 import { startPlatform, stopCleanly, type Platform } from "./support/platform.js";
 import {
   descendantsOf,
@@ -92,6 +94,29 @@ describe("workers", () => {
       ["SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"],
     );
     assert.ok(new Set(ran.map((s) => s.workerId)).size <= MAX_WORKERS, "the jobs shared the workers");
+  });
+
+  test("local workers leave the agent's compiled code under the data dir for the next ones; jobs do not see where", async () => {
+    const cacheDir = join(platform.dataDir, "cache");
+    // The workers of the test before idle out, and each one that started without a cache writes one.
+    const caches = await waitFor(
+      () => {
+        const found = existsSync(cacheDir) ? readdirSync(cacheDir).filter((n) => n.endsWith(".v8")) : [];
+        return found.length > 0 ? found : undefined;
+      },
+      { timeoutMs: IDLE_TIMEOUT_MS + SWEEP_MS + 10_000, what: "a code cache in the data dir" },
+    );
+    assert.equal(caches.length, 1, `one cache, for this bundle and node: ${caches.join(", ")}`);
+    assert.ok(statSync(join(cacheDir, caches[0]!)).size > 100_000);
+
+    const id = await queueJob(platform.client, {
+      name: "cache-env",
+      command: 'echo "cache=[${HODEI_WORKER_CODE_CACHE-unset}]"',
+    });
+    const done = await waitForJobEnd(platform.client, id);
+    assert.equal(done.statusName, "SUCCEEDED");
+    const lines = await logLines(platform.client, id);
+    assert.ok(lines.includes("cache=[unset]"), lines.join("\n"));
   });
 
   test("a worker killed while running a job: the job FAILED naming the worker; the next job gets a new worker", async () => {

@@ -5,3 +5,4 @@ export * from "./kubernetes/index.js";
 export * from "./docker/index.js";
 export * from "./microvm/index.js";
 export * from "./process-launcher.js";
+export * from "./worker-code-cache.js";

@@ -17,6 +17,8 @@ export interface LocalProviderOptions extends ProviderLimits {
   name?: string;
   /** The command that starts a worker agent, e.g. [node, .../hodei.js, "worker"]. */
   workerCommand: string[];
+  /** Variables every worker gets on top of the control plane's own environment. */
+  workerEnv?: Readonly<Record<string, string>>;
   /** Where worker output goes: inherited (visible in the server's terminal) or discarded. */
   workerOutput: "inherit" | "ignore";
   /** Labels of every local worker, which jobs' required labels are matched against. */
@@ -85,6 +87,7 @@ export class LocalProvider implements Provider {
       args,
       env: {
         ...process.env,
+        ...this.opts.workerEnv,
         ...spec.env,
         HODEI_SERVER_ADDRESS: spec.serverAddress,
         HODEI_OTP_TOKEN: spec.otpToken,

@@ -17,6 +17,10 @@ import {
   type EnvDoc,
   type ProviderCommon,
   type ProviderKind,
+  WORKER_CODE_CACHE_VARIABLE,
+  WORKER_NODE_FLAGS,
+  pruneWorkerCodeCaches,
+  workerCodeCacheFile,
 } from "@hodei/providers";
 import type { ServerConfig } from "./config.js";
 import type { EnvProvider } from "./provider-manager.js";
@@ -58,17 +62,34 @@ interface Kind {
   enabledBy: string;
 }
 
+/**
+ * How local workers are started: through the code-cache loader when it is on (the cache file keyed
+ * to this bundle and node; caches of other builds are removed), else the bundle itself.
+ */
+function localWorkerStart(config: ServerConfig): { command: string[]; env: Record<string, string> } {
+  const cache = config.workerCodeCache;
+  if (!cache) return { command: config.workerCommand, env: {} };
+  const file = workerCodeCacheFile(cache.dir, config.workerBundlePath, WORKER_NODE_FLAGS);
+  pruneWorkerCodeCaches(cache.dir, file);
+  return {
+    command: [process.execPath, ...WORKER_NODE_FLAGS, cache.loaderPath],
+    env: { [WORKER_CODE_CACHE_VARIABLE]: file },
+  };
+}
+
 export function providerKinds(config: ServerConfig): Partial<Record<ProviderKind, Kind>> {
   return {
     local: {
       env: LOCAL_ENV,
       enabledBy: "HODEI_LOCAL_ENABLED",
-      factory: (name, c, common) =>
-        new LocalProvider({
+      factory: (name, c, common) => {
+        const start = localWorkerStart(config);
+        return new LocalProvider({
           name,
           maxWorkers: positiveInt(c, "HODEI_LOCAL_MAX_WORKERS", config.localMaxWorkers),
           idleTimeoutMs: common.idleTimeoutMs,
-          workerCommand: config.workerCommand,
+          workerCommand: start.command,
+          workerEnv: start.env,
           workerOutput: config.devMode ? "inherit" : "ignore",
           // Not a fork of this (large) process per worker: see process-launcher.ts.
           ...(config.spawnHelper ? { launcher: new HelperLauncher(config.spawnHelper) } : {}),
@@ -78,7 +99,8 @@ export function providerKinds(config: ServerConfig): Partial<Record<ProviderKind
             c.HODEI_LOCAL_WORKER_LABELS !== undefined
               ? labelsOf(c.HODEI_LOCAL_WORKER_LABELS)
               : config.localWorkerLabels,
-        }),
+        });
+      },
     },
     docker: {
       env: DOCKER_ENV,
