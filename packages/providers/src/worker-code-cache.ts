@@ -1,6 +1,8 @@
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 
 /** The variable that names a worker's code cache file (read by dist/hodei-worker-cached.cjs). */
 export const WORKER_CODE_CACHE_VARIABLE = "HODEI_WORKER_CODE_CACHE";
@@ -34,4 +36,48 @@ export function pruneWorkerCodeCaches(dir: string, keep: string): void {
     const path = join(dir, name);
     if (name.startsWith(PREFIX) && path !== keep) rmSync(path, { force: true });
   }
+}
+
+/** The loader that runs the worker bundle through a code cache, built next to the bundle. */
+export function workerCachedLoaderPath(bundlePath: string): string {
+  return join(dirname(bundlePath), "hodei-worker-cached.cjs");
+}
+
+/**
+ * Makes the code cache at `cachePath` for the loader at `loaderPath` (the bundle beside it) ahead of
+ * time, for agents that cannot write one themselves (a read-only mount, a VM's throwaway memory):
+ * runs it with `node` under `nodeFlags` and no worker environment, so that the agent loads in full,
+ * stops for want of a token, and the loader writes the cache as it exits. V8 refuses a cache made
+ * under other flags, so these must be the flags the agent will run under.
+ */
+export async function makeWorkerCodeCache(
+  node: string,
+  nodeFlags: readonly string[],
+  loaderPath: string,
+  cachePath: string,
+): Promise<void> {
+  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+    const child = spawn(node, [...nodeFlags, loaderPath], {
+      env: { PATH: "/usr/bin:/bin", [WORKER_CODE_CACHE_VARIABLE]: cachePath },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.once("error", (err) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot run ${node}: ${err.message}`));
+    });
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+  const made = await stat(cachePath).then(
+    (s) => s.size > 0,
+    () => false,
+  );
+  // Exit code 2: the configuration error (no token) it was run for.
+  if (code !== 2 || !made)
+    throw new Error(`could not make the agent's code cache ${cachePath} (exit ${code}): ${stderr.trim()}`);
 }

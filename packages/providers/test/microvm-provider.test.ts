@@ -6,11 +6,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { rm } from "node:fs/promises";
 import { release } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   GUEST_SERVER_ADDRESS,
@@ -20,15 +20,16 @@ import {
   type ProviderCommon,
   type WorkerExit,
   type WorkerSpec,
+  makeWorkerCodeCache,
+  workerCachedLoaderPath,
 } from "../src/index.js";
 import {
   GUEST_BUNDLE_PATH,
+  GUEST_LOADER_PATH,
   GUEST_NODE_FLAGS,
   guestCodeCachePath,
   workerInitScript,
-  codeCacheScript,
   guestEnvFile,
-  guestLoaderScript,
 } from "../src/microvm/guest-init.js";
 import { tscKhzFromCpuinfo } from "../src/microvm/host-tsc.js";
 import { kernelCommandLine, qemuArgs, splitHostPort } from "../src/microvm/qemu-args.js";
@@ -102,49 +103,39 @@ test("QEMU's command line: microvm machine, restricted user network whose one wa
 });
 
 for (const accel of ["kvm", "tcg"] as const) {
-  test(`the worker's ${accel} code cache, made as the image build makes it, is accepted by the guest's loader under the ${accel} flags, which then runs the worker`, () => {
+  test(`the worker's ${accel} code cache, made as the image build makes it, is accepted by the guest's loader under the ${accel} flags, which then runs the worker`, async () => {
     const dir = mkdtempSync(join(tmpdir(), "hodei-code-cache-"));
     try {
+      // The bundle and its loader as the image holds them, at this directory instead of /opt/hodei.
       const bundle = join(dir, "hodei-worker.cjs");
+      const loader = join(dir, basename(GUEST_LOADER_PATH));
       const cache = join(dir, "worker.v8cache");
       copyFileSync(common.workerBundlePath, bundle);
+      copyFileSync(workerCachedLoaderPath(common.workerBundlePath), loader);
       const flags = GUEST_NODE_FLAGS[accel];
-      const made = spawnSync(process.execPath, [...flags, "-e", codeCacheScript(), bundle, cache], {
-        encoding: "utf8",
-      });
-      assert.equal(made.status, 0, made.stderr);
-      assert.doesNotMatch(made.stderr, /warning/i, "no warning about the flags");
+      await makeWorkerCodeCache(process.execPath, flags, loader, cache);
       assert.ok(statSync(cache).size > 100_000, "a cache of the start-up code");
-      // The loader as the guest runs it, at this directory instead of /opt/hodei; it says whether V8
-      // took the cache and whether its variable was gone, then the worker runs and stops for want
-      // of a token.
-      const loader = join(dir, "load.cjs");
-      writeFileSync(
-        loader,
-        guestLoaderScript()
-          .replaceAll(JSON.stringify(GUEST_BUNDLE_PATH), JSON.stringify(bundle))
-          .replace(
-            "  return script;",
-            "  process.stderr.write(`cache rejected: ${script.cachedDataRejected}, variable left: ${'HODEI_GUEST_CODE_CACHE' in process.env}\\n`);\n  return script;",
-          ),
-      );
+      // As /init runs it: the loader says at debug level whether V8 took the cache, then the worker
+      // runs and stops for want of a token.
       const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("HODEI_")));
-      const ran = spawnSync(process.execPath, [...flags, loader], {
-        encoding: "utf8",
-        env: { ...env, HODEI_GUEST_CODE_CACHE: cache },
-      });
-      assert.match(ran.stderr, /cache rejected: false, variable left: false/);
+      const run = (runFlags: readonly string[]) =>
+        spawnSync(process.execPath, [...runFlags, loader], {
+          encoding: "utf8",
+          env: { ...env, LOG_LEVEL: "debug", HODEI_WORKER_CODE_CACHE: cache },
+        });
+      const ran = run(flags);
+      assert.doesNotMatch(ran.stderr, /warning/i, "no warning about the flags");
+      assert.match(ran.stderr, /"codeCache":"accepted"/);
       assert.match(ran.stderr, /HODEI_OTP_TOKEN: required/, "the worker itself ran");
       // The other accel's flags reject this cache: each guest must read its own.
-      const other = accel === "kvm" ? "tcg" : "kvm";
-      const crossed = spawnSync(process.execPath, [...GUEST_NODE_FLAGS[other], loader], {
-        encoding: "utf8",
-        env: { ...env, HODEI_GUEST_CODE_CACHE: cache },
-      });
-      assert.match(crossed.stderr, /cache rejected: true/);
+      const crossed = run(GUEST_NODE_FLAGS[accel === "kvm" ? "tcg" : "kvm"]);
+      assert.match(crossed.stderr, /"codeCache":"rejected"/);
       // /init picks the flags and the cache from the kernel command line.
       assert.match(kernelCommandLine({ accel }), new RegExp(`(^| )hodei\\.accel=${accel}( |$)`));
       assert.ok(workerInitScript().includes(`${GUEST_NODE_FLAGS.tcg.join(" ")}`));
+      assert.ok(
+        workerInitScript().includes(`HODEI_WORKER_CODE_CACHE=$cache node $flags ${GUEST_LOADER_PATH}`),
+      );
       assert.equal(guestCodeCachePath(accel), `${GUEST_BUNDLE_PATH}.${accel}.v8cache`);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -1,71 +1,45 @@
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmod, copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { promisify } from "node:util";
 import { WORKER_NODE_FLAGS } from "../provider.js";
+import {
+  WORKER_CODE_CACHE_VARIABLE,
+  makeWorkerCodeCache,
+  workerCachedLoaderPath,
+} from "../worker-code-cache.js";
 import { bundleProgram } from "./elf-bundle.js";
-
-const run = promisify(execFile);
 
 /** Where the agent directory appears inside every worker container (read-only). */
 export const AGENT_MOUNT = "/opt/hodei";
 
 /** Bump when the directory's layout changes, so old directories are not reused. */
-const LAYOUT_VERSION = 4;
+const LAYOUT_VERSION = 5;
+
+const LOADER_FILE = "hodei-worker-cached.cjs";
+const CODE_CACHE_FILE = "hodei-worker.cjs.v8cache";
 
 /**
  * The container's command. Picks the bundled bash when the image has none (busybox, distroless),
- * and the bundled hodei-spawn to start jobs through,
- * then runs the worker from V8's code cache, made when the directory was built: compiling the
- * bundle is much of the agent's start-up (measured here, on 2 busy cores: container start → the
- * agent's first connection 749 → 656 ms, medians of 15 interleaved runs). A cache that does not fit
- * (another node, flags from NODE_OPTIONS) is ignored by V8.
- * Plain CommonJS, run by the bundled node; `--make-code-cache` writes the cache instead.
+ * and the bundled hodei-spawn to start jobs through, then runs the worker through the code-cache
+ * loader with the cache made when the directory was built: compiling the bundle is much of the
+ * agent's start-up (measured here, on 2 busy cores: container start → the agent's first connection
+ * 749 → 656 ms, medians of 15 interleaved runs). A cache that does not fit (another node, flags from
+ * NODE_OPTIONS) is ignored by V8, and the read-only mount keeps the loader from writing another.
+ * Plain CommonJS, run by the bundled node.
  */
 const START_SCRIPT = `"use strict";
 // Started by the Docker provider as ${AGENT_MOUNT}/bin/node ${AGENT_MOUNT}/start.cjs.
 const fs = require("node:fs");
 const path = require("node:path");
-const vm = require("node:vm");
-const Module = require("node:module");
 if (!process.env.HODEI_SHELL && !fs.existsSync("/bin/bash")) {
   process.env.HODEI_SHELL = path.join(__dirname, "bin/bash");
 }
 if (!process.env.HODEI_SPAWN_HELPER && fs.existsSync(path.join(__dirname, "bin/hodei-spawn"))) {
   process.env.HODEI_SPAWN_HELPER = path.join(__dirname, "bin/hodei-spawn");
 }
-const file = path.join(__dirname, "hodei-worker.cjs");
-const cacheFile = file + ".v8cache";
-const makeCache = process.argv[2] === "--make-code-cache";
-let cachedData;
-if (!makeCache) {
-  try {
-    cachedData = fs.readFileSync(cacheFile);
-  } catch {}
-}
-const script = new vm.Script(Module.wrap(fs.readFileSync(file, "utf8")), { filename: file, cachedData });
-const worker = new Module(file, module);
-worker.filename = file;
-script.runInThisContext().call(worker.exports, worker.exports, Module.createRequire(file), worker, file, __dirname);
-if (makeCache) setImmediate(() => fs.writeFileSync(cacheFile, script.createCachedData()));
+process.env.${WORKER_CODE_CACHE_VARIABLE} = path.join(__dirname, "${CODE_CACHE_FILE}");
+require("./${LOADER_FILE}");
 `;
-
-/**
- * Runs the start script once on the host without a token: the worker stops at its configuration
- * check, before it changes any V8 flag (the cache records them), having compiled what start-up runs.
- */
-async function makeCodeCache(dir: string, nodePath: string): Promise<void> {
-  // With the worker's own flags: V8 rejects a cache made under other flags.
-  await run(nodePath, [...WORKER_NODE_FLAGS, join(dir, "start.cjs"), "--make-code-cache"], {
-    env: { PATH: "/usr/bin:/bin" },
-  }).catch(
-    () => {}, // exit code 2: the configuration error it was run for
-  );
-  await stat(join(dir, "hodei-worker.cjs.v8cache")).catch(() => {
-    throw new Error(`could not make the agent's code cache in ${dir}`);
-  });
-}
 
 export interface AgentDirOptions {
   /** The control plane's data directory; the agent directory goes under `<dataDir>/docker-agent/`. */
@@ -99,7 +73,16 @@ async function fingerprint(o: Required<AgentDirOptions>): Promise<string> {
   const bundle = createHash("sha256")
     .update(await readFile(o.workerBundlePath))
     .digest("hex");
-  const parts = [LAYOUT_VERSION, await fileIdentity(o.nodePath), await fileIdentity(o.bashPath), bundle];
+  const loader = createHash("sha256")
+    .update(await readFile(workerCachedLoaderPath(o.workerBundlePath)))
+    .digest("hex");
+  const parts = [
+    LAYOUT_VERSION,
+    await fileIdentity(o.nodePath),
+    await fileIdentity(o.bashPath),
+    bundle,
+    loader,
+  ];
   if (o.spawnHelperPath) parts.push(await fileIdentity(o.spawnHelperPath));
   return createHash("sha256").update(parts.join("\n")).digest("hex").slice(0, 16);
 }
@@ -151,8 +134,15 @@ async function buildOrReuse(opts: AgentDirOptions): Promise<AgentDir> {
       await bundleProgram(o.bashPath, tmp, AGENT_MOUNT);
       if (o.spawnHelperPath) await bundleProgram(o.spawnHelperPath, tmp, AGENT_MOUNT);
       await copyFile(o.workerBundlePath, join(tmp, "hodei-worker.cjs"));
+      await copyFile(workerCachedLoaderPath(o.workerBundlePath), join(tmp, LOADER_FILE));
       await writeFile(join(tmp, "start.cjs"), START_SCRIPT);
-      await makeCodeCache(tmp, o.nodePath);
+      // With the worker's own flags: V8 rejects a cache made under other flags.
+      await makeWorkerCodeCache(
+        o.nodePath,
+        WORKER_NODE_FLAGS,
+        join(tmp, LOADER_FILE),
+        join(tmp, CODE_CACHE_FILE),
+      );
       await writeFile(join(tmp, ".complete"), `${new Date().toISOString()}\n`);
       // Readable by whatever user the image runs as.
       await chmod(tmp, 0o755);

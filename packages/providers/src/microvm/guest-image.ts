@@ -23,17 +23,16 @@ import {
   GUEST_LOADER_PATH,
   GUEST_NODE_FLAGS,
   GUEST_NODE_MOUNT,
-  codeCacheScript,
   guestCodeCachePath,
-  guestLoaderScript,
   probeInitScript,
   workerInitScript,
 } from "./guest-init.js";
 import { extractPvhKernel } from "./pvh-kernel.js";
 import { runChecked, runCommand, which } from "./run-command.js";
+import { makeWorkerCodeCache, workerCachedLoaderPath } from "../worker-code-cache.js";
 
 /** Bump when the image's layout changes in a way the inputs' hashes do not show. */
-const IMAGE_FORMAT = 5;
+const IMAGE_FORMAT = 6;
 
 export interface GuestImage {
   dir: string;
@@ -217,20 +216,15 @@ async function buildInto(
   }
   await copyInto(root, bundle, GUEST_BUNDLE_PATH);
   if (tools.spawnHelper) await addBinaryWithLibraries(root, tools.spawnHelper, GUEST_SPAWN_HELPER_PATH, libs);
-  await writeFile(join(root, GUEST_LOADER_PATH), guestLoaderScript(), { mode: 0o644 });
+  await copyInto(root, workerCachedLoaderPath(bundle), GUEST_LOADER_PATH);
   // The code caches, made by the very node binary the guest gets, one per set of flags the agent
   // may run under: V8 rejects a cache made under other flags.
   for (const accel of ["kvm", "tcg"] as const) {
-    await runChecked(
+    await makeWorkerCodeCache(
       tools.node!,
-      [
-        ...GUEST_NODE_FLAGS[accel],
-        "-e",
-        codeCacheScript(),
-        join(root, GUEST_BUNDLE_PATH),
-        join(root, guestCodeCachePath(accel)),
-      ],
-      { timeoutMs: 60_000 },
+      GUEST_NODE_FLAGS[accel],
+      join(root, GUEST_LOADER_PATH),
+      join(root, guestCodeCachePath(accel)),
     );
   }
   await writeFile(join(root, "init"), workerInitScript(), { mode: 0o755 });
@@ -299,11 +293,10 @@ export async function buildGuestImage(opts: BuildImageOptions): Promise<GuestIma
     init: createHash("sha256")
       .update(workerInitScript())
       .update(probeInitScript())
-      .update(guestLoaderScript())
-      .update(codeCacheScript())
       .update(JSON.stringify(GUEST_NODE_FLAGS))
       .digest("hex"),
     bundle: await sha256File(opts.workerBundlePath),
+    loader: await sha256File(workerCachedLoaderPath(opts.workerBundlePath)),
   };
   for (const [name, path] of Object.entries(tools)) inputs[name] = await fileStamp(path);
   const key = createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 16);

@@ -1,5 +1,6 @@
 // What runs inside the guest: the /init of the initramfs, and the environment file the host hands it.
 import { WORKER_NODE_FLAGS } from "../provider.js";
+import { WORKER_CODE_CACHE_VARIABLE } from "../worker-code-cache.js";
 import { GUEST_MODULES } from "./debian-kernel.js";
 import type { Accel } from "./qemu-args.js";
 
@@ -17,8 +18,8 @@ export const MARK_WORKER_EXITED = /hodei-guest: worker exited with code (\d+)/;
 export const MARK_PROBE_OK = "hodei-probe: ok";
 
 export const GUEST_BUNDLE_PATH = "/opt/hodei/hodei-worker.cjs";
-/** Loads the bundle with the V8 code cache made when the image was built (see codeCacheScript). */
-export const GUEST_LOADER_PATH = "/opt/hodei/load.cjs";
+/** Loads the bundle beside it with the V8 code cache made when the image was built (the worker's loader). */
+export const GUEST_LOADER_PATH = "/opt/hodei/hodei-worker-cached.cjs";
 /**
  * Where the guest mounts the read-only disk that holds node (the guest's /usr/bin/node links here).
  * Node is 95 % of what the guest needs: in the initramfs, the kernel unpacked all 100 MB of it into
@@ -51,64 +52,6 @@ export function guestCodeCachePath(accel: Accel): string {
 /** On the guest's kernel command line: how it runs, which /init reads to choose the agent's flags. */
 export function accelKernelParameter(accel: Accel): string {
   return `hodei.accel=${accel}`;
-}
-
-/** The variable through which /init tells the loader which code cache to read (then removed). */
-const CODE_CACHE_VARIABLE = "HODEI_GUEST_CODE_CACHE";
-
-// Runs the CommonJS bundle `file` as node would run it as the main script, from a vm.Script that
-// may be given `cachedData`. Shared by the loader (in the guest) and the cache maker (on the host).
-const RUN_BUNDLE = `const { readFileSync } = require("fs");
-const vm = require("vm");
-const Module = require("module");
-const path = require("path");
-function runBundle(file, cachedData) {
-  const script = new vm.Script(Module.wrap(readFileSync(file, "utf8")), { filename: file, cachedData });
-  const m = new Module(file, null);
-  m.filename = file;
-  m.paths = Module._nodeModulePaths(path.dirname(file));
-  process.mainModule = m;
-  script.runInThisContext().call(m.exports, m.exports, (id) => m.require(id), m, file, path.dirname(file));
-  return script;
-}
-`;
-
-/**
- * The guest's loader. Under software emulation node spends seconds compiling the 1 MB bundle; a code
- * cache made on the host by the same node binary skips most of that. A cache V8 rejects (another
- * node, other flags) only costs the compile it would have cost anyway.
- */
-export function guestLoaderScript(): string {
-  return `${RUN_BUNDLE}const cachePath = process.env.${CODE_CACHE_VARIABLE};
-delete process.env.${CODE_CACHE_VARIABLE};
-let cachedData;
-try {
-  if (cachePath) cachedData = readFileSync(cachePath);
-} catch {}
-runBundle(${JSON.stringify(GUEST_BUNDLE_PATH)}, cachedData);
-`;
-}
-
-/**
- * Run on the host as `node <flags> -e <this> <bundle> <cache>`: runs the bundle with no worker
- * environment (it stops at once, for want of a token), so that the code of its start-up is compiled,
- * then writes the code cache to <cache>.
- */
-export function codeCacheScript(): string {
-  return `${RUN_BUNDLE}for (const k of Object.keys(process.env)) if (k.startsWith("HODEI_")) delete process.env[k];
-const file = process.argv[1];
-const cachePath = process.argv[2];
-const script = runBundle(file, undefined);
-let written = false;
-const write = () => {
-  if (written) return;
-  written = true;
-  require("fs").writeFileSync(cachePath, script.createCachedData());
-  process.exit(0);
-};
-process.once("beforeExit", write);
-setTimeout(write, 5000).unref();
-`;
 }
 
 /**
@@ -153,7 +96,7 @@ case " $(cat /proc/cmdline) " in
 *) accel=kvm flags="${GUEST_NODE_FLAGS.kvm.join(" ")}" cache=${guestCodeCachePath("kvm")} ;;
 esac
 echo "${MARK_WORKER_STARTING} (uptime $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r), $accel)"
-${CODE_CACHE_VARIABLE}=$cache node $flags ${GUEST_LOADER_PATH} </dev/null
+${WORKER_CODE_CACHE_VARIABLE}=$cache node $flags ${GUEST_LOADER_PATH} </dev/null
 echo "hodei-guest: worker exited with code $?"
 sync
 poweroff -f
