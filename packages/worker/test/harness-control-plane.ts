@@ -77,6 +77,9 @@ export class HarnessControlPlane {
           let stalled = false;
           call.on("data", (m: WorkerMessage) => {
             harness.record(m, opts.keepLines ?? true);
+            // As the control plane does: a hello is answered at once, before any job is sent.
+            if (m.payload.case === "hello")
+              call.write(create(ServerMessageSchema, { payload: { case: "keepAlive", value: {} } }));
             if (opts.stallAfterFirstBatchMs && !stalled && m.payload.case === "logBatch") {
               stalled = true;
               call.pause();

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { JobStatus, type LogLine } from "@hodei/api";
 import { WorkerAgent, type WorkerConfig } from "../src/index.js";
 import { silentLogger } from "../src/logger.js";
-import { readdir, readFile } from "node:fs/promises";
+import { readdirSync, readFileSync } from "node:fs";
 import { defaultSpawnHelper } from "../src/job-process.js";
 import { liveGroupMembers } from "../src/process-group.js";
 import { groupHas } from "./run-job.js";
@@ -77,23 +77,29 @@ test("against a harness control plane: registers with the OTP and worker info, t
 });
 
 /** Names (comm) of this process's children. */
-async function childNames(): Promise<string[]> {
+function childNames(): string[] {
   const names: string[] = [];
-  for (const pid of await readdir("/proc")) {
+  for (const pid of readdirSync("/proc")) {
     if (!/^\d+$/.test(pid)) continue;
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+    let stat = "";
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
     const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
     if (m && Number(m[2]) === process.pid) names.push(m[1]!);
   }
   return names;
 }
 
-test("against a harness control plane: hodei-spawn is running once registered, before any job comes", async () => {
+test("against a harness control plane: hodei-spawn is started by the answer to the hello, before any job comes", async () => {
   const spawnHelper = defaultSpawnHelper();
   assert.ok(spawnHelper, "hodei-spawn is built (npm run build)");
-  assert.ok(!(await childNames()).includes("hodei-spawn"), "no helper before the agent starts");
+  assert.ok(!childNames().includes("hodei-spawn"), "no helper before the agent starts");
   const { cp } = await setup({ spawnHelper });
-  assert.ok((await childNames()).includes("hodei-spawn"), "the helper started while registering");
+  // The control plane's answer to the hello starts it.
+  await cp.waitFor(() => (childNames().includes("hodei-spawn") ? true : undefined), "hodei-spawn");
   runJob(cp, "job-first", "echo first");
   const result = await cp.resultFor("job-first");
   assert.equal(result.status, JobStatus.COMPLETED);
