@@ -1,6 +1,8 @@
 // The bare floors every job platform here sits on: how fast this machine can run `/bin/bash -c true`.
 //   nodeSpawnFloor({ inFlight })  one Node process spawning, 1 or 8 in flight
 //   xargsFloor()                  the machine's own: seq N | xargs -P 8 -I{} /bin/bash -c true
+//   nodeStartFloor()              `node -e 0` start to exit, p50: what a local worker's cold start
+//                                 can never beat (a worker is a node process)
 // Run directly (`node bench/floors.mjs`) to print them.
 import { spawn } from "node:child_process";
 import { performance } from "node:perf_hooks";
@@ -48,7 +50,26 @@ export async function xargsFloor({ n = 2000, parallel = 8 } = {}) {
   return { name: `xargs -P ${parallel}`, n, inFlight: parallel, ms, perSec: (n * 1000) / ms };
 }
 
-/** All three floors, one after the other. */
+/** `node -e 0`, spawned one at a time `n` times → its p50 start-to-exit in ms. */
+export async function nodeStartFloor({ n = 20 } = {}) {
+  const once = () =>
+    new Promise((resolve, reject) => {
+      const started = performance.now();
+      const child = spawn(process.execPath, ["-e", "0"], { stdio: "ignore" });
+      child.once("error", reject);
+      child.once("exit", (code) =>
+        code === 0 ? resolve(performance.now() - started) : reject(new Error(`node -e 0 exited ${code}`)),
+      );
+    });
+  await once(); // warm-up (page cache)
+  const times = [];
+  for (let i = 0; i < n; i++) times.push(await once());
+  times.sort((a, b) => a - b);
+  const p50Ms = times[Math.floor((n - 1) / 2)];
+  return { n, p50Ms };
+}
+
+/** The spawn floors, one after the other (platform.mjs measures nodeStartFloor beside cold starts). */
 export async function runFloors({ n = 1000, xargsN = 2000 } = {}) {
   return {
     node1: await nodeSpawnFloor({ n, inFlight: 1 }),

@@ -9,6 +9,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { JobExecutionService, JobStatus, LogStreamService, serverStream, unary } from "@hodei/api";
 import { startPgCluster } from "../scripts/pg-cluster.mjs";
+import { nodeStartFloor } from "./floors.mjs";
 import {
   createDatabase,
   describe,
@@ -80,6 +81,8 @@ async function coldSample(client, id) {
 
 /** Cold latency: the first job of a fresh server, then again each time its workers idled out (20 jobs). */
 export async function coldLatency({ databaseUrl, samples = 20, idleTimeoutMs = 300, env = {} } = {}) {
+  // What no cold start of a local worker (a node process) can beat, on this machine at this moment.
+  const nodeStart = await nodeStartFloor();
   const cp = await startControlPlane({ databaseUrl, idleTimeoutMs, env });
   try {
     const runs = [];
@@ -95,6 +98,7 @@ export async function coldLatency({ databaseUrl, samples = 20, idleTimeoutMs = 3
       coldP99Ms: percentile(first, 99),
       coldOutputMedianMs: median(runs.map((r) => r.outputLineMs)),
       coldSamplesMs: first.map((x) => Math.round(x * 10) / 10),
+      nodeStartP50Ms: nodeStart.p50Ms,
     };
   } finally {
     await cp.stop();
@@ -220,7 +224,7 @@ export function formatPlatform(r) {
   const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "n/a");
   return [
     `${r.storage}: server start ${f(r.serverStartMs, 0)} ms`,
-    `  cold (no worker → first log line, n=${r.coldSamplesMs.length})   p50 ${f(r.coldMedianMs)} ms, p99 ${f(r.coldP99Ms)} ms, fresh server ${f(r.coldFreshServerMs)} ms`,
+    `  cold (no worker → first log line, n=${r.coldSamplesMs.length})   p50 ${f(r.coldMedianMs)} ms, p99 ${f(r.coldP99Ms)} ms, fresh server ${f(r.coldFreshServerMs)} ms (node -e 0 alone: p50 ${f(r.nodeStartP50Ms)} ms)`,
     `  warm dispatch (${r.workersWarm} workers, n=${r.warmSamples})  p50 ${f(r.warmP50Ms, 2)} ms, p99 ${f(r.warmP99Ms, 2)} ms (QueueJob alone p50 ${f(r.warmQueueJobP50Ms, 2)} ms; with a client-chosen id p50 ${f(r.warmNamedP50Ms, 2)} ms)`,
     `  throughput ${r.throughputSucceeded}/${r.throughputJobs} in ${f(r.throughputMs, 0)} ms  → ${f(r.throughputJobsPerSec)} jobs/s (queued in ${f(r.throughputQueueMs, 0)} ms)`,
     ...r.problems.map((p) => `  ERROR: ${p}`),

@@ -58,6 +58,12 @@ function table(results) {
       "≤ 300",
     ],
     ["  cold: no worker → first log line p99 ms", fmt(emb?.coldP99Ms, 1), fmt(pg?.coldP99Ms, 1), ""],
+    [
+      "  cold: node -e 0 alone, start to exit p50 ms",
+      fmt(emb?.nodeStartP50Ms, 1),
+      fmt(pg?.nodeStartP50Ms, 1),
+      "",
+    ],
     ["  warm dispatch p50 ms", fmt(emb?.warmP50Ms, 2), fmt(pg?.warmP50Ms, 2), "≤ 5"],
     ["  warm dispatch p99 ms", fmt(emb?.warmP99Ms, 2), fmt(pg?.warmP99Ms, 2), "≤ 25"],
     [
