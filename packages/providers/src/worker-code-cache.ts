@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, rmSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { runCommand } from "./microvm/run-command.js";
 
 /** The variable that names a worker's code cache file (read by dist/hodei-worker-cached.cjs). */
 export const WORKER_CODE_CACHE_VARIABLE = "HODEI_WORKER_CODE_CACHE";
@@ -38,9 +38,12 @@ export function pruneWorkerCodeCaches(dir: string, keep: string): void {
   }
 }
 
-/** The loader that runs the worker bundle through a code cache, built next to the bundle. */
+/** The file name of the loader that runs the worker bundle through a code cache. */
+export const WORKER_CACHED_LOADER_FILE = "hodei-worker-cached.cjs";
+
+/** That loader, built next to the bundle. */
 export function workerCachedLoaderPath(bundlePath: string): string {
-  return join(dirname(bundlePath), "hodei-worker-cached.cjs");
+  return join(dirname(bundlePath), WORKER_CACHED_LOADER_FILE);
 }
 
 /**
@@ -56,22 +59,9 @@ export async function makeWorkerCodeCache(
   loaderPath: string,
   cachePath: string,
 ): Promise<void> {
-  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    const child = spawn(node, [...nodeFlags, loaderPath], {
-      env: { PATH: "/usr/bin:/bin", [WORKER_CODE_CACHE_VARIABLE]: cachePath },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.once("error", (err) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot run ${node}: ${err.message}`));
-    });
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
+  const { code, stderr } = await runCommand(node, [...nodeFlags, loaderPath], {
+    env: { PATH: "/usr/bin:/bin", [WORKER_CODE_CACHE_VARIABLE]: cachePath },
+    timeoutMs: 60_000,
   });
   const made = await stat(cachePath).then(
     (s) => s.size > 0,

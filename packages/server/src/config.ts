@@ -7,7 +7,7 @@ import {
   type LogLevel,
   type RetryPolicy,
 } from "@hodei/core";
-import { WORKER_NODE_FLAGS } from "@hodei/providers";
+import { WORKER_NODE_FLAGS, workerCachedLoaderPath } from "@hodei/providers";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -134,9 +134,7 @@ const DEFAULT_WORKER_COMMAND = existsSync(WORKER_BUNDLE)
   ? [process.execPath, ...WORKER_NODE_FLAGS, WORKER_BUNDLE]
   : [process.execPath, ...WORKER_NODE_FLAGS, CLI, "worker"];
 
-const WORKER_CACHED_LOADER = fileURLToPath(
-  new URL("../../../worker/dist/hodei-worker-cached.cjs", import.meta.url),
-);
+const WORKER_CACHED_LOADER = workerCachedLoaderPath(WORKER_BUNDLE);
 
 /** HODEI_WORKER_CODE_CACHE_DIR: a directory, "off", or unset for <data dir>/cache. */
 function workerCodeCacheOf(env: NodeJS.ProcessEnv, dataDir: string): ServerConfig["workerCodeCache"] {

@@ -15,7 +15,7 @@ export type CodeCacheOutcome = "accepted" | "rejected" | "absent";
 
 /** Module's internals the loader needs to run a script as node runs its main module. */
 interface ModuleInternals {
-  // Undocumented but stable since Node 0.x; the guest loader of the microVM provider uses it too.
+  // Undocumented but stable since Node 0.x.
   _nodeModulePaths(from: string): string[];
 }
 

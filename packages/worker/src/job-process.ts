@@ -223,8 +223,8 @@ export class HelperSpawner implements JobSpawner {
   }
 
   /**
-   * Starts the helper now, not with the first job: a fresh worker does it while it registers, which
-   * takes the helper's start (about 15 ms here) off a cold start's path.
+   * Starts the helper now, not with the first job: a fresh worker does it while the control plane
+   * looks for its job (worker-agent.ts), which takes the helper's start off a cold start's path.
    */
   prepare(): void {
     if (!this.fallback) this.running();

@@ -3,6 +3,7 @@ import { chmod, copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile 
 import { dirname, join } from "node:path";
 import { WORKER_NODE_FLAGS } from "../provider.js";
 import {
+  WORKER_CACHED_LOADER_FILE,
   WORKER_CODE_CACHE_VARIABLE,
   makeWorkerCodeCache,
   workerCachedLoaderPath,
@@ -15,7 +16,6 @@ export const AGENT_MOUNT = "/opt/hodei";
 /** Bump when the directory's layout changes, so old directories are not reused. */
 const LAYOUT_VERSION = 5;
 
-const LOADER_FILE = "hodei-worker-cached.cjs";
 const CODE_CACHE_FILE = "hodei-worker.cjs.v8cache";
 
 /**
@@ -38,7 +38,7 @@ if (!process.env.HODEI_SPAWN_HELPER && fs.existsSync(path.join(__dirname, "bin/h
   process.env.HODEI_SPAWN_HELPER = path.join(__dirname, "bin/hodei-spawn");
 }
 process.env.${WORKER_CODE_CACHE_VARIABLE} = path.join(__dirname, "${CODE_CACHE_FILE}");
-require("./${LOADER_FILE}");
+require("./${WORKER_CACHED_LOADER_FILE}");
 `;
 
 export interface AgentDirOptions {
@@ -70,18 +70,16 @@ async function fileIdentity(path: string): Promise<string> {
  * on every start would cost more than it saves), the bundle by content (it changes on every build).
  */
 async function fingerprint(o: Required<AgentDirOptions>): Promise<string> {
-  const bundle = createHash("sha256")
-    .update(await readFile(o.workerBundlePath))
-    .digest("hex");
-  const loader = createHash("sha256")
-    .update(await readFile(workerCachedLoaderPath(o.workerBundlePath)))
-    .digest("hex");
+  const contentHash = async (path: string) =>
+    createHash("sha256")
+      .update(await readFile(path))
+      .digest("hex");
   const parts = [
     LAYOUT_VERSION,
     await fileIdentity(o.nodePath),
     await fileIdentity(o.bashPath),
-    bundle,
-    loader,
+    await contentHash(o.workerBundlePath),
+    await contentHash(workerCachedLoaderPath(o.workerBundlePath)),
   ];
   if (o.spawnHelperPath) parts.push(await fileIdentity(o.spawnHelperPath));
   return createHash("sha256").update(parts.join("\n")).digest("hex").slice(0, 16);
@@ -134,13 +132,13 @@ async function buildOrReuse(opts: AgentDirOptions): Promise<AgentDir> {
       await bundleProgram(o.bashPath, tmp, AGENT_MOUNT);
       if (o.spawnHelperPath) await bundleProgram(o.spawnHelperPath, tmp, AGENT_MOUNT);
       await copyFile(o.workerBundlePath, join(tmp, "hodei-worker.cjs"));
-      await copyFile(workerCachedLoaderPath(o.workerBundlePath), join(tmp, LOADER_FILE));
+      await copyFile(workerCachedLoaderPath(o.workerBundlePath), join(tmp, WORKER_CACHED_LOADER_FILE));
       await writeFile(join(tmp, "start.cjs"), START_SCRIPT);
       // With the worker's own flags: V8 rejects a cache made under other flags.
       await makeWorkerCodeCache(
         o.nodePath,
         WORKER_NODE_FLAGS,
-        join(tmp, LOADER_FILE),
+        join(tmp, WORKER_CACHED_LOADER_FILE),
         join(tmp, CODE_CACHE_FILE),
       );
       await writeFile(join(tmp, ".complete"), `${new Date().toISOString()}\n`);

@@ -1,6 +1,6 @@
 // What runs inside the guest: the /init of the initramfs, and the environment file the host hands it.
 import { WORKER_NODE_FLAGS } from "../provider.js";
-import { WORKER_CODE_CACHE_VARIABLE } from "../worker-code-cache.js";
+import { WORKER_CACHED_LOADER_FILE, WORKER_CODE_CACHE_VARIABLE } from "../worker-code-cache.js";
 import { GUEST_MODULES } from "./debian-kernel.js";
 import type { Accel } from "./qemu-args.js";
 
@@ -19,7 +19,7 @@ export const MARK_PROBE_OK = "hodei-probe: ok";
 
 export const GUEST_BUNDLE_PATH = "/opt/hodei/hodei-worker.cjs";
 /** Loads the bundle beside it with the V8 code cache made when the image was built (the worker's loader). */
-export const GUEST_LOADER_PATH = "/opt/hodei/hodei-worker-cached.cjs";
+export const GUEST_LOADER_PATH = `/opt/hodei/${WORKER_CACHED_LOADER_FILE}`;
 /**
  * Where the guest mounts the read-only disk that holds node (the guest's /usr/bin/node links here).
  * Node is 95 % of what the guest needs: in the initramfs, the kernel unpacked all 100 MB of it into
