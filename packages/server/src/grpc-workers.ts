@@ -10,6 +10,7 @@ import {
   WorkerAgentService,
   WorkerMessageSchema,
   decodeWorkerLogBatch,
+  widenReceiveWindow,
   type GrpcHandlers,
   type LogBatch,
   type RequestDecoder,
@@ -123,6 +124,8 @@ export function workerHandlers(d: WorkerChannelDeps): GrpcHandlers<typeof Worker
     },
 
     workerStream(call) {
+      // A worker streams its jobs' output here: a 64 KB window would make it wait a round trip every 32 KB.
+      if (!widenReceiveWindow(call)) d.logger.warn({}, "cannot widen the worker stream's HTTP/2 window");
       let workerId: string | null = null;
       let failed = false;
       // emit, not destroy: grpc-js sends the status from the error handler; a destroyed call sends none.
