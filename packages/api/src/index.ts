@@ -24,3 +24,4 @@ export { LogChunk, LogEntrySplice, checkLogEntries, transcodeLogLines } from "./
 export * from "./log-subscription.js";
 export * from "./log-batch-codec.js";
 export { QueueJobsJsonError, queueJobsFromJson } from "./queue-jobs-json.js";
+export { encodeWorkerBatch, splitWorkerBatch } from "./worker-batch-codec.js";

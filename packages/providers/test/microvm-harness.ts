@@ -49,7 +49,9 @@ export class AgentHarness {
         workerStream: (call) => {
           harness.stream = call;
           call.on("data", (m: WorkerMessage) => {
-            harness.messages.push(m);
+            // A batch (what the worker had ready at once) counts as its messages.
+            if (m.payload.case === "batch") harness.messages.push(...m.payload.value.messages);
+            else harness.messages.push(m);
             harness.notify();
           });
           call.on("error", () => {});

@@ -10,6 +10,7 @@ import {
   WorkerAgentService,
   WorkerMessageSchema,
   decodeWorkerLogBatch,
+  splitWorkerBatch,
   widenReceiveWindow,
   type GrpcHandlers,
   type LogBatch,
@@ -42,9 +43,15 @@ const tokenErrors = {
 /** What WorkerStream's decoder yields: a log batch decoded by hand, or any other message. */
 type Incoming = WireLogBatch | WorkerMessage;
 
-/** Log batches, nearly every message on a busy worker's stream, skip protobuf-es (log-batch-codec). */
+const decodeIncoming = (b: Buffer): Incoming => decodeWorkerLogBatch(b) ?? fromBinary(WorkerMessageSchema, b);
+
+/**
+ * Log batches, nearly every message on a busy worker's stream, skip protobuf-es (log-batch-codec); a
+ * batch of messages (worker-batch-codec) becomes its messages, each decoded the same way.
+ */
 export const workerRequestDecoders: Record<string, RequestDecoder> = {
-  workerStream: (b: Buffer): Incoming => decodeWorkerLogBatch(b) ?? fromBinary(WorkerMessageSchema, b),
+  workerStream: (b: Buffer): Incoming | Incoming[] =>
+    splitWorkerBatch(b)?.map(decodeIncoming) ?? decodeIncoming(b),
 };
 
 function wireBatch(b: LogBatch): WireLogBatch {
@@ -134,7 +141,7 @@ export function workerHandlers(d: WorkerChannelDeps): GrpcHandlers<typeof Worker
         failed = true;
         call.emit("error", Object.assign(new Error(msg), { code: 16, details: msg }));
       };
-      call.on("data", (msg: Incoming) => {
+      const handle = (msg: Incoming): void => {
         if (failed) return;
         const p = "kind" in msg ? ({ case: "logBatch", value: msg } as const) : msg.payload;
         if (workerId === null) {
@@ -180,9 +187,16 @@ export function workerHandlers(d: WorkerChannelDeps): GrpcHandlers<typeof Worker
           case "selfTerminate":
             w.state = "DRAINING";
             return;
+          case "batch":
+            for (const m of p.value.messages) handle(m);
+            return;
           default:
             return;
         }
+      };
+      call.on("data", (msg: Incoming | Incoming[]) => {
+        if (!Array.isArray(msg)) return handle(msg);
+        for (const m of msg) handle(m);
       });
       const closed = () => {
         if (workerId === null) return;

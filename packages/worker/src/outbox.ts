@@ -1,4 +1,5 @@
-import type { WorkerMessage } from "@hodei/api";
+import { toBinary } from "@bufbuild/protobuf";
+import { WorkerMessageSchema, encodeWorkerBatch, type WorkerMessage } from "@hodei/api";
 import { isEncodedMessage, type EncodedMessage } from "./encoded-message.js";
 
 /** A message for the control plane: a protobuf-es message, or one already encoded (log batches). */
@@ -23,10 +24,51 @@ function compact(m: OutboundMessage): OutboundMessage {
 
 const sizeOf = (m: OutboundMessage): number => (isEncodedMessage(m) ? m.bytes.length : 64);
 
+/** Messages written in the same turn of the event loop go in one frame up to this size together. */
+export const BATCH_BYTES = 64 * 1024;
+
+const noRelease = (): void => {};
+
 /**
- * Messages for the control plane, in order, surviving a broken stream. While connected, a message
- * waits here only when the stream asks to (`write()` returned false) and the outbox is `blocked`
- * until it drains. With no stream, messages wait for the next one, and the outbox is `blocked` once
+ * `messages` as the frames to write: runs of small messages joined into one `WorkerMessage{batch}`
+ * (a short job's acceptance, header, result), a message too big to join with its neighbours as is
+ * (a large log batch is not copied).
+ */
+export function framesOf(messages: readonly OutboundMessage[]): OutboundMessage[] {
+  if (messages.length === 1) return [messages[0]!];
+  const frames: OutboundMessage[] = [];
+  let run: EncodedMessage[] = [];
+  let runBytes = 0;
+  const close = (): void => {
+    if (run.length === 1) frames.push(run[0]!);
+    else if (run.length > 1) {
+      const bytes = encodeWorkerBatch(run.map((m) => m.bytes));
+      for (const m of run) m.release();
+      frames.push({ bytes, release: noRelease });
+    }
+    run = [];
+    runBytes = 0;
+  };
+  for (const m of messages) {
+    const encoded: EncodedMessage = isEncodedMessage(m)
+      ? m
+      : { bytes: Buffer.from(toBinary(WorkerMessageSchema, m)), release: noRelease };
+    if (runBytes + encoded.bytes.length > BATCH_BYTES) close();
+    if (encoded.bytes.length > BATCH_BYTES) frames.push(encoded);
+    else {
+      run.push(encoded);
+      runBytes += encoded.bytes.length;
+    }
+  }
+  close();
+  return frames;
+}
+
+/**
+ * Messages for the control plane, in order, surviving a broken stream. While connected, the messages
+ * sent in one turn of the event loop are written together at its end (`framesOf`: one frame where
+ * they are small), and a message waits longer only when the stream asks to (`write()` returned
+ * false) and the outbox is `blocked` until it drains. With no stream, messages wait for the next one, and the outbox is `blocked` once
  * `backlogBytes` are queued. Producers honour `blocked` (the job's output is paused), so the queue
  * never grows by more than what a producer had already read.
  */
@@ -36,6 +78,9 @@ export class Outbox {
   private queuedBytes = 0;
   private writer: MessageWriter | undefined;
   private waitingForDrain = false;
+  /** Sent this turn, to be written at its end. */
+  private turn: OutboundMessage[] = [];
+  private turnScheduled = false;
 
   /** `onUnblocked` runs each time the outbox may have gone from blocked to able to take more. */
   constructor(
@@ -48,9 +93,9 @@ export class Outbox {
     return this.waitingForDrain || this.head < this.queue.length;
   }
 
-  /** Messages waiting for a stream. */
+  /** Messages not written yet. */
   get size(): number {
-    return this.queue.length - this.head;
+    return this.queue.length - this.head + this.turn.length;
   }
 
   /** Starts writing to a new stream (after its hello has been written). */
@@ -64,18 +109,51 @@ export class Outbox {
   detach(): void {
     this.writer = undefined;
     this.waitingForDrain = false;
+    this.enqueue(this.takeTurn());
   }
 
   /** Sends or queues a message; returns false if the outbox is now blocked (the caller should pause). */
   send(message: OutboundMessage): boolean {
     if (this.writer !== undefined && !this.waitingForDrain && this.head === this.queue.length) {
-      this.write(this.writer, message);
+      this.turn.push(message);
+      if (!this.turnScheduled) {
+        this.turnScheduled = true;
+        setImmediate(() => this.endTurn());
+      }
     } else {
+      this.enqueue([message]);
+    }
+    return !this.blocked;
+  }
+
+  private takeTurn(): OutboundMessage[] {
+    const turn = this.turn;
+    this.turn = [];
+    return turn;
+  }
+
+  private enqueue(messages: OutboundMessage[]): void {
+    for (const message of messages) {
       const queued = compact(message);
       this.queue.push(queued);
       this.queuedBytes += sizeOf(queued);
     }
-    return !this.blocked;
+  }
+
+  private endTurn(): void {
+    this.turnScheduled = false;
+    const turn = this.takeTurn();
+    if (turn.length === 0) return;
+    const writer = this.writer;
+    if (writer === undefined || this.waitingForDrain || this.head < this.queue.length) {
+      this.enqueue(turn); // (a stream that went away was given them at detach; this is a safeguard)
+      return this.pump();
+    }
+    for (const frame of framesOf(turn)) {
+      if (this.writer !== writer) this.enqueue([frame]);
+      else if (this.waitingForDrain) this.enqueue([frame]);
+      else this.write(writer, frame);
+    }
   }
 
   private write(writer: MessageWriter, message: OutboundMessage): void {

@@ -19,6 +19,8 @@ type PayloadValue<K extends Payload["case"]> = Extract<Payload, { case: K }>["va
 export interface Received {
   at: number;
   message: WorkerMessage;
+  /** Which frame of the stream brought it: messages sent as one batch share it. */
+  frame: number;
 }
 
 export interface HarnessOptions {
@@ -37,6 +39,8 @@ export interface HarnessOptions {
 export class HarnessControlPlane {
   readonly registrations: RegisterRequest[] = [];
   readonly received: Received[] = [];
+  /** Frames read from worker streams. */
+  frames = 0;
   readonly streams: grpc.ServerDuplexStream<WorkerMessage, ServerMessage>[] = [];
   logLineCount = 0;
   private waiters: (() => void)[] = [];
@@ -75,8 +79,14 @@ export class HarnessControlPlane {
         workerStream: (call) => {
           harness.streams.push(call);
           let stalled = false;
-          call.on("data", (m: WorkerMessage) => {
-            harness.record(m, opts.keepLines ?? true);
+          call.on("data", (frame: WorkerMessage) => {
+            const n = ++harness.frames;
+            // A batch (what the worker had ready at once) is handled as its messages, in order.
+            for (const m of frame.payload.case === "batch" ? frame.payload.value.messages : [frame])
+              onMessage(m, n);
+          });
+          const onMessage = (m: WorkerMessage, frame: number): void => {
+            harness.record(m, frame, opts.keepLines ?? true);
             // As the control plane does: a hello is answered at once, before any job is sent.
             if (m.payload.case === "hello")
               call.write(create(ServerMessageSchema, { payload: { case: "keepAlive", value: {} } }));
@@ -85,7 +95,7 @@ export class HarnessControlPlane {
               call.pause();
               setTimeout(() => call.resume(), opts.stallAfterFirstBatchMs);
             }
-          });
+          };
           call.on("error", () => {});
           call.on("end", () => call.end());
           harness.notify();
@@ -107,12 +117,12 @@ export class HarnessControlPlane {
     return harness;
   }
 
-  private record(m: WorkerMessage, keepLines: boolean): void {
+  private record(m: WorkerMessage, frame: number, keepLines: boolean): void {
     if (m.payload.case === "logBatch") {
       this.logLineCount += m.payload.value.lines.length;
       if (!keepLines) m.payload.value.lines = [];
     }
-    this.received.push({ at: Date.now(), message: m });
+    this.received.push({ at: Date.now(), message: m, frame });
     this.notify();
   }
 

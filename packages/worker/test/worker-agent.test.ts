@@ -153,6 +153,21 @@ test("against a harness control plane: a job's acceptance comes first, with its 
   );
 });
 
+test("against a harness control plane: a short job's acceptance, header and result come in one frame", async () => {
+  const { cp } = await setup();
+  runJob(cp, "short", "true");
+  await cp.resultFor("short");
+  const mine = cp.received.filter((r) => {
+    const p = r.message.payload;
+    return (p.case === "ack" || p.case === "logBatch" || p.case === "result") && p.value.jobId === "short";
+  });
+  assert.deepEqual(
+    mine.map((r) => r.message.payload.case),
+    ["ack", "logBatch", "result"],
+  );
+  assert.equal(new Set(mine.map((r) => r.frame)).size, 1, "one write on the worker, one read here");
+});
+
 test("against a harness control plane: a failing command reports FAILED with its exit code", async () => {
   const { cp } = await setup();
   runJob(cp, "fails", "echo bad >&2; exit 42");

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hodei/worker_agent.proto.
  */
 export const file_hodei_worker_agent: GenFile = /*@__PURE__*/
-  fileDesc("Chhob2RlaS93b3JrZXJfYWdlbnQucHJvdG8SBWhvZGVpImEKD1JlZ2lzdGVyUmVxdWVzdBISCgphdXRoX3Rva2VuGAEgASgJEiYKC3dvcmtlcl9pbmZvGAIgASgLMhEuaG9kZWkuV29ya2VySW5mbxISCgpzZXNzaW9uX2lkGAMgASgJInoKEFJlZ2lzdGVyUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIPCgdtZXNzYWdlGAIgASgJEhEKCXdvcmtlcl9pZBgDIAEoCRISCgpzZXNzaW9uX2lkGAQgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgFIAEoBSKBAgoNV29ya2VyTWVzc2FnZRIjCgVoZWxsbxgBIAEoCzISLmhvZGVpLldvcmtlckhlbGxvSAASJQoJaGVhcnRiZWF0GAIgASgLMhAuaG9kZWkuSGVhcnRiZWF0SAASJAoJbG9nX2JhdGNoGAMgASgLMg8uaG9kZWkuTG9nQmF0Y2hIABIfCgNhY2sYBCABKAsyEC5ob2RlaS5Xb3JrZXJBY2tIABIiCgZyZXN1bHQYBSABKAsyEC5ob2RlaS5Kb2JSZXN1bHRIABIuCg5zZWxmX3Rlcm1pbmF0ZRgGIAEoCzIULmhvZGVpLlNlbGZUZXJtaW5hdGVIAEIJCgdwYXlsb2FkIk0KC1dvcmtlckhlbGxvEhEKCXdvcmtlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhcKD3J1bm5pbmdfam9iX2lkcxgDIAMoCSJNCg1SZXNvdXJjZVVzYWdlEhMKC2NwdV9wZXJjZW50GAEgASgBEhQKDG1lbW9yeV9ieXRlcxgCIAEoAxIRCglyc3NfYnl0ZXMYAyABKAMiiwEKCUhlYXJ0YmVhdBIRCgl3b3JrZXJfaWQYASABKAkSLQoJdGltZXN0YW1wGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIjCgV1c2FnZRgDIAEoCzIULmhvZGVpLlJlc291cmNlVXNhZ2USFwoPcnVubmluZ19qb2JfaWRzGAQgAygJIlIKB0xvZ0xpbmUSDAoEbGluZRgBIAEoCRIRCglpc19zdGRlcnIYAiABKAgSFAoMdGltZXN0YW1wX21zGAMgASgDEhAKCHNlcXVlbmNlGAQgASgDImAKCExvZ0JhdGNoEg4KBmpvYl9pZBgBIAEoCRIUCgxleGVjdXRpb25faWQYAiABKAkSHQoFbGluZXMYAyADKAsyDi5ob2RlaS5Mb2dMaW5lEg8KB2VudHJpZXMYBCABKAwiVAoJV29ya2VyQWNrEg4KBmpvYl9pZBgBIAEoCRIUCgxleGVjdXRpb25faWQYAiABKAkSEAoIYWNjZXB0ZWQYAyABKAgSDwoHbWVzc2FnZRgEIAEoCSLDAQoJSm9iUmVzdWx0Eg4KBmpvYl9pZBgBIAEoCRIUCgxleGVjdXRpb25faWQYAiABKAkSEQoJZXhpdF9jb2RlGAMgASgFEiAKBnN0YXR1cxgEIAEoDjIQLmhvZGVpLkpvYlN0YXR1cxIVCg1lcnJvcl9tZXNzYWdlGAUgASgJEhUKDXN0YXJ0ZWRfYXRfbXMYBiABKAMSFgoOZmluaXNoZWRfYXRfbXMYByABKAMSFQoNbGFzdF9zZXF1ZW5jZRgIIAEoAyIfCg1TZWxmVGVybWluYXRlEg4KBnJlYXNvbhgBIAEoCSKwAQoNU2VydmVyTWVzc2FnZRIgCgdydW5fam9iGAEgASgLMg0uaG9kZWkuUnVuSm9iSAASKQoGY2FuY2VsGAIgASgLMhcuaG9kZWkuQ2FuY2VsSm9iQ29tbWFuZEgAEh8KA2FjaxgDIAEoCzIQLmhvZGVpLlNlcnZlckFja0gAEiYKCmtlZXBfYWxpdmUYBCABKAsyEC5ob2RlaS5LZWVwQWxpdmVIAEIJCgdwYXlsb2FkIusDCgZSdW5Kb2ISDgoGam9iX2lkGAEgASgJEhQKDGV4ZWN1dGlvbl9pZBgCIAEoCRIPCgdhdHRlbXB0GAMgASgFEg8KB2NvbW1hbmQYBCABKAkSEQoJYXJndW1lbnRzGAUgAygJEjMKC2Vudmlyb25tZW50GAYgAygLMh4uaG9kZWkuUnVuSm9iLkVudmlyb25tZW50RW50cnkSEwoLd29ya2luZ19kaXIYByABKAkSHQoGc2NyaXB0GAggASgLMg0uaG9kZWkuU2NyaXB0EisKB3NlY3JldHMYCSADKAsyGi5ob2RlaS5SdW5Kb2IuU2VjcmV0c0VudHJ5Eg0KBXN0ZGluGAogASgJEhIKCnRpbWVvdXRfbXMYCyABKAMSGgoSY2xlYW51cF90aW1lb3V0X21zGAwgASgDEh4KEWxvZ19zZXF1ZW5jZV9iYXNlGA0gASgDSACIAQESFwoPbG9nX3RleHRfYmxvY2tzGA4gASgIGjIKEEVudmlyb25tZW50RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxTZWNyZXRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIUChJfbG9nX3NlcXVlbmNlX2Jhc2UiSAoQQ2FuY2VsSm9iQ29tbWFuZBIOCgZqb2JfaWQYASABKAkSFAoMZXhlY3V0aW9uX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSIsCglTZXJ2ZXJBY2sSDgoGam9iX2lkGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiOgoJS2VlcEFsaXZlEi0KCXRpbWVzdGFtcBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAykQEKEldvcmtlckFnZW50U2VydmljZRI7CghSZWdpc3RlchIWLmhvZGVpLlJlZ2lzdGVyUmVxdWVzdBoXLmhvZGVpLlJlZ2lzdGVyUmVzcG9uc2USPgoMV29ya2VyU3RyZWFtEhQuaG9kZWkuV29ya2VyTWVzc2FnZRoULmhvZGVpLlNlcnZlck1lc3NhZ2UoATABYgZwcm90bzM", [file_google_protobuf_timestamp, file_hodei_common]);
+  fileDesc("Chhob2RlaS93b3JrZXJfYWdlbnQucHJvdG8SBWhvZGVpImEKD1JlZ2lzdGVyUmVxdWVzdBISCgphdXRoX3Rva2VuGAEgASgJEiYKC3dvcmtlcl9pbmZvGAIgASgLMhEuaG9kZWkuV29ya2VySW5mbxISCgpzZXNzaW9uX2lkGAMgASgJInoKEFJlZ2lzdGVyUmVzcG9uc2USDwoHc3VjY2VzcxgBIAEoCBIPCgdtZXNzYWdlGAIgASgJEhEKCXdvcmtlcl9pZBgDIAEoCRISCgpzZXNzaW9uX2lkGAQgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgFIAEoBSKpAgoNV29ya2VyTWVzc2FnZRIjCgVoZWxsbxgBIAEoCzISLmhvZGVpLldvcmtlckhlbGxvSAASJQoJaGVhcnRiZWF0GAIgASgLMhAuaG9kZWkuSGVhcnRiZWF0SAASJAoJbG9nX2JhdGNoGAMgASgLMg8uaG9kZWkuTG9nQmF0Y2hIABIfCgNhY2sYBCABKAsyEC5ob2RlaS5Xb3JrZXJBY2tIABIiCgZyZXN1bHQYBSABKAsyEC5ob2RlaS5Kb2JSZXN1bHRIABIuCg5zZWxmX3Rlcm1pbmF0ZRgGIAEoCzIULmhvZGVpLlNlbGZUZXJtaW5hdGVIABImCgViYXRjaBgHIAEoCzIVLmhvZGVpLldvcmtlck1lc3NhZ2VzSABCCQoHcGF5bG9hZCI4Cg5Xb3JrZXJNZXNzYWdlcxImCghtZXNzYWdlcxgBIAMoCzIULmhvZGVpLldvcmtlck1lc3NhZ2UiTQoLV29ya2VySGVsbG8SEQoJd29ya2VyX2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSFwoPcnVubmluZ19qb2JfaWRzGAMgAygJIk0KDVJlc291cmNlVXNhZ2USEwoLY3B1X3BlcmNlbnQYASABKAESFAoMbWVtb3J5X2J5dGVzGAIgASgDEhEKCXJzc19ieXRlcxgDIAEoAyKLAQoJSGVhcnRiZWF0EhEKCXdvcmtlcl9pZBgBIAEoCRItCgl0aW1lc3RhbXAYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKBXVzYWdlGAMgASgLMhQuaG9kZWkuUmVzb3VyY2VVc2FnZRIXCg9ydW5uaW5nX2pvYl9pZHMYBCADKAkiUgoHTG9nTGluZRIMCgRsaW5lGAEgASgJEhEKCWlzX3N0ZGVychgCIAEoCBIUCgx0aW1lc3RhbXBfbXMYAyABKAMSEAoIc2VxdWVuY2UYBCABKAMiYAoITG9nQmF0Y2gSDgoGam9iX2lkGAEgASgJEhQKDGV4ZWN1dGlvbl9pZBgCIAEoCRIdCgVsaW5lcxgDIAMoCzIOLmhvZGVpLkxvZ0xpbmUSDwoHZW50cmllcxgEIAEoDCJUCglXb3JrZXJBY2sSDgoGam9iX2lkGAEgASgJEhQKDGV4ZWN1dGlvbl9pZBgCIAEoCRIQCghhY2NlcHRlZBgDIAEoCBIPCgdtZXNzYWdlGAQgASgJIsMBCglKb2JSZXN1bHQSDgoGam9iX2lkGAEgASgJEhQKDGV4ZWN1dGlvbl9pZBgCIAEoCRIRCglleGl0X2NvZGUYAyABKAUSIAoGc3RhdHVzGAQgASgOMhAuaG9kZWkuSm9iU3RhdHVzEhUKDWVycm9yX21lc3NhZ2UYBSABKAkSFQoNc3RhcnRlZF9hdF9tcxgGIAEoAxIWCg5maW5pc2hlZF9hdF9tcxgHIAEoAxIVCg1sYXN0X3NlcXVlbmNlGAggASgDIh8KDVNlbGZUZXJtaW5hdGUSDgoGcmVhc29uGAEgASgJIrABCg1TZXJ2ZXJNZXNzYWdlEiAKB3J1bl9qb2IYASABKAsyDS5ob2RlaS5SdW5Kb2JIABIpCgZjYW5jZWwYAiABKAsyFy5ob2RlaS5DYW5jZWxKb2JDb21tYW5kSAASHwoDYWNrGAMgASgLMhAuaG9kZWkuU2VydmVyQWNrSAASJgoKa2VlcF9hbGl2ZRgEIAEoCzIQLmhvZGVpLktlZXBBbGl2ZUgAQgkKB3BheWxvYWQi6wMKBlJ1bkpvYhIOCgZqb2JfaWQYASABKAkSFAoMZXhlY3V0aW9uX2lkGAIgASgJEg8KB2F0dGVtcHQYAyABKAUSDwoHY29tbWFuZBgEIAEoCRIRCglhcmd1bWVudHMYBSADKAkSMwoLZW52aXJvbm1lbnQYBiADKAsyHi5ob2RlaS5SdW5Kb2IuRW52aXJvbm1lbnRFbnRyeRITCgt3b3JraW5nX2RpchgHIAEoCRIdCgZzY3JpcHQYCCABKAsyDS5ob2RlaS5TY3JpcHQSKwoHc2VjcmV0cxgJIAMoCzIaLmhvZGVpLlJ1bkpvYi5TZWNyZXRzRW50cnkSDQoFc3RkaW4YCiABKAkSEgoKdGltZW91dF9tcxgLIAEoAxIaChJjbGVhbnVwX3RpbWVvdXRfbXMYDCABKAMSHgoRbG9nX3NlcXVlbmNlX2Jhc2UYDSABKANIAIgBARIXCg9sb2dfdGV4dF9ibG9ja3MYDiABKAgaMgoQRW52aXJvbm1lbnRFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi4KDFNlY3JldHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQhQKEl9sb2dfc2VxdWVuY2VfYmFzZSJIChBDYW5jZWxKb2JDb21tYW5kEg4KBmpvYl9pZBgBIAEoCRIUCgxleGVjdXRpb25faWQYAiABKAkSDgoGcmVhc29uGAMgASgJIiwKCVNlcnZlckFjaxIOCgZqb2JfaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoCSI6CglLZWVwQWxpdmUSLQoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDKRAQoSV29ya2VyQWdlbnRTZXJ2aWNlEjsKCFJlZ2lzdGVyEhYuaG9kZWkuUmVnaXN0ZXJSZXF1ZXN0GhcuaG9kZWkuUmVnaXN0ZXJSZXNwb25zZRI+CgxXb3JrZXJTdHJlYW0SFC5ob2RlaS5Xb3JrZXJNZXNzYWdlGhQuaG9kZWkuU2VydmVyTWVzc2FnZSgBMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_hodei_common]);
 
 /**
  * @generated from message hodei.RegisterRequest
@@ -127,6 +127,15 @@ export type WorkerMessage = Message<"hodei.WorkerMessage"> & {
      */
     value: SelfTerminate;
     case: "selfTerminate";
+  } | {
+    /**
+     * Messages the worker had ready at once (say a short job's acceptance, output and result),
+     * in one frame; the control plane handles them in order, as if sent one by one.
+     *
+     * @generated from field: hodei.WorkerMessages batch = 7;
+     */
+    value: WorkerMessages;
+    case: "batch";
   } | { case: undefined; value?: undefined };
 };
 
@@ -136,6 +145,23 @@ export type WorkerMessage = Message<"hodei.WorkerMessage"> & {
  */
 export const WorkerMessageSchema: GenMessage<WorkerMessage> = /*@__PURE__*/
   messageDesc(file_hodei_worker_agent, 2);
+
+/**
+ * @generated from message hodei.WorkerMessages
+ */
+export type WorkerMessages = Message<"hodei.WorkerMessages"> & {
+  /**
+   * @generated from field: repeated hodei.WorkerMessage messages = 1;
+   */
+  messages: WorkerMessage[];
+};
+
+/**
+ * Describes the message hodei.WorkerMessages.
+ * Use `create(WorkerMessagesSchema)` to create a new message.
+ */
+export const WorkerMessagesSchema: GenMessage<WorkerMessages> = /*@__PURE__*/
+  messageDesc(file_hodei_worker_agent, 3);
 
 /**
  * @generated from message hodei.WorkerHello
@@ -164,7 +190,7 @@ export type WorkerHello = Message<"hodei.WorkerHello"> & {
  * Use `create(WorkerHelloSchema)` to create a new message.
  */
 export const WorkerHelloSchema: GenMessage<WorkerHello> = /*@__PURE__*/
-  messageDesc(file_hodei_worker_agent, 3);
+  messageDesc(file_hodei_worker_agent, 4);
 
 /**
  * @generated from message hodei.ResourceUsage
@@ -191,7 +217,7 @@ export type ResourceUsage = Message<"hodei.ResourceUsage"> & {
  * Use `create(ResourceUsageSchema)` to create a new message.
  */
 export const ResourceUsageSchema: GenMessage<ResourceUsage> = /*@__PURE__*/
-  messageDesc(file_hodei_worker_agent, 4);
+  messageDesc(file_hodei_worker_agent, 5);
 
 /**
  * @generated from message hodei.Heartbeat
@@ -223,7 +249,7 @@ export type Heartbeat = Message<"hodei.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_hodei_worker_agent, 5);
+  messageDesc(file_hodei_worker_agent, 6);
 
 /**
  * @generated from message hodei.LogLine
@@ -255,7 +281,7 @@ export type LogLine = Message<"hodei.LogLine"> & {
  * Use `create(LogLineSchema)` to create a new message.
  */
 export const LogLineSchema: GenMessage<LogLine> = /*@__PURE__*/
-  messageDesc(file_hodei_worker_agent, 6);
+  messageDesc(file_hodei_worker_agent, 7);
 
 /**
  * @generated from message hodei.LogBatch
@@ -294,7 +320,7 @@ export type LogBatch = Message<"hodei.LogBatch"> & {
  * Use `create(LogBatchSchema)` to create a new message.
  */
 export const LogBatchSchema: GenMessage<LogBatch> = /*@__PURE__*/
-  messageDesc(file_hodei_worker_agent, 7);
+  messageDesc(file_hodei_worker_agent, 8);
 
 /**
  * @generated from message hodei.WorkerAck
@@ -326,7 +352,7 @@ export type WorkerAck = Message<"hodei.WorkerAck"> & {
  * Use `create(WorkerAckSchema)` to create a new message.
  */
 export const WorkerAckSchema: GenMessage<WorkerAck> = /*@__PURE__*/
-  messageDesc(file_hodei_worker_agent, 8);
+  messageDesc(file_hodei_worker_agent, 9);
 
 /**
  * @generated from message hodei.JobResult
@@ -382,7 +408,7 @@ export type JobResult = Message<"hodei.JobResult"> & {
  * Use `create(JobResultSchema)` to create a new message.
  */
 export const JobResultSchema: GenMessage<JobResult> = /*@__PURE__*/
-  messageDesc(file_hodei_worker_agent, 9);
+  messageDesc(file_hodei_worker_agent, 10);
 
 /**
  * @generated from message hodei.SelfTerminate
@@ -399,7 +425,7 @@ export type SelfTerminate = Message<"hodei.SelfTerminate"> & {
  * Use `create(SelfTerminateSchema)` to create a new message.
  */
 export const SelfTerminateSchema: GenMessage<SelfTerminate> = /*@__PURE__*/
-  messageDesc(file_hodei_worker_agent, 10);
+  messageDesc(file_hodei_worker_agent, 11);
 
 /**
  * @generated from message hodei.ServerMessage
@@ -440,7 +466,7 @@ export type ServerMessage = Message<"hodei.ServerMessage"> & {
  * Use `create(ServerMessageSchema)` to create a new message.
  */
 export const ServerMessageSchema: GenMessage<ServerMessage> = /*@__PURE__*/
-  messageDesc(file_hodei_worker_agent, 11);
+  messageDesc(file_hodei_worker_agent, 12);
 
 /**
  * @generated from message hodei.RunJob
@@ -530,7 +556,7 @@ export type RunJob = Message<"hodei.RunJob"> & {
  * Use `create(RunJobSchema)` to create a new message.
  */
 export const RunJobSchema: GenMessage<RunJob> = /*@__PURE__*/
-  messageDesc(file_hodei_worker_agent, 12);
+  messageDesc(file_hodei_worker_agent, 13);
 
 /**
  * @generated from message hodei.CancelJobCommand
@@ -557,7 +583,7 @@ export type CancelJobCommand = Message<"hodei.CancelJobCommand"> & {
  * Use `create(CancelJobCommandSchema)` to create a new message.
  */
 export const CancelJobCommandSchema: GenMessage<CancelJobCommand> = /*@__PURE__*/
-  messageDesc(file_hodei_worker_agent, 13);
+  messageDesc(file_hodei_worker_agent, 14);
 
 /**
  * @generated from message hodei.ServerAck
@@ -579,7 +605,7 @@ export type ServerAck = Message<"hodei.ServerAck"> & {
  * Use `create(ServerAckSchema)` to create a new message.
  */
 export const ServerAckSchema: GenMessage<ServerAck> = /*@__PURE__*/
-  messageDesc(file_hodei_worker_agent, 14);
+  messageDesc(file_hodei_worker_agent, 15);
 
 /**
  * @generated from message hodei.KeepAlive
@@ -596,7 +622,7 @@ export type KeepAlive = Message<"hodei.KeepAlive"> & {
  * Use `create(KeepAliveSchema)` to create a new message.
  */
 export const KeepAliveSchema: GenMessage<KeepAlive> = /*@__PURE__*/
-  messageDesc(file_hodei_worker_agent, 15);
+  messageDesc(file_hodei_worker_agent, 16);
 
 /**
  * The channel between the control plane and its workers.
