@@ -11,6 +11,8 @@ import {
   decodeLogText,
   decodeWorkerLogBatch,
   encodeLogEntry,
+  encodeWorkerBatch,
+  splitWorkerBatch,
   LogChunk,
   checkLogEntries,
   type LogLineView,
@@ -467,4 +469,22 @@ test("chunks with blocks concatenate, and a stored chunk finds its blocks from i
   // A body whose line count does not add up is refused when read.
   const wrong = new LogChunk(both.firstSeq, both.lastSeq, both.count + 1, both.textBytes, both.body);
   assert.throws(() => wrong.select(13, 19), /11 lines, not 12/);
+});
+
+test("a worker batch splits back into its encoded messages; a malformed one is a RangeError", () => {
+  const ack = create(WorkerMessageSchema, {
+    payload: { case: "ack", value: { jobId: "j", executionId: "e", accepted: true } },
+  });
+  const parts = [toBinary(WorkerMessageSchema, ack), new Uint8Array(300).fill(0x12), new Uint8Array(0)];
+  const frame = encodeWorkerBatch(parts);
+  const back = splitWorkerBatch(frame)!;
+  assert.deepEqual(
+    back.map((b) => Buffer.from(b)),
+    parts.map((p) => Buffer.from(p)),
+  );
+  const viaProtobufEs = fromBinary(WorkerMessageSchema, encodeWorkerBatch([parts[0]!]));
+  assert.equal(viaProtobufEs.payload.case, "batch");
+  assert.deepEqual(viaProtobufEs.payload.value.messages, [ack]);
+  assert.equal(splitWorkerBatch(Buffer.from(toBinary(WorkerMessageSchema, ack))), null, "not a batch");
+  assert.throws(() => splitWorkerBatch(frame.subarray(0, frame.length - 10)), RangeError);
 });
