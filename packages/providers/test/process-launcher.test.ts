@@ -55,6 +55,33 @@ test("a process starts with its environment, in our process group, and its exit 
   }
 });
 
+test("prepare() starts the helper before any process is asked for; processes then go through it", async () => {
+  const launcher = new HelperLauncher(HELPER);
+  const helpers = () =>
+    new Set(
+      execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" })
+        .split("\n")
+        .filter((l) => l.trim().endsWith("hodei-spawn"))
+        .map((l) => Number.parseInt(l, 10)),
+    );
+  try {
+    const before = helpers();
+    launcher.prepare();
+    await new Promise((r) => setTimeout(r, 200));
+    const started = [...helpers()].filter((pid) => !before.has(pid));
+    assert.equal(started.length, 1, "the helper runs before the first start");
+    const p = launcher.start(spec("sleep 30"));
+    await whenStarted(p);
+    const parent = execFileSync("ps", ["-o", "ppid=", "-p", String(p.pid)], { encoding: "utf8" }).trim();
+    assert.equal(Number(parent), started[0], "the prepared helper started the process");
+    const killed = exitOf(p);
+    p.kill("SIGKILL");
+    await killed;
+  } finally {
+    launcher.close();
+  }
+});
+
 test("a program that cannot run is an error at start, naming its errno", async () => {
   const launcher = new HelperLauncher(HELPER);
   try {

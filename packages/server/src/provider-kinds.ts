@@ -77,6 +77,13 @@ function localWorkerStart(config: ServerConfig): { command: string[]; env: Recor
   };
 }
 
+/** The helper local workers start through, started now rather than by the first worker. */
+function preparedLauncher(helper: string): HelperLauncher {
+  const launcher = new HelperLauncher(helper);
+  launcher.prepare();
+  return launcher;
+}
+
 export function providerKinds(config: ServerConfig): Partial<Record<ProviderKind, Kind>> {
   return {
     local: {
@@ -92,7 +99,7 @@ export function providerKinds(config: ServerConfig): Partial<Record<ProviderKind
           workerEnv: start.env,
           workerOutput: config.devMode ? "inherit" : "ignore",
           // Not a fork of this (large) process per worker: see process-launcher.ts.
-          ...(config.spawnHelper ? { launcher: new HelperLauncher(config.spawnHelper) } : {}),
+          ...(config.spawnHelper ? { launcher: preparedLauncher(config.spawnHelper) } : {}),
           instanceId: common.instanceId,
           ...(common.serverIdentity ? { serverIdentity: common.serverIdentity } : {}),
           labels:
