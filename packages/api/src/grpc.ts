@@ -115,9 +115,13 @@ export function widenReceiveWindow(call: object): boolean {
   const session = sessionOf(call);
   if (session === undefined || session.destroyed) return false;
   if (widened.has(session)) return true;
+  try {
+    session.setLocalWindowSize(RECEIVE_WINDOW_BYTES);
+    session.settings({ initialWindowSize: RECEIVE_WINDOW_BYTES });
+  } catch {
+    return false; // the session is going away: nothing to widen
+  }
   widened.add(session);
-  session.setLocalWindowSize(RECEIVE_WINDOW_BYTES);
-  session.settings({ initialWindowSize: RECEIVE_WINDOW_BYTES });
   return true;
 }
 
