@@ -68,9 +68,9 @@ export function framesOf(messages: readonly OutboundMessage[]): OutboundMessage[
  * Messages for the control plane, in order, surviving a broken stream. While connected, the messages
  * sent in one turn of the event loop are written together at its end (`framesOf`: one frame where
  * they are small), and a message waits longer only when the stream asks to (`write()` returned
- * false) and the outbox is `blocked` until it drains. With no stream, messages wait for the next one, and the outbox is `blocked` once
- * `backlogBytes` are queued. Producers honour `blocked` (the job's output is paused), so the queue
- * never grows by more than what a producer had already read.
+ * false) and the outbox is `blocked` until it drains. With no stream, messages wait for the next
+ * one, and the outbox is `blocked` once `backlogBytes` are queued. Producers honour `blocked` (the
+ * job's output is paused), so the queue never grows by more than what a producer had already read.
  */
 export class Outbox {
   private queue: (OutboundMessage | undefined)[] = [];
@@ -150,8 +150,8 @@ export class Outbox {
       return this.pump();
     }
     for (const frame of framesOf(turn)) {
-      if (this.writer !== writer) this.enqueue([frame]);
-      else if (this.waitingForDrain) this.enqueue([frame]);
+      // Once the stream asks to wait (or is gone), the rest queue behind, in order.
+      if (this.writer !== writer || this.waitingForDrain) this.enqueue([frame]);
       else this.write(writer, frame);
     }
   }
