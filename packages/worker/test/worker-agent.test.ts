@@ -154,7 +154,9 @@ test("against a harness control plane: a job's acceptance comes first, with its 
 });
 
 test("against a harness control plane: a short job's acceptance, header and result come in one frame", async () => {
-  const { cp } = await setup();
+  // The header (and the acceptance with it) waits up to the flush interval for the job's end: a
+  // long one, so that even on a loaded machine all three are ready in the same turn.
+  const { cp } = await setup({ logFlushIntervalMs: 2000 });
   runJob(cp, "short", "true");
   await cp.resultFor("short");
   const mine = cp.received.filter((r) => {
