@@ -125,12 +125,15 @@ export class LocalProvider implements Provider {
   }
 
   /**
-   * Ends the agents that a previous run of this control plane left behind (it was killed, so nothing
-   * stopped them): theirs is our instance, and the server they name is gone. Their jobs go with them
-   * (each agent's orphan guard ends its job's processes). Agents of a live control plane, ours or
-   * another's, are never touched. Needs /proc; without it there is nothing to find.
+   * Starts its launcher's helper, then ends the agents that a previous run of this control plane left
+   * behind (it was killed, so nothing stopped them): theirs is our instance, and the server they name
+   * is gone. Their jobs go with them (each agent's orphan guard ends its job's processes). Agents of a
+   * live control plane, ours or another's, are never touched. Needs /proc; without it there is
+   * nothing to find.
    */
   async init(): Promise<void> {
+    // Its spawn helper starts now, not with the first worker, whose cold start it would hold up.
+    this.launcher.prepare?.();
     const instance = this.opts.instanceId;
     if (!instance) return;
     const pids = await readdir("/proc").catch(() => [] as string[]);

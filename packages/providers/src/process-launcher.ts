@@ -48,6 +48,8 @@ export interface LaunchSpec {
 
 export interface ProcessLauncher {
   start(spec: LaunchSpec): LaunchedProcess;
+  /** Gets ready to start processes, if there is anything to get ready (a helper to start). */
+  prepare?(): void;
   close(): void;
 }
 

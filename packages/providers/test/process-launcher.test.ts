@@ -5,7 +5,13 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { HelperLauncher, whenStarted, type LaunchedProcess, type LaunchSpec } from "../src/index.js";
+import {
+  HelperLauncher,
+  LocalProvider,
+  whenStarted,
+  type LaunchedProcess,
+  type LaunchSpec,
+} from "../src/index.js";
 
 const HELPER = fileURLToPath(new URL("../../../worker/dist/hodei-spawn", import.meta.url));
 
@@ -19,6 +25,15 @@ const spec = (script: string, env: NodeJS.ProcessEnv = {}): LaunchSpec => ({
 const exitOf = (p: LaunchedProcess) =>
   new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
     p.once("exit", (code, signal) => resolve([code, signal])),
+  );
+
+/** The pids of the hodei-spawn helpers this process runs. */
+const helpers = (): Set<number> =>
+  new Set(
+    execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l.trim().endsWith("hodei-spawn"))
+      .map((l) => Number.parseInt(l, 10)),
   );
 
 const alive = (pid: number): boolean => {
@@ -57,13 +72,6 @@ test("a process starts with its environment, in our process group, and its exit 
 
 test("prepare() starts the helper before any process is asked for; processes then go through it", async () => {
   const launcher = new HelperLauncher(HELPER);
-  const helpers = () =>
-    new Set(
-      execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" })
-        .split("\n")
-        .filter((l) => l.trim().endsWith("hodei-spawn"))
-        .map((l) => Number.parseInt(l, 10)),
-    );
   try {
     const before = helpers();
     launcher.prepare();
@@ -80,6 +88,25 @@ test("prepare() starts the helper before any process is asked for; processes the
   } finally {
     launcher.close();
   }
+});
+
+test("a local provider starts its helper in init(), before any worker; shutdown() ends it", async () => {
+  const provider = new LocalProvider({
+    workerCommand: ["/bin/true"],
+    workerOutput: "ignore",
+    maxWorkers: 1,
+    idleTimeoutMs: 60_000,
+    labels: {},
+    launcher: new HelperLauncher(HELPER),
+  });
+  const before = helpers();
+  await provider.init();
+  await new Promise((r) => setTimeout(r, 200));
+  const started = [...helpers()].filter((pid) => !before.has(pid));
+  assert.equal(started.length, 1, "the helper runs once the provider is started");
+  await provider.shutdown();
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(helpers().has(started[0]!), false, "and ends with the provider");
 });
 
 test("a program that cannot run is an error at start, naming its errno", async () => {

@@ -77,13 +77,6 @@ function localWorkerStart(config: ServerConfig): { command: string[]; env: Recor
   };
 }
 
-/** The helper local workers start through, started now rather than by the first worker. */
-function preparedLauncher(helper: string): HelperLauncher {
-  const launcher = new HelperLauncher(helper);
-  launcher.prepare();
-  return launcher;
-}
-
 export function providerKinds(config: ServerConfig): Partial<Record<ProviderKind, Kind>> {
   return {
     local: {
@@ -99,7 +92,7 @@ export function providerKinds(config: ServerConfig): Partial<Record<ProviderKind
           workerEnv: start.env,
           workerOutput: config.devMode ? "inherit" : "ignore",
           // Not a fork of this (large) process per worker: see process-launcher.ts.
-          ...(config.spawnHelper ? { launcher: preparedLauncher(config.spawnHelper) } : {}),
+          ...(config.spawnHelper ? { launcher: new HelperLauncher(config.spawnHelper) } : {}),
           instanceId: common.instanceId,
           ...(common.serverIdentity ? { serverIdentity: common.serverIdentity } : {}),
           labels:
