@@ -92,7 +92,7 @@ export function writeEncoded(
 export const RECEIVE_WINDOW_BYTES = 1024 * 1024;
 
 /** The HTTP/2 session under a grpc-js server call, found through the call objects that wrap it. */
-function sessionOf(call: object): Http2Session | undefined {
+export function http2SessionOf(call: object): Http2Session | undefined {
   // grpc-js takes no flow-control option for a server (only for a channel), and keeps the session
   // private: a handler's call wraps an intercepting call, which wraps the one holding the stream.
   type Wrapper = { call?: object; nextCall?: object; stream?: { session?: Http2Session } };
@@ -112,7 +112,7 @@ const widened = new WeakSet<Http2Session>();
  * logs). Returns false when the session cannot be found (a grpc-js whose internals changed).
  */
 export function widenReceiveWindow(call: object): boolean {
-  const session = sessionOf(call);
+  const session = http2SessionOf(call);
   if (session === undefined || session.destroyed) return false;
   if (widened.has(session)) return true;
   try {

@@ -3,9 +3,8 @@
 // instead of HTTP/2's 64 KB, on the stream and on the connection; every byte still arrives.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Http2Session } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
-import { RECEIVE_WINDOW_BYTES, connectClient, widenReceiveWindow } from "../src/index.js";
+import { RECEIVE_WINDOW_BYTES, connectClient, http2SessionOf, widenReceiveWindow } from "../src/index.js";
 
 const same = (b: Buffer): Buffer => b;
 const push: grpc.MethodDefinition<Buffer, Buffer> = {
@@ -35,10 +34,8 @@ async function streamTo(widen: boolean, bytes: number): Promise<Seen> {
     {
       push(call: grpc.ServerReadableStream<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) {
         const widened = widen && widenReceiveWindow(call);
-        // The session, for the test only: the same walk widenReceiveWindow does.
-        let c = call as unknown as { call?: object; nextCall?: object; stream?: { session: Http2Session } };
-        while (!c.stream) c = (c.call ?? c.nextCall) as typeof c;
-        const session = c.stream.session;
+        const session = http2SessionOf(call);
+        assert.ok(session, "the call's HTTP/2 session is found");
         const settled = widened
           ? new Promise<void>((resolve) => session.once("localSettings", () => resolve()))
           : Promise.resolve();
