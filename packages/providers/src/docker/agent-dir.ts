@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import { chmod, copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { sha256File } from "../file-hash.js";
 import { WORKER_NODE_FLAGS } from "../provider.js";
 import {
   WORKER_CACHED_LOADER_FILE,
@@ -70,16 +71,12 @@ async function fileIdentity(path: string): Promise<string> {
  * on every start would cost more than it saves), the bundle by content (it changes on every build).
  */
 async function fingerprint(o: Required<AgentDirOptions>): Promise<string> {
-  const contentHash = async (path: string) =>
-    createHash("sha256")
-      .update(await readFile(path))
-      .digest("hex");
   const parts = [
     LAYOUT_VERSION,
     await fileIdentity(o.nodePath),
     await fileIdentity(o.bashPath),
-    await contentHash(o.workerBundlePath),
-    await contentHash(workerCachedLoaderPath(o.workerBundlePath)),
+    await sha256File(o.workerBundlePath),
+    await sha256File(workerCachedLoaderPath(o.workerBundlePath)),
   ];
   if (o.spawnHelperPath) parts.push(await fileIdentity(o.spawnHelperPath));
   return createHash("sha256").update(parts.join("\n")).digest("hex").slice(0, 16);

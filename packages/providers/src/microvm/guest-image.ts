@@ -2,7 +2,6 @@
 // they and node link, the worker bundle, the guest modules and /init, and a read-only disk holding
 // node itself. Cached per build key.
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import {
   chmod,
   copyFile,
@@ -29,6 +28,7 @@ import {
 } from "./guest-init.js";
 import { extractPvhKernel } from "./pvh-kernel.js";
 import { runChecked, runCommand, which } from "./run-command.js";
+import { sha256File } from "../file-hash.js";
 import { makeWorkerCodeCache, workerCachedLoaderPath } from "../worker-code-cache.js";
 
 /** Bump when the image's layout changes in a way the inputs' hashes do not show. */
@@ -74,12 +74,6 @@ async function fileExists(path: string): Promise<boolean> {
     (s) => s.isFile(),
     () => false,
   );
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
 
 /** path, size and mtime: enough to notice an upgraded binary without hashing 100 MB at every start. */
