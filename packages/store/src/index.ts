@@ -1,5 +1,6 @@
 export * from "./database.js";
 export * from "./pglite-database.js";
+export * from "./pglite-template.js";
 export * from "./pg-database.js";
 export { PreparedTexts, executeStatement, inlineParams } from "./sql-literal.js";
 export * from "./migrate.js";

@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import type { Database, Queryable, QueryResult } from "./database.js";
+import { seedFromTemplate } from "./pglite-template.js";
 import { PreparedTexts, batchThrough, sendStatements, type SqlSession } from "./sql-literal.js";
 
 interface Runner {
@@ -37,9 +38,15 @@ function wrap(q: Runner, session: SqlSession, inline: boolean, texts: PreparedTe
   };
 }
 
-/** The embedded database: PostgreSQL compiled to WebAssembly, persisted in `dataDir` (memory when null). */
+/**
+ * The embedded database: PostgreSQL compiled to WebAssembly, persisted in `dataDir` (memory when
+ * null). A new data directory starts as a copy of the built template (see pglite-template.ts).
+ */
 export async function openPglite(dataDir: string | null): Promise<Database> {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  if (dataDir) {
+    seedFromTemplate(dataDir);
+    mkdirSync(dataDir, { recursive: true });
+  }
   const db = dataDir ? await PGlite.create(dataDir) : await PGlite.create();
   // Literals are only safe to write in when backslashes in them mean themselves.
   const scs = await db.query<{ standard_conforming_strings: string }>("SHOW standard_conforming_strings");
