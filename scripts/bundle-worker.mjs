@@ -16,7 +16,27 @@ const common = {
   charset: "ascii",
   // Modules that find files through import.meta.url fall back to __dirname in this CommonJS bundle.
   define: { "import.meta.url": "undefined" },
+  plugins: [withoutProtoLoader()],
 };
+/**
+ * grpc-js requires @grpc/proto-loader (and with it protobufjs) only to serve channelz and ORCA, two
+ * services a worker never serves; they were a third of the bundle, read and scanned at every start.
+ * In the bundle the package is a stub that says so if it is ever reached.
+ */
+function withoutProtoLoader() {
+  return {
+    name: "without-proto-loader",
+    setup(b) {
+      b.onResolve({ filter: /^@grpc\/proto-loader$/ }, () => ({ path: "proto-loader", namespace: "stub" }));
+      b.onLoad({ filter: /.*/, namespace: "stub" }, () => ({
+        contents:
+          'throw new Error("@grpc/proto-loader is not in the worker bundle: the worker serves neither channelz nor ORCA");',
+        loader: "js",
+      }));
+    },
+  };
+}
+
 const outputs = {
   "hodei-worker.cjs": "main.js",
   "hodei-worker-cached.cjs": "code-cache-main.js",
