@@ -11,3 +11,4 @@ export * from "./queries.js";
 export type { ClaimResult, CreateJob, Finish } from "./write-batch.js";
 export type { FinishedJob } from "./rows.js";
 export * from "./waiting-message.js";
+export { rehearseJobWrites } from "./rehearsal.js";
