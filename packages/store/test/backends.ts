@@ -1,5 +1,8 @@
 // The storage suite runs on every backend: embedded PGlite always, PostgreSQL when HODEI_TEST_DATABASE_URL is set.
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import pg from "pg";
 import { openPglite, openPostgres, migrate, type Database } from "../src/index.js";
 
@@ -8,15 +11,26 @@ export interface Backend {
   open(): Promise<Database>;
 }
 
-/** A fresh, migrated database per call: a new in-memory PGlite, or a new PostgreSQL database. */
+/**
+ * A fresh, migrated database per call: PGlite in a new directory (a copy of the built template,
+ * where an in-memory one would run initdb: about 1 s against 4.5 s here), removed when it is
+ * closed, or a new PostgreSQL database.
+ */
 export function backends(): Backend[] {
   const list: Backend[] = [
     {
       name: "pglite",
       async open() {
-        const db = await openPglite(null);
+        const dir = mkdtempSync(join(tmpdir(), "hodei-store-test-"));
+        const db = await openPglite(join(dir, "data"));
         await migrate(db);
-        return db;
+        return {
+          ...db,
+          close: async () => {
+            await db.close();
+            rmSync(dir, { recursive: true, force: true });
+          },
+        };
       },
     },
   ];
