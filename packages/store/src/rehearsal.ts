@@ -7,6 +7,9 @@ import { consumeToken, createWorker, getJob, getLogChunks, updateWorker } from "
 
 const ROLLED_BACK = Symbol("rehearsal rolled back");
 
+/** A lane of its own: the rehearsal claims its own job, never one of the jobs already waiting. */
+const LANE = "rehearsal";
+
 /** `db` as seen from inside one of its transactions: everything runs in `tx`, in order. */
 function within(db: Database, tx: Queryable): Database {
   return {
@@ -55,11 +58,18 @@ async function oneJob(db: Database): Promise<void> {
   const executionId = `rehearsal-execution-${suffix}`;
   const token = `rehearsal-token-${suffix}`;
   const writer = new GroupCommitWriter(db);
-  await writer.createJob({ spec: rehearsalSpec(jobId), queuedBy: "rehearsal", actor: "rehearsal" });
-  await createWorker(db, { id: workerId, provider: "local", token, ttlMs: 60_000 });
+  await writer.createJob({
+    spec: rehearsalSpec(jobId),
+    queuedBy: "rehearsal",
+    actor: "rehearsal",
+    lane: LANE,
+  });
+  await createWorker(db, { id: workerId, provider: "local", token, ttlMs: 60_000, lane: LANE });
   await consumeToken(db, token, workerId);
   await updateWorker(db, workerId, { state: "READY", hostname: "rehearsal", labels: {} });
-  await writer.claim({ workerIds: [workerId], executionIds: [executionId] });
+  const claimed = await writer.claim({ workerIds: [workerId], executionIds: [executionId], lane: LANE });
+  if (claimed.jobs[0]?.id !== jobId)
+    throw new Error(`the rehearsal claimed ${claimed.jobs[0]?.id ?? "nothing"}`);
   await writer.markRunning({ jobId, executionId, atMs: Date.now() });
   await writer.appendLogs({
     jobId,

@@ -2,7 +2,8 @@
 // prepared for the first real job.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { rehearseJobWrites, type Database } from "../src/index.js";
+import type { JobSpec } from "@hodei/core";
+import { GroupCommitWriter, getJob, rehearseJobWrites, type Database } from "../src/index.js";
 import { backends } from "./backends.js";
 
 /** Rows in every table of the public schema, by table. */
@@ -17,6 +18,28 @@ async function rowCounts(db: Database): Promise<Record<string, number>> {
   }
   return counts;
 }
+
+const waiting: JobSpec = {
+  id: "waiting",
+  name: "waiting",
+  description: "",
+  command: "echo hi",
+  arguments: [],
+  environment: {},
+  requirements: { cpuCores: 0, memoryBytes: 0, diskBytes: 0, gpuCount: 0, gpuTypes: [], architecture: "" },
+  priority: "CRITICAL",
+  preferredProvider: "",
+  requiredLabels: {},
+  deadlineMs: null,
+  executionTimeoutMs: 3_600_000,
+  heartbeatTimeoutMs: 30_000,
+  tags: [],
+  image: "",
+  workingDir: "",
+  script: null,
+  maxRetries: 0,
+  stdin: "",
+};
 
 for (const backend of backends()) {
   describe(`rehearsal on ${backend.name}`, () => {
@@ -35,6 +58,19 @@ for (const backend of backends()) {
           assert.ok(Number(prepared.rows[0]?.n) >= 5, `prepared: ${prepared.rows[0]?.n}`);
         }
         assert.deepEqual(await rowCounts(db), before);
+      } finally {
+        await db.close();
+      }
+    });
+
+    test("a job already waiting (CRITICAL, older) is neither claimed nor changed by a rehearsal", async () => {
+      const db = await backend.open();
+      try {
+        await new GroupCommitWriter(db).createJob({ spec: waiting, queuedBy: "t", actor: "t" });
+        const before = await getJob(db, "waiting");
+        await rehearseJobWrites(db, 2);
+        assert.equal(before?.status, "PENDING");
+        assert.deepEqual(await getJob(db, "waiting"), before);
       } finally {
         await db.close();
       }
