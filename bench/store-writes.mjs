@@ -6,33 +6,14 @@
 import { performance } from "node:perf_hooks";
 import { GroupCommitWriter, migrate, openPglite, openPostgres } from "@hodei/store";
 import { LogChunk } from "@hodei/api";
+import { commandJobSpec } from "@hodei/core";
 import { startPgCluster, findPostgresBinDir } from "../scripts/pg-cluster.mjs";
 import { percentile } from "./control-plane.mjs";
 
 const JOBS = Number(process.argv[2] ?? 600);
 const WARMUP = 100;
 
-const spec = (id) => ({
-  id,
-  name: id,
-  description: "",
-  command: "true",
-  arguments: [],
-  environment: {},
-  requirements: { cpuCores: 0, memoryBytes: 0, diskBytes: 0, gpuCount: 0, gpuTypes: [], architecture: "" },
-  priority: "NORMAL",
-  preferredProvider: "",
-  requiredLabels: {},
-  deadlineMs: null,
-  executionTimeoutMs: 3_600_000,
-  heartbeatTimeoutMs: 30_000,
-  tags: [],
-  image: "",
-  workingDir: "",
-  script: null,
-  maxRetries: 0,
-  stdin: "",
-});
+const spec = (id) => commandJobSpec(id, "true");
 
 async function measure(db) {
   await migrate(db);

@@ -40,6 +40,32 @@ export const MAX_DEFINITION_BYTES = 1024 * 1024;
 export const DEFAULT_EXECUTION_TIMEOUT_MS = 3_600_000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
 const MAX_TIMEOUT_MS = 30 * 24 * 3_600_000;
+
+/** A job of `id` running `command`, every other field at its default, then `fields` over them. */
+export function commandJobSpec(id: string, command: string, fields: Partial<JobSpec> = {}): JobSpec {
+  return {
+    id,
+    name: id,
+    description: "",
+    command,
+    arguments: [],
+    environment: {},
+    requirements: { cpuCores: 0, memoryBytes: 0, diskBytes: 0, gpuCount: 0, gpuTypes: [], architecture: "" },
+    priority: "NORMAL",
+    preferredProvider: "",
+    requiredLabels: {},
+    deadlineMs: null,
+    executionTimeoutMs: DEFAULT_EXECUTION_TIMEOUT_MS,
+    heartbeatTimeoutMs: DEFAULT_HEARTBEAT_TIMEOUT_MS,
+    tags: [],
+    image: "",
+    workingDir: "",
+    script: null,
+    maxRetries: 0,
+    stdin: "",
+    ...fields,
+  };
+}
 const SCRIPT_INTERPRETERS = ["bash", "sh", "python3", "python", "node"];
 
 export function validateJobId(id: string, field = "job_id.value"): string {

@@ -4,7 +4,10 @@ import {
   retryDelayMs,
   HodeiError,
   backoffDelayMs,
+  commandJobSpec,
   commandLine,
+  DEFAULT_EXECUTION_TIMEOUT_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
   shellQuote,
   validateJobId,
   validateJobSpec,
@@ -126,4 +129,13 @@ test("retries follow failures, timeouts and lost workers while attempts remain, 
   assert.equal(retryDelayMs("CANCELLED", 1, 5, policy, half), null);
   assert.equal(retryDelayMs("SUCCEEDED", 1, 5, policy, half), null);
   assert.equal(retryDelayMs("FAILED", 1, 0, policy, half), null, "no retries by default");
+});
+
+test("commandJobSpec: a valid job of its command with the defaults, the given fields over them", () => {
+  const s = commandJobSpec("j-1", "echo hi", { priority: "HIGH", tags: ["a"] });
+  assert.deepEqual(validateJobSpec(s), s);
+  assert.deepEqual(
+    [s.id, s.name, s.command, s.priority, s.tags, s.executionTimeoutMs, s.heartbeatTimeoutMs],
+    ["j-1", "j-1", "echo hi", "HIGH", ["a"], DEFAULT_EXECUTION_TIMEOUT_MS, DEFAULT_HEARTBEAT_TIMEOUT_MS],
+  );
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { LogChunk } from "@hodei/api";
-import type { JobSpec } from "@hodei/core";
+import { commandJobSpec } from "@hodei/core";
 import type { Database, Queryable } from "./database.js";
 import { GroupCommitWriter } from "./group-commit.js";
 import { consumeToken, createWorker, getJob, getLogChunks, updateWorker } from "./queries.js";
@@ -26,30 +26,6 @@ function within(db: Database, tx: Queryable): Database {
   };
 }
 
-function rehearsalSpec(id: string): JobSpec {
-  return {
-    id,
-    name: id,
-    description: "",
-    command: "true",
-    arguments: [],
-    environment: {},
-    requirements: { cpuCores: 0, memoryBytes: 0, diskBytes: 0, gpuCount: 0, gpuTypes: [], architecture: "" },
-    priority: "NORMAL",
-    preferredProvider: "",
-    requiredLabels: {},
-    deadlineMs: null,
-    executionTimeoutMs: 60_000,
-    heartbeatTimeoutMs: 30_000,
-    tags: [],
-    image: "",
-    workingDir: "",
-    script: null,
-    maxRetries: 0,
-    stdin: "",
-  };
-}
-
 /** One job's writes and reads as a cold start makes them: queued, a worker made and registered, claimed, run, logged, ended. */
 async function oneJob(db: Database): Promise<void> {
   const suffix = randomUUID();
@@ -59,7 +35,7 @@ async function oneJob(db: Database): Promise<void> {
   const token = `rehearsal-token-${suffix}`;
   const writer = new GroupCommitWriter(db);
   await writer.createJob({
-    spec: rehearsalSpec(jobId),
+    spec: commandJobSpec(jobId, "true", { executionTimeoutMs: 60_000 }),
     queuedBy: "rehearsal",
     actor: "rehearsal",
     lane: LANE,

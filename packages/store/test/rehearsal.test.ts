@@ -2,7 +2,7 @@
 // prepared for the first real job.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { JobSpec } from "@hodei/core";
+import { commandJobSpec } from "@hodei/core";
 import { GroupCommitWriter, getJob, rehearseJobWrites, type Database } from "../src/index.js";
 import { backends } from "./backends.js";
 
@@ -19,27 +19,7 @@ async function rowCounts(db: Database): Promise<Record<string, number>> {
   return counts;
 }
 
-const waiting: JobSpec = {
-  id: "waiting",
-  name: "waiting",
-  description: "",
-  command: "echo hi",
-  arguments: [],
-  environment: {},
-  requirements: { cpuCores: 0, memoryBytes: 0, diskBytes: 0, gpuCount: 0, gpuTypes: [], architecture: "" },
-  priority: "CRITICAL",
-  preferredProvider: "",
-  requiredLabels: {},
-  deadlineMs: null,
-  executionTimeoutMs: 3_600_000,
-  heartbeatTimeoutMs: 30_000,
-  tags: [],
-  image: "",
-  workingDir: "",
-  script: null,
-  maxRetries: 0,
-  stdin: "",
-};
+const waiting = commandJobSpec("waiting", "echo hi", { priority: "CRITICAL" });
 
 for (const backend of backends()) {
   describe(`rehearsal on ${backend.name}`, () => {

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LogChunk } from "@hodei/api";
-import type { JobSpec, PriorityName } from "@hodei/core";
+import { commandJobSpec, type JobSpec, type PriorityName } from "@hodei/core";
 import {
   GroupCommitWriter,
   auditByCorrelation,
@@ -32,27 +32,7 @@ import {
 import { backends } from "./backends.js";
 
 function spec(id: string, priority: PriorityName = "NORMAL", command = "echo hi"): JobSpec {
-  return {
-    id,
-    name: `job ${id}`,
-    description: "",
-    command,
-    arguments: [],
-    environment: {},
-    requirements: { cpuCores: 0, memoryBytes: 0, diskBytes: 0, gpuCount: 0, gpuTypes: [], architecture: "" },
-    priority,
-    preferredProvider: "",
-    requiredLabels: {},
-    deadlineMs: null,
-    executionTimeoutMs: 3_600_000,
-    heartbeatTimeoutMs: 30_000,
-    tags: [],
-    image: "",
-    workingDir: "",
-    script: null,
-    maxRetries: 0,
-    stdin: "",
-  };
+  return commandJobSpec(id, command, { name: `job ${id}`, priority });
 }
 
 for (const backend of backends()) {

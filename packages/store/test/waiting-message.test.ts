@@ -1,34 +1,12 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
-import type { JobSpec } from "@hodei/core";
+import { commandJobSpec } from "@hodei/core";
 import { GroupCommitWriter, clearWaitingMessage, getJob, setWaitingMessage } from "../src/index.js";
 import { backends } from "./backends.js";
 
 const LANE = "kubernetes|hodei-test/not-here:1|0|0";
 
-function spec(id: string): JobSpec {
-  return {
-    id,
-    name: id,
-    description: "",
-    command: "true",
-    arguments: [],
-    environment: {},
-    requirements: { cpuCores: 0, memoryBytes: 0, diskBytes: 0, gpuCount: 0, gpuTypes: [], architecture: "" },
-    priority: "NORMAL",
-    preferredProvider: "",
-    requiredLabels: {},
-    deadlineMs: null,
-    executionTimeoutMs: 3_600_000,
-    heartbeatTimeoutMs: 30_000,
-    tags: [],
-    image: "",
-    workingDir: "",
-    script: null,
-    maxRetries: 0,
-    stdin: "",
-  };
-}
+const spec = (id: string) => commandJobSpec(id, "true");
 
 for (const backend of backends()) {
   describe(`waiting messages on ${backend.name}`, () => {
