@@ -3,6 +3,7 @@ import { LogChunk } from "@hodei/api";
 import { commandJobSpec } from "@hodei/core";
 import type { Database, Queryable } from "./database.js";
 import { GroupCommitWriter } from "./group-commit.js";
+import { runEach } from "./sql-literal.js";
 import { consumeToken, createWorker, getJob, getLogChunks, updateWorker } from "./queries.js";
 
 const ROLLED_BACK = Symbol("rehearsal rolled back");
@@ -16,11 +17,7 @@ function within(db: Database, tx: Queryable): Database {
     kind: db.kind,
     query: (sql, params) => tx.query(sql, params),
     transaction: (fn) => fn(tx),
-    batch: async (statements) => {
-      const rows: unknown[][] = [];
-      for (const s of statements) rows.push((await tx.query(s.sql, s.params)).rows);
-      return rows;
-    },
+    batch: (statements) => runEach(tx, statements),
     exec: () => Promise.reject(new Error("exec is not rehearsed")),
     close: () => Promise.resolve(),
   };

@@ -1,5 +1,5 @@
 // Parameters written into SQL text as literals, for the drivers' one-message (simple) protocol.
-import type { Database, QueryResult, Statement } from "./database.js";
+import type { Database, Queryable, QueryResult, Statement } from "./database.js";
 
 /**
  * A parameter as a SQL literal, or undefined when it has no safe literal form. Every value becomes
@@ -173,10 +173,13 @@ export function batchThrough(
       const results = await withSession((session) => sendStatements(session, texts, statements));
       if (results !== undefined) return results.map((r) => r.rows);
     }
-    return transaction(async (tx) => {
-      const out: unknown[][] = [];
-      for (const s of statements) out.push((await tx.query(s.sql, s.params)).rows);
-      return out;
-    });
+    return transaction((tx) => runEach(tx, statements));
   };
+}
+
+/** Runs `statements` on `q` one after another and resolves to each one's rows. */
+export async function runEach(q: Queryable, statements: readonly Statement[]): Promise<unknown[][]> {
+  const rows: unknown[][] = [];
+  for (const s of statements) rows.push((await q.query(s.sql, s.params)).rows);
+  return rows;
 }
