@@ -40,6 +40,7 @@ export const MAX_DEFINITION_BYTES = 1024 * 1024;
 export const DEFAULT_EXECUTION_TIMEOUT_MS = 3_600_000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
 const MAX_TIMEOUT_MS = 30 * 24 * 3_600_000;
+const SCRIPT_INTERPRETERS = ["bash", "sh", "python3", "python", "node"];
 
 /** A job of `id` running `command`, every other field at its default, then `fields` over them. */
 export function commandJobSpec(id: string, command: string, fields: Partial<JobSpec> = {}): JobSpec {
@@ -66,7 +67,6 @@ export function commandJobSpec(id: string, command: string, fields: Partial<JobS
     ...fields,
   };
 }
-const SCRIPT_INTERPRETERS = ["bash", "sh", "python3", "python", "node"];
 
 export function validateJobId(id: string, field = "job_id.value"): string {
   if (!JOB_ID_PATTERN.test(id)) {
