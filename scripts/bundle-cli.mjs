@@ -5,7 +5,7 @@
 // tree for the first two, so that a server does not load the CLI's client code twice).
 import { build } from "esbuild";
 import { fileURLToPath } from "node:url";
-import { keepAscii, withoutProtoLoader } from "./bundle-common.mjs";
+import { fastIpChecks, keepAscii, withoutProtoLoader } from "./bundle-common.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const outfile = `${root}packages/cli/dist/hodei.mjs`;
@@ -24,6 +24,6 @@ await build({
   banner: {
     js: 'import { createRequire as __hodeiRequire } from "node:module";\nconst require = __hodeiRequire(import.meta.url);',
   },
-  plugins: [withoutProtoLoader()],
+  plugins: [withoutProtoLoader(), fastIpChecks()],
 });
 keepAscii(outfile);

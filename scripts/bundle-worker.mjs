@@ -3,7 +3,7 @@
 // it through a V8 code cache (packages/worker/src/code-cache-main.ts).
 import { build } from "esbuild";
 import { fileURLToPath } from "node:url";
-import { keepAscii, withoutProtoLoader } from "./bundle-common.mjs";
+import { fastIpChecks, keepAscii, withoutProtoLoader } from "./bundle-common.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const common = {
@@ -14,9 +14,13 @@ const common = {
   logLevel: "warning",
   legalComments: "none",
   charset: "ascii",
+  // Read and scanned at every cold start: minified, 0.83 → 0.40 MB and spawn to the agent's first
+  // connection about 6 ms sooner (bench/README.md). Names too: keeping them (esbuild's keepNames)
+  // cost as much as the rest saved, and nothing in the agent or its packages goes by a function's name.
+  minify: true,
   // Modules that find files through import.meta.url fall back to __dirname in this CommonJS bundle.
   define: { "import.meta.url": "undefined" },
-  plugins: [withoutProtoLoader()],
+  plugins: [withoutProtoLoader(), fastIpChecks()],
 };
 const outputs = {
   "hodei-worker.cjs": "main.js",

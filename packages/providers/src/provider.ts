@@ -114,6 +114,11 @@ export type EnvDoc = readonly [name: string, fallback: string, meaning: string];
  * buffers (pipe reads, gRPC frames) that are freed only when a scavenge collects their small JS
  * handles; a young generation held at 1 MB scavenges often enough that they do not pile up. Measured
  * with `seq 1000000` against a harness control plane: worker peak RSS 77-78 MB instead of 85-87, at
- * the same speed. (Set at start-up: V8 sizes its heap before any code runs.)
+ * the same speed. (Set at start-up: V8 sizes its heap before any code runs.) The young generation
+ * also keeps from growing (the agent's heap-tuning.ts says why), set here rather than by the agent at
+ * run time, which would cost every cold start the loading of `node:v8`.
  */
-export const WORKER_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=1"];
+export const WORKER_NODE_FLAGS: readonly string[] = [
+  "--max-semi-space-size=1",
+  "--semi-space-growth-factor=1",
+];

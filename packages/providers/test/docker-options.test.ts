@@ -110,6 +110,7 @@ test("the container request: requested memory is floored at 64 MiB, CPUs capped 
   assert.deepEqual(small.Entrypoint, [
     "/opt/hodei/bin/node",
     "--max-semi-space-size=1",
+    "--semi-space-growth-factor=1",
     "/opt/hodei/start.cjs",
   ]);
   const unlimited = containerPlan({

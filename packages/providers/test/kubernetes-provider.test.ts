@@ -139,6 +139,7 @@ test("create posts one pod with owner labels, requests = limits, the worker's en
   assert.deepEqual(worker.command, [
     "/opt/hodei/bin/node",
     "--max-semi-space-size=1",
+    "--semi-space-growth-factor=1",
     "/opt/hodei/start.cjs",
   ]);
   assert.equal(provider.status(handle), "starting");

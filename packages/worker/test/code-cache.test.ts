@@ -13,7 +13,7 @@ import { HarnessControlPlane } from "./harness-control-plane.js";
 // The loader as providers run it: dist/hodei-worker-cached.cjs, built by `npm run build`.
 const LOADER = fileURLToPath(new URL("../hodei-worker-cached.cjs", import.meta.url));
 // The flags every provider gives the agent (WORKER_NODE_FLAGS); V8 keys a cache to its flags.
-const NODE_FLAGS = ["--max-semi-space-size=1"];
+const NODE_FLAGS = ["--max-semi-space-size=1", "--semi-space-growth-factor=1"];
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -159,4 +159,43 @@ test("code-cache loader against a harness control plane: the agent registers and
     assert.match(stderr, new RegExp(`"codeCache":"${expected}"`), stderr);
     assert.ok(existsSync(cache), "the cache is there once the first agent has stopped");
   }
+});
+
+test("the bundled agent reaches a control plane named by an IPv6 address or a host name (grpc-js's address checks are the bundle's own)", async () => {
+  for (const host of ["[::1]", "localhost"]) {
+    const cp = await HarnessControlPlane.start({ host });
+    cleanups.push(() => cp.kill());
+    const child = spawn(process.execPath, [...NODE_FLAGS, LOADER], {
+      env: { PATH: process.env.PATH ?? "", HODEI_SERVER_ADDRESS: cp.address, HODEI_OTP_TOKEN: `otp-${host}` },
+      stdio: "ignore",
+    });
+    cleanups.push(() => {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    });
+    await cp.waitFor(() => cp.messages("hello")[0], `hello through ${cp.address}`, 15_000);
+    assert.equal(cp.registrations[0]!.authToken, `otp-${host}`);
+    child.kill("SIGTERM");
+  }
+});
+
+test("under the providers' flags the agent does not load node:v8 to tune its heap; started without them it does", async () => {
+  const dir = await tempDir();
+  const preload = join(dir, "modules.cjs");
+  // Writes, as the process exits, whether node's own v8 module was loaded.
+  await writeFile(
+    preload,
+    `process.on("exit", () => require("node:fs").writeFileSync(process.env.REPORT, String(process.moduleLoadList.includes("NativeModule v8"))));`,
+  );
+  const loaded = async (flags: string[]): Promise<string> => {
+    const report = join(dir, `report-${flags.length}`);
+    const child = spawn(process.execPath, [...flags, "--require", preload, LOADER], {
+      env: { PATH: process.env.PATH ?? "", REPORT: report },
+      stdio: "ignore",
+    });
+    const code = await new Promise((resolve) => child.on("exit", resolve));
+    assert.equal(code, 2, "stopped for want of a token, after loading in full");
+    return readFile(report, "utf8");
+  };
+  assert.equal(await loaded(NODE_FLAGS), "false");
+  assert.equal(await loaded([]), "true");
 });

@@ -34,6 +34,8 @@ export interface HarnessOptions {
   stallAfterFirstBatchMs?: number;
   /** TLS / mTLS; default plaintext. */
   credentials?: grpc.ServerCredentials;
+  /** The address to listen on, as workers name it: default 127.0.0.1 ("[::1]", "localhost"). */
+  host?: string;
 }
 
 export class HarnessControlPlane {
@@ -47,19 +49,23 @@ export class HarnessControlPlane {
 
   private portNumber = 0;
 
-  private constructor(private readonly server: grpc.Server) {}
+  private constructor(
+    private readonly server: grpc.Server,
+    private readonly host: string,
+  ) {}
 
   get port(): number {
     return this.portNumber;
   }
 
   get address(): string {
-    return `127.0.0.1:${this.port}`;
+    return `${this.host}:${this.port}`;
   }
 
   static async start(opts: HarnessOptions = {}): Promise<HarnessControlPlane> {
     const server = new grpc.Server();
-    const harness = new HarnessControlPlane(server);
+    const host = opts.host ?? "127.0.0.1";
+    const harness = new HarnessControlPlane(server, host);
     addService(
       server,
       WorkerAgentService,
@@ -108,7 +114,7 @@ export class HarnessControlPlane {
     );
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(
-        `127.0.0.1:${opts.port ?? 0}`,
+        `${host}:${opts.port ?? 0}`,
         opts.credentials ?? grpc.ServerCredentials.createInsecure(),
         (err, p) => (err ? reject(err) : resolve(p)),
       ),
