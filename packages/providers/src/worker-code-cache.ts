@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { readFileSync, readdirSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { runCommand } from "./microvm/run-command.js";
 
 /** The variable that names a worker's code cache file (read by dist/hodei-worker-cached.cjs). */
@@ -35,6 +35,36 @@ export function pruneWorkerCodeCaches(dir: string, keep: string): void {
   for (const name of names) {
     const path = join(dir, name);
     if (name.startsWith(PREFIX) && path !== keep) rmSync(path, { force: true });
+  }
+}
+
+/**
+ * Where `npm run build` leaves the code cache of the worker bundle beside it, made by a rehearsal of
+ * the agent (a job included) under this node and WORKER_NODE_FLAGS (scripts/build-worker-code-cache.mjs).
+ */
+export function builtWorkerCodeCacheDir(bundlePath: string): string {
+  return join(dirname(bundlePath), "code-cache");
+}
+
+/**
+ * Gives `file` the build's cache when it has none yet and the build made one under the same name
+ * (the same bundle, node and flags: see workerCodeCacheFile): the first worker of a new data
+ * directory then starts as fast as the later ones (it would otherwise compile the agent and leave
+ * the cache for them). Copied beside it, then renamed: a reader never sees half a file. False when
+ * there was nothing to copy or the copy failed (a cache is an optimisation).
+ */
+export function seedWorkerCodeCache(file: string, builtDir: string): boolean {
+  const built = join(builtDir, basename(file));
+  if (existsSync(file) || !existsSync(built)) return false;
+  const tmp = `${file}.${process.pid}.seed`;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    copyFileSync(built, tmp);
+    renameSync(tmp, file);
+    return true;
+  } catch {
+    rmSync(tmp, { force: true });
+    return false;
   }
 }
 

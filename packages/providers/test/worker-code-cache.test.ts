@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { pruneWorkerCodeCaches, workerCodeCacheFile } from "../src/index.js";
+import { pruneWorkerCodeCaches, seedWorkerCodeCache, workerCodeCacheFile } from "../src/index.js";
 
 test("worker code cache file: keyed to the bundle's content and the node flags, not only its length", async () => {
   const dir = await mkdtemp(join(tmpdir(), "hodei-cc-key-"));
@@ -36,6 +36,31 @@ test("pruning worker code caches keeps the current one and what is not ours", as
     pruneWorkerCodeCaches(dir, keep);
     assert.deepEqual((await readdir(dir)).sort(), ["hodei-worker-aaaaaaaaaaaaaaaa.v8", "notes.txt"]);
     pruneWorkerCodeCaches(join(dir, "missing"), keep); // no directory yet: nothing to do
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a data directory's first code cache is a copy of the build's of the same name; one already there is kept", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "hodei-cc-seed-"));
+  try {
+    const built = join(dir, "dist", "code-cache");
+    await mkdir(built, { recursive: true });
+    await writeFile(join(built, "hodei-worker-aaaaaaaaaaaaaaaa.v8"), "built");
+    const file = join(dir, "data", "cache", "hodei-worker-aaaaaaaaaaaaaaaa.v8");
+
+    assert.equal(seedWorkerCodeCache(file, built), true, "copied");
+    assert.equal(await readFile(file, "utf8"), "built");
+    assert.deepEqual(await readdir(dirname(file)), [basename(file)], "nothing half-copied left beside it");
+
+    await writeFile(file, "the workers' own");
+    assert.equal(seedWorkerCodeCache(file, built), false, "one is there already");
+    assert.equal(await readFile(file, "utf8"), "the workers' own");
+
+    const other = join(dir, "data", "cache", "hodei-worker-bbbbbbbbbbbbbbbb.v8");
+    assert.equal(seedWorkerCodeCache(other, built), false, "the build made none for another bundle or node");
+    assert.equal(seedWorkerCodeCache(other, join(dir, "no-such-dir")), false, "a build without caches");
+    assert.deepEqual(await readdir(dirname(file)), [basename(file)]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -19,7 +19,9 @@ import {
   type ProviderKind,
   WORKER_CODE_CACHE_VARIABLE,
   WORKER_NODE_FLAGS,
+  builtWorkerCodeCacheDir,
   pruneWorkerCodeCaches,
+  seedWorkerCodeCache,
   workerCodeCacheFile,
 } from "@hodei/providers";
 import type { ServerConfig } from "./config.js";
@@ -64,13 +66,15 @@ interface Kind {
 
 /**
  * How local workers are started: through the code-cache loader when it is on (the cache file keyed
- * to this bundle and node; caches of other builds are removed), else the bundle itself.
+ * to this bundle and node, first a copy of the build's when there is one; caches of other builds
+ * are removed), else the bundle itself.
  */
 function localWorkerStart(config: ServerConfig): { command: string[]; env: Record<string, string> } {
   const cache = config.workerCodeCache;
   if (!cache) return { command: config.workerCommand, env: {} };
   const file = workerCodeCacheFile(cache.dir, config.workerBundlePath, WORKER_NODE_FLAGS);
   pruneWorkerCodeCaches(cache.dir, file);
+  seedWorkerCodeCache(file, builtWorkerCodeCacheDir(config.workerBundlePath));
   return {
     command: [process.execPath, ...WORKER_NODE_FLAGS, cache.loaderPath],
     env: { [WORKER_CODE_CACHE_VARIABLE]: file },

@@ -27,3 +27,4 @@ export {
   type JobProcessSpec,
   type JobProcessEvents,
 } from "./job-process.js";
+export { rehearseAgentForCodeCache, type RehearsalOptions } from "./code-cache-rehearsal.js";

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { JobStatus } from "@hodei/api";
 import { CODE_CACHE_VARIABLE } from "../src/code-cache.js";
+import { rehearseAgentForCodeCache } from "../src/code-cache-rehearsal.js";
 import { HarnessControlPlane } from "./harness-control-plane.js";
 
 // The loader as providers run it: dist/hodei-worker-cached.cjs, built by `npm run build`.
@@ -198,4 +199,35 @@ test("under the providers' flags the agent does not load node:v8 to tune its hea
   };
   assert.equal(await loaded(NODE_FLAGS), "false");
   assert.equal(await loaded([]), "true");
+});
+
+test("a rehearsal (the agent registers and runs a job against a stand-in control plane) leaves a cache that covers more than loading and that the next agent accepts", async () => {
+  const dir = await tempDir();
+  const rehearsed = join(dir, "rehearsed.v8");
+  await rehearseAgentForCodeCache({
+    node: process.execPath,
+    nodeFlags: NODE_FLAGS,
+    loaderPath: LOADER,
+    cachePath: rehearsed,
+  });
+  const loadOnly = join(dir, "load-only.v8");
+  assert.equal((await runLoader(loadOnly)).outcome, "absent");
+  const [a, b] = [(await readFile(rehearsed)).length, (await readFile(loadOnly)).length];
+  assert.ok(a > b * 1.2, `rehearsed ${a} bytes against ${b} for loading alone`);
+  const next = await runLoader(rehearsed);
+  assert.equal(next.code, 2, next.stderr);
+  assert.equal(next.outcome, "accepted");
+});
+
+test("a rehearsal that cannot run says why", async () => {
+  const dir = await tempDir();
+  await assert.rejects(
+    rehearseAgentForCodeCache({
+      node: process.execPath,
+      nodeFlags: NODE_FLAGS,
+      loaderPath: join(dir, "missing.cjs"),
+      cachePath: join(dir, "c.v8"),
+    }),
+    /rehearsal .* failed \(exit 1, job not ended, cache not written\): .*Cannot find module/s,
+  );
 });
