@@ -151,6 +151,25 @@ describe("hodei CLI end to end", () => {
     }
   });
 
+  test("a job that ends at once shows how long it ran on its worker, not 0 ms", async () => {
+    // `true` ends before its worker's next turn: its start and its end reach the control plane in
+    // one message, and the job's times come from what its worker measured.
+    for (let i = 0; i < 3; i++) {
+      const r = await runCli(["--server", platform.grpcAddress, "job", "run", "--command", "true"]);
+      assert.equal(r.code, 0, `stderr:\n${r.stderr}`);
+      const m = /job (\S+) SUCCEEDED exit 0 in (\d+)ms/.exec(r.stderr);
+      assert.ok(m, `stderr:\n${r.stderr}`);
+      assert.ok(Number(m[2]) >= 1, `"in ${m[2]}ms"`);
+      const { job } = await unary(platform.client, JobExecutionService.method.getJob, {
+        jobId: { value: m[1]! },
+      });
+      const [started, finished] = [job?.startedAt, job?.finishedAt].map((t) =>
+        t ? Number(t.seconds) * 1000 + t.nanos / 1e6 : NaN,
+      );
+      assert.ok(finished! - started! >= 1, `started ${started}, finished ${finished}`);
+    }
+  });
+
   test("job get of an unknown id fails with a not-found message", async () => {
     const r = await runCli(["--server", platform.grpcAddress, "job", "get", "no-such-job-42"]);
     assert.notEqual(r.code, 0);

@@ -202,6 +202,7 @@ export class Dispatcher {
       maxRetries: job.spec.maxRetries,
       logBase: 0,
       started: false,
+      givenAtMs: Date.now(),
       heartbeatTimeoutMs: job.spec.heartbeatTimeoutMs,
     };
     w.state = "BUSY";
@@ -301,7 +302,13 @@ export class Dispatcher {
     w.idleSinceMs = Date.now();
     const status: JobState = jobStatusFromWire(r.status) ?? (r.exitCode === 0 ? "SUCCEEDED" : "FAILED");
     const actor = status === "CANCELLED" && job.cancelledBy ? job.cancelledBy : `worker:${w.id}`;
-    this.finish(job, isTerminal(status) ? status : "FAILED", r.exitCode, r.errorMessage, actor);
+    const now = Date.now();
+    // How long the process ran, by the worker's own clock (a difference: no skew between hosts), at
+    // most since the job was given to it. A short job's start and end reach us together, so without
+    // it the job's start would be recorded as the moment of its end.
+    const ran = Number(r.finishedAtMs - r.startedAtMs);
+    const ranMs = r.startedAtMs > 0n && ran >= 0 ? Math.min(ran, now - job.givenAtMs) : undefined;
+    this.finish(job, isTerminal(status) ? status : "FAILED", r.exitCode, r.errorMessage, actor, ranMs);
     this.wake();
   }
 
@@ -312,12 +319,13 @@ export class Dispatcher {
     exitCode: number | null,
     message: string,
     actor: string,
+    ranMs?: number,
   ): void {
     const retryAfterMs =
       retryDelayMs(status, run.attempt, run.maxRetries, this.d.config.retryPolicy) ?? undefined;
     const { jobId, executionId } = run;
     void this.d.writer
-      .finish({ jobId, executionId, status, exitCode, message, atMs: Date.now(), actor, retryAfterMs })
+      .finish({ jobId, executionId, status, exitCode, message, atMs: Date.now(), actor, retryAfterMs, ranMs })
       .then(
         (job) => {
           if (!job) return;

@@ -15,6 +15,8 @@ export interface RunningJob extends Attempt {
   /** Added to the worker's per-execution sequence so a job's log stays one increasing sequence. */
   logBase: number;
   started: boolean;
+  /** When it was given to its worker (this clock): no run the worker reports can be longer than since. */
+  givenAtMs: number;
   /** The job's own timeout.heartbeat_timeout: its worker is lost sooner when it is shorter than the server's. */
   heartbeatTimeoutMs: number;
   /** Who asked for a cancel sent to the worker: the actor of the CANCELLED transition. */

@@ -50,6 +50,11 @@ export interface Finish {
   actor: string;
   /** Set: the attempt is recorded, and the job goes back to PENDING, claimable after this many ms. */
   retryAfterMs?: number;
+  /**
+   * How long the job's process ran, as its worker measured it: its start is recorded no later than
+   * `atMs - ranMs`, however late the news of the start arrived (with the end, for a short job).
+   */
+  ranMs?: number;
 }
 export interface Requeue {
   jobId: string;
@@ -350,8 +355,21 @@ export class WriteBatch {
       this.startsWithEnd.get(o.input.executionId)?.[0]?.input.atMs ?? null,
       clean(o.input.actor),
       i,
+      o.input.ranMs ?? null,
     ]);
-    const types = ["text", "text", "text", "int4", "text", "float8", "float8", "float8", "text", "int4"];
+    const types = [
+      "text",
+      "text",
+      "text",
+      "int4",
+      "text",
+      "float8",
+      "float8",
+      "float8",
+      "text",
+      "int4",
+      "float8",
+    ];
     const params: unknown[] = [];
     steps.push({
       statement: {
@@ -359,12 +377,12 @@ export class WriteBatch {
         // sees the rows as they were before it).
         sql: `WITH x AS (
             SELECT * FROM (VALUES ${values(rows, types, params)})
-              AS x(id, exec, status, exit_code, message, at, retry, started, actor, ord)
+              AS x(id, exec, status, exit_code, message, at, retry, started, actor, ord, ran)
           ), e AS (
             UPDATE job_executions e SET status = x.status, exit_code = x.exit_code, error_message = x.message,
               finished_at = to_timestamp(x.at / 1000.0),
-              started_at = coalesce(e.started_at, (SELECT j.started_at FROM jobs j WHERE j.id = x.id),
-                to_timestamp(x.started / 1000.0), to_timestamp(x.at / 1000.0))
+              started_at = least(coalesce(e.started_at, (SELECT j.started_at FROM jobs j WHERE j.id = x.id),
+                to_timestamp(x.started / 1000.0), to_timestamp(x.at / 1000.0)), to_timestamp((x.at - x.ran) / 1000.0))
             FROM x WHERE e.id = x.exec AND e.status IN ('ASSIGNED', 'RUNNING')
           ), u AS (
             UPDATE jobs j SET
@@ -372,7 +390,8 @@ export class WriteBatch {
               exit_code = x.exit_code, message = x.message, updated_at = now(),
               finished_at = CASE WHEN x.retry IS NULL THEN to_timestamp(x.at / 1000.0) END,
               started_at = CASE WHEN x.retry IS NULL
-                THEN coalesce(j.started_at, to_timestamp(x.started / 1000.0), to_timestamp(x.at / 1000.0)) END,
+                THEN least(coalesce(j.started_at, to_timestamp(x.started / 1000.0), to_timestamp(x.at / 1000.0)),
+                  to_timestamp((x.at - x.ran) / 1000.0)) END,
               worker_id = CASE WHEN x.retry IS NULL THEN j.worker_id END,
               execution_id = CASE WHEN x.retry IS NULL THEN j.execution_id END,
               run_after = CASE WHEN x.retry IS NOT NULL THEN to_timestamp((x.at + x.retry) / 1000.0) END

@@ -351,6 +351,38 @@ for (const backend of backends()) {
       await db.close();
     });
 
+    test("an end that says how long the process ran moves a start that arrived with it back by that much; a start known earlier stays", async () => {
+      const db = await backend.open();
+      const w = new GroupCommitWriter(db);
+      for (const id of ["together", "apart"])
+        await w.createJob({ spec: spec(id), queuedBy: "t", actor: "t" });
+      await w.claim({ workerIds: ["w1", "w2"], executionIds: ["t1", "a1"] });
+      const endAt = Date.now();
+      // A short job: the worker's acceptance and result arrive in one batch, at the same moment.
+      await Promise.all([
+        w.markRunning({ jobId: "together", executionId: "t1", atMs: endAt }),
+        w.finish({
+          ...{ jobId: "together", executionId: "t1", status: "SUCCEEDED", exitCode: 0, message: "" },
+          ...{ atMs: endAt, actor: "worker:w1", ranMs: 8 },
+        }),
+      ]);
+      const together = await getJob(db, "together");
+      assert.equal(together?.startedAt?.getTime(), endAt - 8);
+      assert.equal(together?.finishedAt?.getTime(), endAt);
+      assert.equal((await getExecutions(db, "together"))[0]?.startedAt?.getTime(), endAt - 8);
+
+      // The start was recorded long before: a shorter run by the worker's clock does not move it.
+      const startedAt = endAt - 5_000;
+      await w.markRunning({ jobId: "apart", executionId: "a1", atMs: startedAt });
+      await w.finish({
+        ...{ jobId: "apart", executionId: "a1", status: "FAILED", exitCode: 1, message: "" },
+        ...{ atMs: endAt, actor: "worker:w2", ranMs: 4_000 },
+      });
+      assert.equal((await getJob(db, "apart"))?.startedAt?.getTime(), startedAt);
+      assert.equal((await getExecutions(db, "apart"))[0]?.startedAt?.getTime(), startedAt);
+      await db.close();
+    });
+
     test("a pending job can be cancelled; a claimed one is not cancelled as pending", async () => {
       const db = await backend.open();
       const w = new GroupCommitWriter(db);
