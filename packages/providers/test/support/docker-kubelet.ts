@@ -107,7 +107,8 @@ export class DockerKubelet {
       }
       const container = await this.start(pod, c, state);
       if (!container) return;
-      const { StatusCode } = (await container.wait()) as { StatusCode: number };
+      const StatusCode = await this.exitOf(container, state);
+      if (StatusCode === undefined) return;
       const terminated = { exitCode: StatusCode, reason: StatusCode === 0 ? "Completed" : "Error" };
       initStatuses.push({ name: c.name, image: c.image, ready: StatusCode === 0, state: { terminated } });
       if (StatusCode !== 0) {
@@ -130,7 +131,8 @@ export class DockerKubelet {
       initContainerStatuses: initStatuses,
       containerStatuses: [{ name: app.name, image: app.image, ready: true, state: { running: {} } }],
     });
-    const { StatusCode } = (await container.wait()) as { StatusCode: number };
+    const StatusCode = await this.exitOf(container, state);
+    if (StatusCode === undefined) return;
     const info = await container.inspect().catch(() => undefined);
     const reason = info?.State.OOMKilled ? "OOMKilled" : StatusCode === 0 ? "Completed" : "Error";
     this.report(pod, state, {
@@ -179,8 +181,23 @@ export class DockerKubelet {
       await container.remove({ force: true });
       return undefined;
     }
-    await container.start();
+    try {
+      await container.start();
+    } catch (err) {
+      if (state.deleted) return undefined; // deleted (its container removed) while it started
+      throw err;
+    }
     return container;
+  }
+
+  /** The container's exit status; undefined when its pod was deleted (and the container removed) first. */
+  private async exitOf(container: Docker.Container, state: RunningPod): Promise<number | undefined> {
+    try {
+      return ((await container.wait()) as { StatusCode: number }).StatusCode;
+    } catch (err) {
+      if (state.deleted) return undefined;
+      throw err;
+    }
   }
 
   private async remove(key: string): Promise<void> {
