@@ -24,6 +24,8 @@ const HEARTBEAT_INTERVAL_MS = 500;
 const HEARTBEAT_TIMEOUT_MS = 3_000;
 /** The control plane's safety-net sweep, which notices silent and idle workers, runs every 2 s. */
 const SWEEP_MS = 2_000;
+/** A CA file the server's environment names for node processes (any file: nobody opens TLS here). */
+const EXTRA_CA_CERTS = "/etc/ssl/certs/ca-certificates.crt";
 
 interface WorkerView {
   id: string;
@@ -41,6 +43,7 @@ describe("workers", () => {
         HODEI_WORKER_IDLE_TIMEOUT: String(IDLE_TIMEOUT_MS),
         HODEI_HEARTBEAT_INTERVAL: String(HEARTBEAT_INTERVAL_MS),
         HODEI_HEARTBEAT_TIMEOUT: String(HEARTBEAT_TIMEOUT_MS),
+        NODE_EXTRA_CA_CERTS: EXTRA_CA_CERTS,
       },
     });
   });
@@ -117,6 +120,23 @@ describe("workers", () => {
     assert.equal(done.statusName, "SUCCEEDED");
     const lines = await logLines(platform.client, id);
     assert.ok(lines.includes("cache=[unset]"), lines.join("\n"));
+  });
+
+  test("NODE_EXTRA_CA_CERTS is not parsed by the agent's node at its start, and its jobs still have it", async () => {
+    const id = await queueJob(platform.client, {
+      name: "ca-env",
+      command:
+        'echo "ca=[${NODE_EXTRA_CA_CERTS-unset}] aside=[${HODEI_JOB_NODE_EXTRA_CA_CERTS-unset}]"; sleep 2',
+    });
+    const pid = workerPid(await runningOn(id));
+    assert.ok(pid, "the job's worker process");
+    const agentEnv = environOf(pid);
+    assert.equal(agentEnv?.get("NODE_EXTRA_CA_CERTS"), undefined, "not in the agent's own environment");
+    assert.equal(agentEnv?.get("HODEI_JOB_NODE_EXTRA_CA_CERTS"), EXTRA_CA_CERTS, "carried aside");
+    const done = await waitForJobEnd(platform.client, id);
+    assert.equal(done.statusName, "SUCCEEDED");
+    const lines = await logLines(platform.client, id);
+    assert.ok(lines.includes(`ca=[${EXTRA_CA_CERTS}] aside=[unset]`), lines.join("\n"));
   });
 
   test("a worker killed while running a job: the job FAILED naming the worker; the next job gets a new worker", async () => {

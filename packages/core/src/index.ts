@@ -11,3 +11,4 @@ export * from "./lane.js";
 export * from "./start-backoff.js";
 export * from "./spawn-protocol.js";
 export * from "./log-level.js";
+export * from "./agent-env.js";

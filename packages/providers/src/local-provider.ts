@@ -9,6 +9,7 @@ import type {
   HandleStatus,
   ProviderCapabilities,
 } from "./provider.js";
+import { deferNodeCaCerts } from "@hodei/core";
 import { NodeLauncher, whenStarted, type LaunchedProcess, type ProcessLauncher } from "./process-launcher.js";
 import { ownServerIdentity, serverAlive } from "./server-identity.js";
 
@@ -82,30 +83,28 @@ export class LocalProvider implements Provider {
   async create(spec: WorkerSpec): Promise<WorkerHandle> {
     const [cmd, ...args] = this.opts.workerCommand;
     if (!cmd) throw new Error("local provider: empty worker command");
-    const child = this.launcher.start({
-      file: cmd,
-      args,
-      env: {
-        ...process.env,
-        ...this.opts.workerEnv,
-        ...spec.env,
-        HODEI_SERVER_ADDRESS: spec.serverAddress,
-        HODEI_OTP_TOKEN: spec.otpToken,
-        HODEI_WORKER_ID: spec.workerId,
-        HODEI_WORKER_PROVIDER: this.name,
-        ...(this.opts.instanceId
-          ? { [ENV_INSTANCE]: this.opts.instanceId, [ENV_SERVER]: this.serverIdentity }
-          : {}),
-        HODEI_WORKER_LABELS: Object.entries(this.opts.labels)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(","),
-        // The server ends idle workers; the worker's own idle exit is only a fallback for a vanished server.
-        HODEI_WORKER_IDLE_TIMEOUT: String(
-          this.opts.idleTimeoutMs > 0 ? this.opts.idleTimeoutMs * 2 + 5_000 : 0,
-        ),
-      },
-      output: this.opts.workerOutput,
-    });
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      ...this.opts.workerEnv,
+      ...spec.env,
+      HODEI_SERVER_ADDRESS: spec.serverAddress,
+      HODEI_OTP_TOKEN: spec.otpToken,
+      HODEI_WORKER_ID: spec.workerId,
+      HODEI_WORKER_PROVIDER: this.name,
+      ...(this.opts.instanceId
+        ? { [ENV_INSTANCE]: this.opts.instanceId, [ENV_SERVER]: this.serverIdentity }
+        : {}),
+      HODEI_WORKER_LABELS: Object.entries(this.opts.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(","),
+      // The server ends idle workers; the worker's own idle exit is only a fallback for a vanished server.
+      HODEI_WORKER_IDLE_TIMEOUT: String(
+        this.opts.idleTimeoutMs > 0 ? this.opts.idleTimeoutMs * 2 + 5_000 : 0,
+      ),
+    };
+    // Not parsed by the agent's node at every start; its jobs get it back (@hodei/core's agent-env.ts).
+    deferNodeCaCerts(env);
+    const child = this.launcher.start({ file: cmd, args, env, output: this.opts.workerOutput });
     // Started, or could not be: a command that cannot run fails the provisioning, not a worker later.
     await whenStarted(child);
     const handle: WorkerHandle = {

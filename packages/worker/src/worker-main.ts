@@ -1,3 +1,4 @@
+import { restoreNodeCaCerts } from "@hodei/core";
 import { workerConfigFromEnv, type WorkerConfig } from "./config.js";
 import { tuneHeapForStreaming } from "./heap-tuning.js";
 import type { Logger } from "./logger.js";
@@ -12,6 +13,7 @@ export const WORKER_EXIT = { OK: 0, FAILED: 1, CONFIG: 2 } as const;
  * Jobs inherit `env` minus HODEI_OTP_TOKEN.
  */
 export async function runWorkerMain(env: NodeJS.ProcessEnv, logger: Logger): Promise<number> {
+  restoreNodeCaCerts(env); // for the jobs (see @hodei/core's agent-env.ts)
   let config: WorkerConfig;
   try {
     config = workerConfigFromEnv(env);
