@@ -50,12 +50,18 @@ export async function xargsFloor({ n = 2000, parallel = 8 } = {}) {
   return { name: `xargs -P ${parallel}`, n, inFlight: parallel, ms, perSec: (n * 1000) / ms };
 }
 
-/** `node -e 0`, spawned one at a time `n` times → its p50 start-to-exit in ms. */
+/**
+ * `node -e 0`, spawned one at a time `n` times → its p50 start-to-exit in ms. In the environment a
+ * local agent starts in: without NODE_EXTRA_CA_CERTS, which the local provider keeps from the
+ * agent's own start (@hodei/core's agent-env.ts) and which costs every node start its parsing.
+ */
 export async function nodeStartFloor({ n = 20 } = {}) {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
   const once = () =>
     new Promise((resolve, reject) => {
       const started = performance.now();
-      const child = spawn(process.execPath, ["-e", "0"], { stdio: "ignore" });
+      const child = spawn(process.execPath, ["-e", "0"], { stdio: "ignore", env });
       child.once("error", reject);
       child.once("exit", (code) =>
         code === 0 ? resolve(performance.now() - started) : reject(new Error(`node -e 0 exited ${code}`)),

@@ -74,15 +74,21 @@ runProviderContract(
         };
       },
       async close() {
-        assert.deepEqual(kubelet.errors, [], "the stand-in kubelet ran every pod");
-        await kubelet.stop();
-        await waitFor(async () => (await kubelet.leftovers()) === 0, {
-          timeoutMs: 15_000,
-          what: "the stand-in kubelet's containers to be removed",
-        });
-        await api.close();
-        await service.close();
-        rmSync(scratch, { recursive: true, force: true });
+        // Everything is stopped whatever is found wrong: a server left listening would hold the
+        // test file open until its timeout.
+        const errors = [...kubelet.errors];
+        try {
+          await kubelet.stop();
+          await waitFor(async () => (await kubelet.leftovers()) === 0, {
+            timeoutMs: 15_000,
+            what: "the stand-in kubelet's containers to be removed",
+          });
+        } finally {
+          await api.close();
+          await service.close();
+          rmSync(scratch, { recursive: true, force: true });
+        }
+        assert.deepEqual(errors, [], "the stand-in kubelet ran every pod");
       },
     };
   },
