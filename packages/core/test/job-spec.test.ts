@@ -15,28 +15,12 @@ import {
 } from "../src/index.js";
 
 function spec(over: Partial<JobSpec> = {}): JobSpec {
-  return {
-    id: "job-1",
+  return commandJobSpec("job-1", "echo hi", {
     name: "n",
-    description: "",
-    command: "echo hi",
-    arguments: [],
-    environment: {},
-    requirements: { cpuCores: 0, memoryBytes: 0, diskBytes: 0, gpuCount: 0, gpuTypes: [], architecture: "" },
-    priority: "NORMAL",
-    preferredProvider: "",
-    requiredLabels: {},
-    deadlineMs: null,
     executionTimeoutMs: 1000,
     heartbeatTimeoutMs: 1000,
-    tags: [],
-    image: "",
-    workingDir: "",
-    script: null,
-    maxRetries: 0,
-    stdin: "",
     ...over,
-  };
+  });
 }
 
 function field(fn: () => unknown): string {
